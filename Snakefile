@@ -1,0 +1,31 @@
+# DAF workflow: config -> evaluate (policy x mission) -> summarize -> report.
+# Every rule is one `daf ...` command; see workflow/rules/*.smk.
+import os
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# Rules call `daf`: use the one installed beside the Python that runs Snakemake
+# (a venv need not be activated; cluster jobs re-run this file and get the same PATH).
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
+# A study is one config file: `--configfile my_study.yaml` replaces the default
+# instead of being merged into it (Snakemake would otherwise merge policy maps).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/summary.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.report.output.html,

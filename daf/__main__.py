@@ -1,0 +1,5 @@
+import sys
+
+from daf.cli import main
+
+sys.exit(main())

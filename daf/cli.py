@@ -1,0 +1,273 @@
+"""The `daf` command line. Snakemake rules call these subcommands; so can users.
+
+User errors (bad names, bad config, missing files) print one line `daf: error: ...`
+and exit with status 2; no traceback, no partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from daf.errors import UserError
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns).rstrip()]
+    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+# --- missions / policies ------------------------------------------------------------
+
+
+def cmd_missions(args) -> None:
+    from daf.missions import MISSIONS, get_mission
+
+    missions = [get_mission(m) for m in args.files] if args.files else list(MISSIONS.values())
+    rows = [m.summary() for m in missions]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(_table(rows, ["name", "num_agents", "width", "height", "max_steps", "map", "description"]))
+
+
+def cmd_policies(args) -> None:
+    from daf.policies import describe_shorthands
+
+    rows = [{**r, "kind": "shorthand"} for r in describe_shorthands()]
+    if args.config:
+        from daf.config import load_study
+
+        study = load_study(args.config)
+        rows += [
+            {"name": name, "class_path": p.spec, "description": p.description, "kind": "config"}
+            for name, p in study.policies.items()
+        ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(_table(rows, ["name", "kind", "description"]))
+        print("\nAlso accepted: a class path (pkg.module.Class) or class=SHORTHAND_OR_PATH,data=PATH[,key=value].")
+
+
+# --- evaluate ---------------------------------------------------------------------------
+
+
+def _resolve_spec(text: str, config: str | None):
+    """A config policy name, or a SPEC. Returns (label, parsed spec)."""
+    from daf.policies import parse_spec
+
+    if config:
+        from daf.config import load_study
+
+        study = load_study(config)
+        if text in study.policies:
+            return text, parse_spec(study.policies[text].spec)
+    return text, parse_spec(text)
+
+
+def cmd_evaluate(args) -> None:
+    import torch
+
+    from daf.io import ensure_writable, git_commit, package_versions, write_json, write_parquet
+    from daf.missions import get_mission
+    from daf.policies.actors import build_actor
+    from daf.rollout import Seat, episode_seed, mission_env_info, run_episodes, throughput
+
+    out = Path(args.out)
+    if out.suffix != ".parquet":
+        raise UserError(f"--out '{out}' must end in .parquet")
+    if args.episodes < 1:
+        raise UserError(f"--episodes must be at least 1 (got {args.episodes})")
+    if args.seed < 0:
+        raise UserError(f"--seed must be non-negative (got {args.seed})")
+    ensure_writable(out)
+    torch.set_num_threads(args.threads)
+    mission = get_mission(args.mission)
+    label, spec = _resolve_spec(args.policy, args.config)
+    label = args.label or label
+    info = mission_env_info(mission)
+    candidate = Seat(label, build_actor(spec, info, seed=args.seed, device=args.device))
+    replacement = None
+    if args.replacement is not None:
+        r_label, r_spec = _resolve_spec(args.replacement, args.config)
+        replacement = Seat(r_label, build_actor(r_spec, info, seed=args.seed, device=args.device))
+    if replacement is not None and replacement.label == candidate.label:
+        raise UserError(f"candidate and replacement have the same name '{label}'; pass --label to tell them apart")
+    start = time.perf_counter()
+    frame = run_episodes(
+        mission,
+        candidate,
+        episodes=args.episodes,
+        base_seed=args.seed,
+        replacement=replacement,
+        candidate_agents=args.candidate_agents,
+        num_envs=args.num_envs,
+        progress=not args.no_progress,
+    )
+    seconds = time.perf_counter() - start
+    write_parquet(out, frame)
+    write_json(
+        out.with_suffix(".json"),
+        {
+            "command": shlex.join(["daf", *sys.argv[1:]]),
+            "policy": {"label": label, "spec": spec.text, "class_path": spec.class_path, "data": spec.data_path},
+            "replacement": None if replacement is None else {"label": replacement.label, "spec": args.replacement},
+            "candidate_agents": args.candidate_agents,
+            "mission": {"name": mission.name, "source": mission.source, "sha256": mission.fingerprint()},
+            "episodes": args.episodes,
+            "base_seed": args.seed,
+            "episode_seeds": [episode_seed(args.seed, k) for k in range(args.episodes)],
+            "num_envs": args.num_envs,
+            "wall_seconds": round(seconds, 3),
+            "agent_steps_per_second": round(throughput(frame, seconds), 1),
+            "versions": package_versions(),
+            "git_commit": git_commit(Path(__file__).parent),
+        },
+    )
+    print(f"wrote {out} ({len(frame)} rows, {throughput(frame, seconds):,.0f} agent-steps/s)", file=sys.stderr)
+
+
+# --- summary / report ------------------------------------------------------------------
+
+
+def cmd_summarize(args) -> None:
+    from daf.io import read_parquets, write_parquet
+    from daf.stats import episode_scores, leaderboard
+
+    evals = read_parquets(args.evals)
+    board = leaderboard(episode_scores(evals), args.confidence, args.reps, args.seed)
+    write_parquet(args.out, board)
+    if args.csv:
+        from daf.io import write_text
+
+        write_text(args.csv, board.to_csv(index=False, float_format="%.6g"))
+
+
+def cmd_report(args) -> None:
+    from daf.report import build_report
+
+    build_report(
+        config_path=args.config,
+        summary_path=args.summary,
+        eval_paths=args.evals,
+        out=args.out,
+        benchmarks_dir=args.benchmarks,
+        command=args.regenerate_command,
+    )
+
+
+def cmd_validate_config(args) -> None:
+    from daf.config import config_hash, load_study
+
+    study = load_study(args.config)
+    print(f"{args.config}: valid ({len(study.policies)} policies x {len(study.missions)} missions, "
+          f"sha256 {config_hash(study)[:12]})")  # fmt: skip
+
+
+def cmd_schema(args) -> None:
+    from daf.config import schema_text
+
+    if args.out:
+        from daf.io import write_text
+
+        write_text(args.out, schema_text())
+    else:
+        sys.stdout.write(schema_text())
+
+
+# --- parser ----------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other user error
+        self.exit(2, f"daf: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="daf", description="DAF: train, evaluate, compare and report on CoGames missions.")
+    parser.add_argument("--version", action="version", version=f"daf {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("missions", help="list missions")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("files", nargs="*", help="mission .py files to describe instead of the registry")
+    p.set_defaults(func=cmd_missions)
+
+    p = sub.add_parser("policies", help="list policy shorthands (and a config's policies)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--config", help="also list the policies named in this study config")
+    p.set_defaults(func=cmd_policies)
+
+    p = sub.add_parser("evaluate", help="run seeded episodes, write a per episode x agent parquet")
+    p.add_argument("--policy", required=True, help="SPEC or a policy name from --config")
+    p.add_argument("--mission", required=True, help="mission name or mission .py file")
+    p.add_argument("--episodes", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True, help="base seed (episode k uses the same map for all policies)")
+    p.add_argument("--out", required=True, help="output .parquet (a .json provenance sidecar is written beside it)")
+    p.add_argument("--label", help="policy name written to the table (default: the SPEC or config name)")
+    p.add_argument("--config", help="study config, to resolve policy names")
+    p.add_argument("--candidate-agents", type=int, help="mixed episodes: agents the candidate controls")
+    p.add_argument("--replacement", help="mixed episodes: SPEC controlling the other agents")
+    p.add_argument("--num-envs", type=int, default=16, help="episodes run in lockstep (default 16)")
+    p.add_argument("--device", default="cpu", help="torch device for neural policies (default cpu)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway without a TTY)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("summarize", help="per policy x mission table: mean, CI, success rate")
+    p.add_argument("--evals", nargs="+", required=True)
+    p.add_argument("--out", required=True, help="output .parquet")
+    p.add_argument("--csv", help="also write a CSV copy")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--reps", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("report", help="build the self-contained HTML report")
+    p.add_argument("--config", required=True)
+    p.add_argument("--summary", required=True)
+    p.add_argument("--evals", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--benchmarks", help="directory of Snakemake benchmark TSVs")
+    p.add_argument("--regenerate-command", default="snakemake -c2 report", help="shown in the provenance section")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("validate-config", help="check a study config")
+    p.add_argument("config")
+    p.set_defaults(func=cmd_validate_config)
+
+    p = sub.add_parser("schema", help="print (or write) the config JSON schema")
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def _version() -> str:
+    from daf import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"daf: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Atomic writes and provenance.
+
+Outputs are written to a temporary file in the target directory and renamed into
+place, so a crash or a user error never leaves a partial file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pandas as pd
+
+from daf.errors import UserError
+
+PACKAGES = ("daf", "mettagrid", "torch", "numpy", "pandas", "pyarrow", "scipy", "snakemake", "pufferlib-core")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it to `path` only on success."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"cannot write output '{path}': {exc.strerror or exc}") from None
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def ensure_writable(path: str | Path) -> None:
+    """Fail before the work, not after it, when `path` cannot be written."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write output '{path}': {exc.strerror or exc}") from None
+    if not os.access(path.parent, os.W_OK) or path.is_dir():
+        reason = "is a directory" if path.is_dir() else "directory is not writable"
+        raise UserError(f"cannot write output '{path}': {reason}")
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
+    with atomic_path(path) as tmp:
+        write(tmp)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json(path: str | Path, data: object) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
+    """Deterministic parquet: same frame, same bytes (no timestamps in the file)."""
+    write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd"))
+
+
+def read_parquets(paths: list[str | Path]) -> pd.DataFrame:
+    frames = []
+    for p in paths:
+        if not Path(p).is_file():
+            raise UserError(f"evaluation file '{p}' does not exist (the `evaluate` rule makes it)")
+        try:
+            frames.append(pd.read_parquet(p))
+        except Exception as exc:  # corrupt or not parquet
+            raise UserError(f"cannot read evaluation file '{p}': {type(exc).__name__}: {exc}") from None
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(cwd: str | Path | None = None) -> str:
+    """HEAD of the repository at cwd, '+dirty' when tracked files changed; 'unknown' outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")

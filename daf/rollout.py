@@ -1,0 +1,249 @@
+"""Seeded, batched evaluation episodes on the real MettaGrid engine.
+
+Episodes run in lockstep groups of `num_envs`: each env is a mettagrid `Simulation`
+writing straight into one slice of a shared `(envs, agents, tokens, 3)` buffer (the
+same zero-copy buffers `MettaGridPufferEnv` uses), so each actor gets all of its rows
+in one array and a neural policy does one forward pass per step for the whole group.
+
+Seeds (common random numbers): episode k of a run with base seed S uses
+`episode_seed(S, k)` as both the map seed and the engine seed, whatever the policy, so
+policy A's episode k and policy B's episode k are played on the same map and can be
+compared pairwise. Policy randomness comes from separate per-episode streams.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from mettagrid.mettagrid_c import dtype_actions, dtype_observations
+from mettagrid.policy.policy_env_interface import PolicyEnvInterface
+from mettagrid.simulator import Simulation
+from mettagrid.simulator.simulator import Buffers
+
+from daf.errors import UserError
+from daf.missions import Mission
+from daf.policies.actors import Actor
+
+CANDIDATE, REPLACEMENT = "candidate", "replacement"
+STREAM_ASSIGN, STREAM_CANDIDATE, STREAM_REPLACEMENT = 1, 2, 3
+CORE_COLUMNS = [
+    "policy", "role", "mission", "episode", "seed", "agent", "reward", "steps",
+    "success", "num_agents", "candidate_agents",
+]  # fmt: skip
+STANDARD_STATS = [
+    "action.move.success", "action.move.failed", "action.noop.success", "action.failed",
+    "cell.unique_visited", "cell.max_distance_from_spawn", "status.max_steps_without_motion",
+]  # fmt: skip
+
+
+def episode_seed(base_seed: int, episode: int) -> int:
+    """Map and engine seed of episode `episode` (independent of the policy)."""
+    return int(np.random.SeedSequence([base_seed, episode]).generate_state(1)[0])
+
+
+def stream(base_seed: int, episode: int, purpose: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([base_seed, episode, purpose]))
+
+
+def candidate_mask(num_agents: int, candidate_agents: int, base_seed: int, episode: int) -> np.ndarray:
+    """Which agent slots the candidate controls. Slots are drawn per episode (same for
+    every candidate policy) so no policy is tied to particular spawn points."""
+    mask = np.zeros(num_agents, dtype=bool)
+    if candidate_agents >= num_agents:
+        mask[:] = True
+    elif candidate_agents > 0:
+        mask[stream(base_seed, episode, STREAM_ASSIGN).permutation(num_agents)[:candidate_agents]] = True
+    return mask
+
+
+@dataclass
+class Seat:
+    label: str  # the policy name written to the `policy` column
+    actor: Actor
+
+
+def mission_env_info(mission: Mission) -> PolicyEnvInterface:
+    return PolicyEnvInterface.from_mg_cfg(mission.config())
+
+
+def expected_stats(mission: Mission) -> list[str]:
+    """Stat columns present in every evaluation of this mission (zero when absent)."""
+    resources = mission.config().game.resource_names
+    per_resource = [f"{r}.{kind}" for r in resources for kind in ("gained", "lost", "amount")]
+    return sorted(set(STANDARD_STATS) | set(per_resource))
+
+
+def run_episodes(
+    mission: Mission,
+    candidate: Seat,
+    episodes: int,
+    base_seed: int,
+    replacement: Seat | None = None,
+    candidate_agents: int | None = None,
+    num_envs: int = 16,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Play `episodes` episodes and return one row per episode x agent.
+
+    Without `replacement` the candidate controls every agent. With it, the candidate
+    controls `candidate_agents` agents (0..N) and the replacement the rest.
+    """
+    base_cfg = mission.config()
+    num_agents = base_cfg.game.num_agents
+    k = num_agents if candidate_agents is None else candidate_agents
+    if not 0 <= k <= num_agents:
+        raise UserError(f"--candidate-agents {k} is out of range for mission '{mission.name}' (0..{num_agents})")
+    if k < num_agents and replacement is None:
+        raise UserError("--candidate-agents below the mission's agent count needs --replacement SPEC")
+    seats = [(candidate, STREAM_CANDIDATE)] + ([(replacement, STREAM_REPLACEMENT)] if replacement else [])
+    if not all(seat.actor.batched for seat, _ in seats):
+        num_envs = 1  # per-agent python policies may use global RNGs: one episode at a time
+    num_envs = max(1, min(num_envs, episodes))
+    tokens = base_cfg.game.obs.num_tokens
+    obs = np.full((num_envs, num_agents, tokens, base_cfg.game.obs.token_dim), 255, dtype=dtype_observations)
+    actions = np.zeros((num_envs, num_agents), dtype=dtype_actions)
+    buffers = [
+        Buffers(
+            observations=obs[e],
+            terminals=np.zeros(num_agents, dtype=bool),
+            truncations=np.zeros(num_agents, dtype=bool),
+            rewards=np.zeros(num_agents, dtype=np.float32),
+            masks=np.ones(num_agents, dtype=bool),
+            actions=actions[e],
+            teacher_actions=np.zeros(num_agents, dtype=dtype_actions),
+        )
+        for e in range(num_envs)
+    ]
+    results: list[dict] = []
+    bar = _progress(episodes, f"{candidate.label} on {mission.name}", progress)
+    for first in range(0, episodes, num_envs):
+        group = list(range(first, min(first + num_envs, episodes)))
+        seeds = [episode_seed(base_seed, ep) for ep in group]
+        _seed_globals(seeds[0])
+        sims = []
+        for e, (ep, seed) in enumerate(zip(group, seeds)):
+            cfg = base_cfg.model_copy(deep=True)
+            if hasattr(cfg.game.map_builder, "seed"):
+                cfg.game.map_builder.seed = seed
+            sims.append(Simulation(cfg, seed=seed, buffers=buffers[e]))
+        masks = [candidate_mask(num_agents, k, base_seed, ep) for ep in group]
+        rows = []
+        for seat, purpose in seats:
+            env_idx, agent_idx = _rows(masks, want=(purpose == STREAM_CANDIDATE))
+            seat.actor.start(env_idx, agent_idx, [stream(base_seed, ep, purpose) for ep in group])
+            rows.append((seat.actor, env_idx, agent_idx))
+        active = list(range(len(group)))
+        while active:
+            for actor, env_idx, agent_idx in rows:
+                if env_idx.size:
+                    actions[env_idx, agent_idx] = actor.act(obs[env_idx, agent_idx])
+            still = []
+            for e in active:
+                sims[e].step()
+                if buffers[e].terminals.all() or buffers[e].truncations.all():
+                    results.append(_episode_record(sims[e], group[e], seeds[e], masks[e]))
+                    sims[e].close()
+                    bar.update(1)
+                else:
+                    still.append(e)
+            active = still
+    bar.close()
+    return _to_frame(results, mission, candidate.label, replacement.label if replacement else None, k)
+
+
+def _rows(masks: list[np.ndarray], want: bool) -> tuple[np.ndarray, np.ndarray]:
+    env_idx, agent_idx = [], []
+    for e, mask in enumerate(masks):
+        agents = np.flatnonzero(mask == want)
+        env_idx.append(np.full(agents.size, e))
+        agent_idx.append(agents)
+    return np.concatenate(env_idx).astype(np.int64), np.concatenate(agent_idx).astype(np.int64)
+
+
+def _episode_record(sim: Simulation, episode: int, seed: int, mask: np.ndarray) -> dict:
+    return {
+        "episode": episode,
+        "seed": seed,
+        "steps": int(sim.current_step),
+        "rewards": np.asarray(sim.episode_rewards, dtype=np.float64).copy(),
+        "stats": [dict(s) for s in sim.episode_stats["agent"]],
+        "mask": mask,
+    }
+
+
+def _to_frame(results: list[dict], mission: Mission, cand: str, repl: str | None, k: int) -> pd.DataFrame:
+    results.sort(key=lambda r: r["episode"])
+    stat_names = set(expected_stats(mission))
+    for r in results:
+        for s in r["stats"]:
+            stat_names.update(s)
+    stat_names = sorted(stat_names)
+    rows = []
+    for r in results:
+        team = _team_total(mission.success.stat, r)
+        success = bool(mission.success.evaluate(np.array([team]))[0])
+        for agent, (reward, stats, is_cand) in enumerate(zip(r["rewards"], r["stats"], r["mask"])):
+            row = {
+                "policy": cand if is_cand else repl,
+                "role": CANDIDATE if is_cand else REPLACEMENT,
+                "mission": mission.name,
+                "episode": r["episode"],
+                "seed": r["seed"],
+                "agent": agent,
+                "reward": float(reward),
+                "steps": r["steps"],
+                "success": success,
+                "num_agents": len(r["rewards"]),
+                "candidate_agents": k,
+            }
+            row.update({f"stat.{name}": float(stats.get(name, 0.0)) for name in stat_names})
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=CORE_COLUMNS + [f"stat.{n}" for n in stat_names])
+    return frame.astype(
+        {"episode": "int32", "seed": "int64", "agent": "int16", "steps": "int32",
+         "num_agents": "int16", "candidate_agents": "int16", "success": "bool"}  # fmt: skip
+    )
+
+
+def _team_total(stat: str, record: dict) -> float:
+    if stat == "reward":
+        return float(np.sum(record["rewards"]))
+    return float(sum(s.get(stat, 0.0) for s in record["stats"]))
+
+
+def _seed_globals(seed: int) -> None:
+    """For third-party policies that draw from global RNGs."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled or not sys.stderr.isatty():
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="ep", file=sys.stderr)
+
+
+def throughput(frame: pd.DataFrame, seconds: float) -> float:
+    """Agent-steps per second of an evaluation (for provenance and benchmarks)."""
+    per_episode = frame.groupby("episode")[["steps", "num_agents"]].first()
+    return float((per_episode["steps"] * per_episode["num_agents"]).sum() / max(seconds, 1e-9))
+
+
+

@@ -1,0 +1,26 @@
+# One job per policy x mission: N seeded episodes -> per episode x agent parquet.
+rule evaluate:
+    input:
+        mission_inputs,
+    output:
+        table="results/evals/{policy}/{mission}.parquet",
+        provenance="results/evals/{policy}/{mission}.json",
+    params:
+        spec=lambda w: STUDY.policies[w.policy].spec,
+        mission=lambda w: MISSIONS[w.mission],
+        mission_sha=lambda w: MISSION_SHA[w.mission],  # not used by the command: a rerun trigger
+        episodes=STUDY.evaluation.episodes,
+        seed=STUDY.evaluation.seed,
+        num_envs=STUDY.evaluation.num_envs,
+    log:
+        "results/logs/evaluate/{policy}/{mission}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{policy}/{mission}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "daf evaluate --policy {params.spec:q} --label {wildcards.policy} --mission {params.mission:q}"
+        " --episodes {params.episodes} --seed {params.seed} --num-envs {params.num_envs}"
+        " --out {output.table} --no-progress > {log} 2>&1"

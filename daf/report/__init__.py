@@ -40,7 +40,8 @@ def _svg(fig) -> Markup:
     import matplotlib.pyplot as plt
 
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    # No <metadata> block (dates, RDF links): deterministic, and no URLs besides XML namespaces.
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     plt.close(fig)
     text = buf.getvalue()
     return Markup(text[text.index("<svg") :])  # drop the XML prolog and doctype

@@ -1,0 +1,74 @@
+"""Bad input to the CLI: one line naming the culprit and the choices, exit 2, no output left."""
+
+import pytest
+
+
+def assert_user_error(result, *needles):
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("daf: error: ")
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+EVAL = ["evaluate", "--episodes", "2", "--seed", "0"]
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--policy", "random", "--mission", "cogs.smal"], ["unknown mission 'cogs.smal'", "cogs.small", "forage.open"]),
+        (["--policy", "randm", "--mission", "cogs.tiny"], ["unknown policy 'randm'", "random, noop, lstm"]),
+        (["--policy", "class=random,data=/no/such/weights.pt", "--mission", "cogs.tiny"],
+         ["checkpoint file '/no/such/weights.pt'", "does not exist"]),
+        (["--policy", "class=random,data", "--mission", "cogs.tiny"], ["malformed policy spec", "not key=value"]),
+        (["--policy", "data=x.pt", "--mission", "cogs.tiny"], ["missing class="]),
+        (["--policy", "no_such_pkg.Policy", "--mission", "cogs.tiny"], ["cannot load policy class 'no_such_pkg.Policy'"]),
+        (["--policy", "random", "--mission", "cogs.tiny", "--candidate-agents", "9", "--replacement", "noop"],
+         ["--candidate-agents 9 is out of range", "0..2"]),
+        (["--policy", "random", "--mission", "cogs.tiny", "--candidate-agents", "1"], ["needs --replacement"]),
+        (["--policy", "random", "--mission", "/no/such/mission.py"], ["mission file '/no/such/mission.py'"]),
+    ],
+)
+def test_evaluate_bad_input(daf, tmp_path, args, needles):
+    out = tmp_path / "out.parquet"
+    result = daf(*EVAL, *args, "--out", str(out))
+    assert_user_error(result, *needles)
+    assert not out.exists() and not out.with_suffix(".json").exists()
+    assert list(tmp_path.iterdir()) == []  # no temp files either
+
+
+def test_unwritable_output(daf, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = blocker / "sub" / "out.parquet"  # parent is a file: cannot be created
+    assert_user_error(daf(*EVAL, "--policy", "random", "--mission", "cogs.tiny", "--out", str(out)),
+                      "cannot write output", str(out))  # fmt: skip
+
+
+def test_wrong_output_suffix(daf, tmp_path):
+    assert_user_error(daf(*EVAL, "--policy", "random", "--mission", "cogs.tiny", "--out", str(tmp_path / "x.csv")),
+                      "must end in .parquet")  # fmt: skip
+
+
+def test_argparse_errors_are_one_line(daf):
+    assert_user_error(daf("evaluate", "--policy", "random"), "required")
+    assert_user_error(daf("frobnicate"), "invalid choice")
+    assert_user_error(daf(*EVAL[:1], "--policy", "r", "--mission", "m", "--episodes", "two", "--seed", "0",
+                          "--out", "x.parquet"), "--episodes", "invalid int")  # fmt: skip
+
+
+def test_corrupt_checkpoint(daf, tmp_path):
+    bad = tmp_path / "weights.pt"
+    bad.write_bytes(b"this is not a torch file")
+    out = tmp_path / "o.parquet"
+    result = daf(*EVAL, "--policy", f"class=stateless,data={bad}", "--mission", "cogs.tiny", "--out", str(out))
+    assert_user_error(result, "cannot initialise policy", "weights.pt")
+    assert not out.exists()
+
+
+def test_summarize_missing_input(daf, tmp_path):
+    result = daf("summarize", "--evals", str(tmp_path / "none.parquet"), "--out", str(tmp_path / "s.parquet"))
+    assert_user_error(result, "none.parquet' does not exist", "evaluate")

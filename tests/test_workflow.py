@@ -1,0 +1,86 @@
+"""End-to-end: Snakemake on a tiny study in a temp dir, from config to HTML report."""
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(workdir / "study.yaml"), "-c2", *args]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, request):
+    workdir = tmp_path_factory.mktemp("study")
+    mission = workdir / "my_mission.py"
+    from conftest import MISSION_FILE
+
+    mission.write_text(MISSION_FILE)
+    config = {
+        "policies": {
+            "random": {"spec": "random"},
+            "baseline": {"spec": "baseline", "description": "<script>alert('x')</script> & friends"},
+        },
+        "missions": ["cogs.tiny", str(mission)],
+        "evaluation": {"episodes": 3, "seed": 1, "num_envs": 4},
+        "report": {"title": "Tiny <b>study</b>", "bootstrap_reps": 500},
+    }
+    (workdir / "study.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir
+
+
+def test_study_produces_every_output(study):
+    for policy in ("random", "baseline"):
+        for mission in ("cogs.tiny", "my_mission"):
+            assert (study / f"results/evals/{policy}/{mission}.parquet").is_file()
+            assert (study / f"results/evals/{policy}/{mission}.json").is_file()
+            assert (study / f"results/logs/evaluate/{policy}/{mission}.log").is_file()
+            assert (study / f"results/benchmarks/evaluate/{policy}/{mission}.tsv").is_file()
+    assert (study / "results/summary/leaderboard.parquet").is_file()
+    html = (study / "results/report/index.html").read_text()
+    assert "Tiny &lt;b&gt;study&lt;/b&gt;" in html  # user text is escaped
+    assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; friends" in html
+    assert "my_mission" in html and "cogs.tiny" in html and "<svg" in html
+    # no external resources: the only URLs are SVG's XML namespace identifiers
+    import re
+
+    assert set(re.findall(r"https?://[^\"' ]+", html)) <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+
+
+def test_finished_study_has_nothing_to_do(study):
+    result = snakemake(study, "-n")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_report_regenerates_byte_identical(study):
+    report = study / "results/report/index.html"
+    before = hashlib.sha256(report.read_bytes()).hexdigest()
+    shutil.rmtree(study / "results/report")
+    result = snakemake(study, "report")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert hashlib.sha256(report.read_bytes()).hexdigest() == before
+    assert "rule evaluate" not in result.stdout + result.stderr  # nothing re-evaluated
+
+
+def test_bad_config_fails_before_any_job(tmp_path):
+    (tmp_path / "study.yaml").write_text(
+        yaml.safe_dump({"policies": {"r": {"spec": "random"}}, "missions": ["cogs.tiny"], "evaluation": {"episods": 2}})
+    )
+    result = snakemake(tmp_path)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "evaluation.episods: unknown key (valid keys: episodes, seed, num_envs)" in output
+    assert not (tmp_path / "results").exists()

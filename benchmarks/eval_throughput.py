@@ -81,8 +81,10 @@ def main() -> None:
             results["lstm"].append(daf_eval(mission, "lstm", args.episodes, args.seed, Path(tmp) / "l.parquet"))
     med = {k: statistics.median(v) for k, v in results.items()}
     cfg = mission.config()
-    print(f"mission {args.mission}: {cfg.game.num_agents} agents x {cfg.game.max_steps} steps, "
-          f"{args.episodes} episodes, median of {args.repeats} interleaved repeats, 1 torch thread")  # fmt: skip
+    print(
+        f"mission {args.mission}: {cfg.game.num_agents} agents x {cfg.game.max_steps} steps, "
+        f"{args.episodes} episodes, median of {args.repeats} interleaved repeats, 1 torch thread"
+    )
     print(f"(a) bare MettaGridPufferEnv loop, random actions : {med['bare']:>10,.0f} agent-steps/s")
     print(f"(b) daf evaluate, random policy                  : {med['random']:>10,.0f} agent-steps/s")
     print(f"(c) daf evaluate, lstm policy                    : {med['lstm']:>10,.0f} agent-steps/s")

@@ -168,8 +168,10 @@ def cmd_validate_config(args) -> None:
     from daf.config import config_hash, load_study
 
     study = load_study(args.config)
-    print(f"{args.config}: valid ({len(study.policies)} policies x {len(study.missions)} missions, "
-          f"sha256 {config_hash(study)[:12]})")  # fmt: skip
+    print(
+        f"{args.config}: valid ({len(study.policies)} policies x {len(study.missions)} missions, "
+        f"sha256 {config_hash(study)[:12]})"
+    )
 
 
 def cmd_schema(args) -> None:

@@ -110,7 +110,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     """All problems on one line, each naming its field (dotted path)."""
     problems = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        where = _dotted(err["loc"])
         if err["type"] == "extra_forbidden":
             parent = err["loc"][:-1]
             model = _model_at(parent)
@@ -122,6 +122,19 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"{where}: {msg} (got {_short(err.get('input'))})")
     return f"invalid config {source}: " + "; ".join(problems)
+
+
+def _dotted(loc: tuple) -> str:
+    """`policies.random.spec`; odd keys are quoted (`policies[":"]`), list items indexed."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z0-9_][\w.+-]*", part):
+            out += ("." if out else "") + part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out or "(top level)"
 
 
 def _short(value: Any) -> str:

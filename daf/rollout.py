@@ -31,13 +31,27 @@ from daf.policies.actors import Actor
 CANDIDATE, REPLACEMENT = "candidate", "replacement"
 STREAM_ASSIGN, STREAM_CANDIDATE, STREAM_REPLACEMENT = 1, 2, 3
 CORE_COLUMNS = [
-    "policy", "role", "mission", "episode", "seed", "agent", "reward", "steps",
-    "success", "num_agents", "candidate_agents",
-]  # fmt: skip
+    "policy",
+    "role",
+    "mission",
+    "episode",
+    "seed",
+    "agent",
+    "reward",
+    "steps",
+    "success",
+    "num_agents",
+    "candidate_agents",
+]
 STANDARD_STATS = [
-    "action.move.success", "action.move.failed", "action.noop.success", "action.failed",
-    "cell.unique_visited", "cell.max_distance_from_spawn", "status.max_steps_without_motion",
-]  # fmt: skip
+    "action.move.success",
+    "action.move.failed",
+    "action.noop.success",
+    "action.failed",
+    "cell.unique_visited",
+    "cell.max_distance_from_spawn",
+    "status.max_steps_without_motion",
+]
 
 
 def episode_seed(base_seed: int, episode: int) -> int:
@@ -125,7 +139,7 @@ def run_episodes(
         seeds = [episode_seed(base_seed, ep) for ep in group]
         _seed_globals(seeds[0])
         sims = []
-        for e, (ep, seed) in enumerate(zip(group, seeds)):
+        for e, seed in enumerate(seeds):
             cfg = base_cfg.model_copy(deep=True)
             if hasattr(cfg.game.map_builder, "seed"):
                 cfg.game.map_builder.seed = seed
@@ -204,8 +218,15 @@ def _to_frame(results: list[dict], mission: Mission, cand: str, repl: str | None
             rows.append(row)
     frame = pd.DataFrame(rows, columns=CORE_COLUMNS + [f"stat.{n}" for n in stat_names])
     return frame.astype(
-        {"episode": "int32", "seed": "int64", "agent": "int16", "steps": "int32",
-         "num_agents": "int16", "candidate_agents": "int16", "success": "bool"}  # fmt: skip
+        {
+            "episode": "int32",
+            "seed": "int64",
+            "agent": "int16",
+            "steps": "int32",
+            "num_agents": "int16",
+            "candidate_agents": "int16",
+            "success": "bool",
+        }
     )
 
 
@@ -244,6 +265,3 @@ def throughput(frame: pd.DataFrame, seconds: float) -> float:
     """Agent-steps per second of an evaluation (for provenance and benchmarks)."""
     per_episode = frame.groupby("episode")[["steps", "num_agents"]].first()
     return float((per_episode["steps"] * per_episode["num_agents"]).sum() / max(seconds, 1e-9))
-
-
-

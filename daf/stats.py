@@ -15,9 +15,17 @@ from daf.errors import UserError
 
 SCORE_COLUMNS = ["policy", "mission", "episode", "seed", "score", "success"]
 LEADERBOARD_COLUMNS = [
-    "policy", "mission", "episodes", "mean", "ci_low", "ci_high", "std",
-    "success_rate", "success_low", "success_high",
-]  # fmt: skip
+    "policy",
+    "mission",
+    "episodes",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "std",
+    "success_rate",
+    "success_low",
+    "success_high",
+]
 
 
 def episode_scores(evals: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,7 @@ def daf():
     return run_daf
 
 
-MISSION_FILE = '''
+MISSION_FILE = """
 from daf.missions.builders import forage_config
 
 DESCRIPTION = "a cogames-style mission file"
@@ -27,7 +27,7 @@ SUCCESS = {"stat": "food.gained", "threshold": 4}
 
 def get_config():
     return forage_config(label="custom", num_agents=2, width=9, height=9, bushes=4, max_steps=60)
-'''
+"""
 
 
 @pytest.fixture

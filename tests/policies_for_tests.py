@@ -21,6 +21,7 @@ class GlobalRandomPolicy(MultiAgentPolicy):
 
 
 class VibePolicy(MultiAgentPolicy):
+    """Answers with an action the mission does not have."""
+
     def agent_policy(self, agent_id):
-        policy = GlobalRandomAgent(["dance"])
-        return policy
+        return GlobalRandomAgent(["dance"])

@@ -19,15 +19,25 @@ EVAL = ["evaluate", "--episodes", "2", "--seed", "0"]
 @pytest.mark.parametrize(
     "args, needles",
     [
-        (["--policy", "random", "--mission", "cogs.smal"], ["unknown mission 'cogs.smal'", "cogs.small", "forage.open"]),
+        (
+            ["--policy", "random", "--mission", "cogs.smal"],
+            ["unknown mission 'cogs.smal'", "cogs.small", "forage.open"],
+        ),
         (["--policy", "randm", "--mission", "cogs.tiny"], ["unknown policy 'randm'", "random, noop, lstm"]),
-        (["--policy", "class=random,data=/no/such/weights.pt", "--mission", "cogs.tiny"],
-         ["checkpoint file '/no/such/weights.pt'", "does not exist"]),
+        (
+            ["--policy", "class=random,data=/no/such/weights.pt", "--mission", "cogs.tiny"],
+            ["checkpoint file '/no/such/weights.pt'", "does not exist"],
+        ),
         (["--policy", "class=random,data", "--mission", "cogs.tiny"], ["malformed policy spec", "not key=value"]),
         (["--policy", "data=x.pt", "--mission", "cogs.tiny"], ["missing class="]),
-        (["--policy", "no_such_pkg.Policy", "--mission", "cogs.tiny"], ["cannot load policy class 'no_such_pkg.Policy'"]),
-        (["--policy", "random", "--mission", "cogs.tiny", "--candidate-agents", "9", "--replacement", "noop"],
-         ["--candidate-agents 9 is out of range", "0..2"]),
+        (
+            ["--policy", "no_such_pkg.Policy", "--mission", "cogs.tiny"],
+            ["cannot load policy class 'no_such_pkg.Policy'"],
+        ),
+        (
+            ["--policy", "random", "--mission", "cogs.tiny", "--candidate-agents", "9", "--replacement", "noop"],
+            ["--candidate-agents 9 is out of range", "0..2"],
+        ),
         (["--policy", "random", "--mission", "cogs.tiny", "--candidate-agents", "1"], ["needs --replacement"]),
         (["--policy", "random", "--mission", "/no/such/mission.py"], ["mission file '/no/such/mission.py'"]),
     ],
@@ -44,20 +54,26 @@ def test_unwritable_output(daf, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     out = blocker / "sub" / "out.parquet"  # parent is a file: cannot be created
-    assert_user_error(daf(*EVAL, "--policy", "random", "--mission", "cogs.tiny", "--out", str(out)),
-                      "cannot write output", str(out))  # fmt: skip
+    assert_user_error(
+        daf(*EVAL, "--policy", "random", "--mission", "cogs.tiny", "--out", str(out)), "cannot write output", str(out)
+    )
 
 
 def test_wrong_output_suffix(daf, tmp_path):
-    assert_user_error(daf(*EVAL, "--policy", "random", "--mission", "cogs.tiny", "--out", str(tmp_path / "x.csv")),
-                      "must end in .parquet")  # fmt: skip
+    assert_user_error(
+        daf(*EVAL, "--policy", "random", "--mission", "cogs.tiny", "--out", str(tmp_path / "x.csv")),
+        "must end in .parquet",
+    )
 
 
 def test_argparse_errors_are_one_line(daf):
     assert_user_error(daf("evaluate", "--policy", "random"), "required")
     assert_user_error(daf("frobnicate"), "invalid choice")
-    assert_user_error(daf(*EVAL[:1], "--policy", "r", "--mission", "m", "--episodes", "two", "--seed", "0",
-                          "--out", "x.parquet"), "--episodes", "invalid int")  # fmt: skip
+    assert_user_error(
+        daf(*EVAL[:1], "--policy", "r", "--mission", "m", "--episodes", "two", "--seed", "0", "--out", "x.parquet"),
+        "--episodes",
+        "invalid int",
+    )
 
 
 def test_corrupt_checkpoint(daf, tmp_path):

@@ -52,8 +52,11 @@ def test_default_config_is_valid():
         (lambda c: c["report"].update(confidence=2), "report.confidence", "less than 1"),
         (lambda c: c.update(missions=["cogs.smal"]), "missions: unknown mission 'cogs.smal'", "cogs.small"),
         (lambda c: c["policies"].update(x={"spec": "rand"}), "policies.x.spec: unknown policy 'rand'", "baseline"),
-        (lambda c: c["policies"].update(x={"spec": "class=random,data=/no/such.pt"}), "policies.x.spec",
-         "checkpoint file '/no/such.pt'"),
+        (
+            lambda c: c["policies"].update(x={"spec": "class=random,data=/no/such.pt"}),
+            "policies.x.spec",
+            "checkpoint file '/no/such.pt'",
+        ),
         (lambda c: c["policies"]["random"].pop("spec"), "policies.random.spec: required key is missing", ""),
         (lambda c: c["policies"].update({"a/b": {"spec": "random"}}), "policy name 'a/b'", "file names"),
         (lambda c: c.update(missions="cogs.tiny"), "missions: Input should be a valid list", ""),
@@ -93,9 +96,14 @@ def _paths(config, prefix=()):
 
 
 JUNK = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True), st.text(max_size=12),
-    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
 VALID_PATHS = [p for p, _ in _paths(VALID)]
 
 
@@ -125,7 +133,8 @@ def malformed_configs(draw):
     return config, touched
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI runs the same 400 cases every time (a failure is reproducible from the log)
+@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(malformed_configs())
 def test_malformed_configs_are_rejected_naming_a_field(case):
     config, touched = case
@@ -136,7 +145,7 @@ def test_malformed_configs_are_rejected_naming_a_field(case):
         assert "\n" not in message and "Traceback" not in message
         assert message.startswith("invalid config fuzz.yaml: ")
         # the first problem starts with a dotted field path, and some touched field is named
-        assert re.match(r"invalid config fuzz.yaml: ([\w.+/-]+|policy name '[^']*'|\(top level\)):? ", message)
+        assert re.match(r"invalid config fuzz.yaml: \S.*?: ", message)
         named = [".".join(map(str, path[:depth])) for path in touched for depth in range(1, len(path) + 1)]
         assert any(name in message for name in named), (message, touched)
         return

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from daf.cli import main
+from daf.errors import UserError
 from daf.missions import MISSIONS
 from daf.policies import parse_spec
 from daf.policies.actors import AgentPolicyActor, TorchActor, build_actor
@@ -103,9 +104,21 @@ def test_baseline_beats_random_on_cogs():
 
 def test_mixed_episodes_record_who_controlled_each_agent(tmp_path):
     out = evaluate(
-        tmp_path, "mix", "--policy", "baseline", "--replacement", "random", "--candidate-agents", "1",
-        "--mission", "cogs.small", "--episodes", "6", "--seed", "2",
-    )  # fmt: skip
+        tmp_path,
+        "mix",
+        "--policy",
+        "baseline",
+        "--replacement",
+        "random",
+        "--candidate-agents",
+        "1",
+        "--mission",
+        "cogs.small",
+        "--episodes",
+        "6",
+        "--seed",
+        "2",
+    )
     frame = pd.read_parquet(out)
     per_episode = frame.groupby("episode")
     assert (per_episode.apply(lambda g: (g["role"] == "candidate").sum()) == 1).all()
@@ -116,17 +129,32 @@ def test_mixed_episodes_record_who_controlled_each_agent(tmp_path):
     slots = frame.loc[frame["role"] == "candidate"].groupby("episode")["agent"].first()
     assert slots.nunique() > 1
     # same seeds as a solo evaluation of the same episodes (pairing across VOR scenarios)
-    solo = pd.read_parquet(evaluate(tmp_path, "solo", "--policy", "random", "--mission", "cogs.small",
-                                    "--episodes", "6", "--seed", "2"))  # fmt: skip
+    solo = pd.read_parquet(
+        evaluate(tmp_path, "solo", "--policy", "random", "--mission", "cogs.small", "--episodes", "6", "--seed", "2")
+    )
     assert solo.groupby("episode")["seed"].first().tolist() == per_episode["seed"].first().tolist()
 
 
 @pytest.mark.parametrize("k", [0, 4])
 def test_mixed_extremes(tmp_path, k):
-    frame = pd.read_parquet(evaluate(
-        tmp_path, f"k{k}", "--policy", "baseline", "--replacement", "random", "--candidate-agents", str(k),
-        "--mission", "cogs.small", "--episodes", "2", "--seed", "0",
-    ))  # fmt: skip
+    frame = pd.read_parquet(
+        evaluate(
+            tmp_path,
+            f"k{k}",
+            "--policy",
+            "baseline",
+            "--replacement",
+            "random",
+            "--candidate-agents",
+            str(k),
+            "--mission",
+            "cogs.small",
+            "--episodes",
+            "2",
+            "--seed",
+            "0",
+        )
+    )
     assert (frame["role"] == "candidate").sum() == 2 * k
 
 
@@ -137,7 +165,9 @@ def test_stateless_and_generic_policies_run(tmp_path):
     generic = build_actor(parse_spec("policies_for_tests.GlobalRandomPolicy"), info, seed=0)
     assert isinstance(generic, AgentPolicyActor) and not generic.batched
     a = run_episodes(mission, Seat("g", generic), 3, 4)
-    b = run_episodes(mission, Seat("g", build_actor(parse_spec("policies_for_tests.GlobalRandomPolicy"), info, 0)), 3, 4)
+    b = run_episodes(
+        mission, Seat("g", build_actor(parse_spec("policies_for_tests.GlobalRandomPolicy"), info, 0)), 3, 4
+    )
     pd.testing.assert_frame_equal(a, b)  # global RNGs are seeded per episode
     out = evaluate(tmp_path, "st", "--policy", "stateless", "--mission", "cogs.tiny", "--episodes", "2", "--seed", "0")
     assert len(pd.read_parquet(out)) == 4
@@ -157,16 +187,34 @@ def test_checkpoint_loads_through_data_spec(tmp_path):
         policy.network().action_head.bias[info.action_names.index("move_east")] = 100.0
     path = tmp_path / "east.pt"
     policy.save_policy_data(str(path))
-    out = evaluate(tmp_path, "east", "--policy", f"class=stateless,data={path}", "--mission", "cogs.tiny",
-                   "--episodes", "1", "--seed", "0")  # fmt: skip
+    out = evaluate(
+        tmp_path,
+        "east",
+        "--policy",
+        f"class=stateless,data={path}",
+        "--mission",
+        "cogs.tiny",
+        "--episodes",
+        "1",
+        "--seed",
+        "0",
+    )
     frame = pd.read_parquet(out)
     assert (frame["stat.action.noop.success"] == 0).all()  # it never idles
     assert (frame["stat.cell.max_distance_from_spawn"] <= 8).all()
 
 
 def test_mission_file_evaluates(tmp_path, mission_file):
-    out = evaluate(tmp_path, "f", "--policy", "baseline", "--mission", str(mission_file), "--episodes", "2",
-                   "--seed", "0")  # fmt: skip
+    out = evaluate(
+        tmp_path, "f", "--policy", "baseline", "--mission", str(mission_file), "--episodes", "2", "--seed", "0"
+    )
     frame = pd.read_parquet(out)
     assert set(frame["mission"]) == {"my_mission"}
     assert frame.groupby("episode")["reward"].sum().min() >= 4 and frame["success"].all()
+
+
+def test_policy_choosing_an_unknown_action_is_a_user_error():
+    mission = MISSIONS["cogs.tiny"]
+    actor = build_actor(parse_spec("policies_for_tests.VibePolicy"), mission_env_info(mission), seed=0)
+    with pytest.raises(UserError, match=r"chose action 'dance', not one of the mission's actions: noop, move_north"):
+        run_episodes(mission, Seat("vibe", actor), 1, 0)

@@ -66,8 +66,17 @@ def _evals():
     for policy, base in (("a", 1.0), ("b", 3.0)):
         for ep in range(4):
             for agent in range(2):
-                rows.append({"policy": policy, "mission": "m", "episode": ep, "seed": 100 + ep,
-                             "agent": agent, "reward": base + ep + agent, "success": ep >= 2})  # fmt: skip
+                rows.append(
+                    {
+                        "policy": policy,
+                        "mission": "m",
+                        "episode": ep,
+                        "seed": 100 + ep,
+                        "agent": agent,
+                        "reward": base + ep + agent,
+                        "success": ep >= 2,
+                    }
+                )
     return pd.DataFrame(rows)
 
 

@@ -14,8 +14,19 @@ pytestmark = pytest.mark.slow
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(workdir / "study.yaml"), "-c2", *args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(workdir / "study.yaml"),
+        "-c2",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
@@ -26,15 +37,11 @@ def study(tmp_path_factory, request):
     from conftest import MISSION_FILE
 
     mission.write_text(MISSION_FILE)
-    config = {
-        "policies": {
-            "random": {"spec": "random"},
-            "baseline": {"spec": "baseline", "description": "<script>alert('x')</script> & friends"},
-        },
-        "missions": ["cogs.tiny", str(mission)],
-        "evaluation": {"episodes": 3, "seed": 1, "num_envs": 4},
-        "report": {"title": "Tiny <b>study</b>", "bootstrap_reps": 500},
-    }
+    config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+    # plus a mission file, and user text that must come out escaped
+    config["missions"] = ["cogs.tiny", str(mission)]
+    config["policies"]["baseline"]["description"] = "<script>alert('x')</script> & friends"
+    config["report"]["title"] = "Tiny <b>study</b>"
     (workdir / "study.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -73,6 +80,28 @@ def test_report_regenerates_byte_identical(study):
     assert result.returncode == 0, result.stderr[-2000:]
     assert hashlib.sha256(report.read_bytes()).hexdigest() == before
     assert "rule evaluate" not in result.stdout + result.stderr  # nothing re-evaluated
+
+
+def test_lint_reports_only_accepted_warnings():
+    """`snakemake --lint` may only ask for conda envs (DAF runs from one venv) and an
+    `envvars:` for PATH (the Snakefile puts the running Python's bin first on purpose)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "-s", str(REPO / "Snakefile")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    lints = {
+        line.strip()
+        for line in result.stdout.splitlines() + result.stderr.splitlines()
+        if line.strip().startswith("* ")
+    }
+    accepted = {
+        "* Specify a conda environment or container for each rule.:",
+        "* Environment variable PATH used but not asserted with envvars directive in line 13.:",
+    }
+    assert lints <= accepted, lints - accepted
 
 
 def test_bad_config_fails_before_any_job(tmp_path):

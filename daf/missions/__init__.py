@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 from mettagrid.config.mettagrid_config import MettaGridConfig
@@ -58,7 +59,9 @@ class Mission:
         except Exception as exc:
             if self.source == "registry":
                 raise
-            raise UserError(f"mission '{self.name}' ({self.source}): get_config() failed: {type(exc).__name__}: {exc}") from exc
+            raise UserError(
+                f"mission '{self.name}' ({self.source}): get_config() failed: {type(exc).__name__}: {exc}"
+            ) from exc
         if not isinstance(cfg, MettaGridConfig):
             raise UserError(
                 f"mission '{self.name}' ({self.source}): get_config() returned {type(cfg).__name__}, "
@@ -136,8 +139,12 @@ def _registry() -> dict[str, Mission]:
             "cogs",
             "Fixed 11x7 map, 2 agents: carbon + oxygen -> heart at the assembler.",
             lambda: cogs_config(
-                label="cogs.tiny", num_agents=2, elements=two, max_steps=300,
-                ascii_map=COGS_TINY_MAP, char_to_map_name=COGS_LEGEND,
+                label="cogs.tiny",
+                num_agents=2,
+                elements=two,
+                max_steps=300,
+                ascii_map=COGS_TINY_MAP,
+                char_to_map_name=COGS_LEGEND,
             ),
             SuccessCriterion(hearts, 20),
         ),
@@ -162,8 +169,14 @@ def _registry() -> dict[str, Mission]:
             "cogs",
             "Procedural 20x20, 8 agents competing for 3 elements (3 extractors each), 2 assemblers.",
             lambda: cogs_config(
-                label="cogs.crowded", num_agents=8, width=20, height=20, elements=three,
-                extractors_per_element=3, assemblers=2, max_steps=800,
+                label="cogs.crowded",
+                num_agents=8,
+                width=20,
+                height=20,
+                elements=three,
+                extractors_per_element=3,
+                assemblers=2,
+                max_steps=800,
             ),
             SuccessCriterion(hearts, 60),
         ),
@@ -206,8 +219,12 @@ def _registry() -> dict[str, Mission]:
             "forage",
             "Fixed 19x14 map of six rooms joined by doors, 3 agents, 10 bushes x 3 food.",
             lambda: forage_config(
-                label="forage.rooms", num_agents=3, bushes=0, max_steps=400,
-                ascii_map=FORAGE_ROOMS_MAP, char_to_map_name={"b": "bush"},
+                label="forage.rooms",
+                num_agents=3,
+                bushes=0,
+                max_steps=400,
+                ascii_map=FORAGE_ROOMS_MAP,
+                char_to_map_name={"b": "bush"},
             ),
             SuccessCriterion("food.gained", 24),
         ),

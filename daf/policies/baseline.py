@@ -131,11 +131,10 @@ class BaselineBrain:
                 nxt = (cell[0] + dr, cell[1] + dc)
                 if nxt in parents:
                     continue
-                if goal_test(nxt) or self._passable(nxt, agents):
-                    # only walk through seen cells or the frontier right next to them
-                    if nxt in self.seen or cell in self.seen:
-                        parents[nxt] = cell
-                        queue.append(nxt)
+                # only walk through seen cells or the frontier right next to them
+                if (goal_test(nxt) or self._passable(nxt, agents)) and (nxt in self.seen or cell in self.seen):
+                    parents[nxt] = cell
+                    queue.append(nxt)
         return None
 
     def _move_towards(self, pos, nxt) -> int:
@@ -195,9 +194,14 @@ class BaselineBrain:
         self.path = []
 
         if targets:
-            path = self._bfs(pos, lambda cell: any(
-                abs(cell[0] - t[0]) + abs(cell[1] - t[1]) == 1 for t in targets
-            ) and self._passable(cell, agents), agents)
+            path = self._bfs(
+                pos,
+                lambda cell: (
+                    any(abs(cell[0] - t[0]) + abs(cell[1] - t[1]) == 1 for t in targets)
+                    and self._passable(cell, agents)
+                ),
+                agents,
+            )
             if path:
                 self.goal = min(targets, key=lambda t: abs(t[0] - path[-1][0]) + abs(t[1] - path[-1][1]))
                 self.path = path

@@ -29,7 +29,7 @@ class TokenSchema:
     inventory_features: dict[int, tuple[str, int]] = field(default_factory=dict)
 
     @classmethod
-    def from_env_info(cls, env_info: PolicyEnvInterface) -> "TokenSchema":
+    def from_env_info(cls, env_info: PolicyEnvInterface) -> TokenSchema:
         feature_ids = {f.name: f.id for f in env_info.obs_features}
         base = 256  # ObsConfig.token_value_base default; PolicyEnvInterface does not carry it
         inventory: dict[int, tuple[str, int]] = {}
@@ -79,8 +79,11 @@ def decode(obs: np.ndarray, schema: TokenSchema) -> DecodedObservation:
     spatial = ~is_global
     tag_id = schema.feature("tag")
     objects: dict[tuple[int, int], str] = {}
-    for r, c, v in zip(rows[spatial & (feat == tag_id)].tolist(), cols[spatial & (feat == tag_id)].tolist(),
-                       val[spatial & (feat == tag_id)].tolist()):
+    for r, c, v in zip(
+        rows[spatial & (feat == tag_id)].tolist(),
+        cols[spatial & (feat == tag_id)].tolist(),
+        val[spatial & (feat == tag_id)].tolist(),
+    ):
         if (r, c) not in objects and v < len(schema.tag_names):
             objects[(r, c)] = schema.tag_names[v]
 
@@ -88,8 +91,9 @@ def decode(obs: np.ndarray, schema: TokenSchema) -> DecodedObservation:
     object_inventory: dict[tuple[int, int], dict[str, int]] = {}
     if schema.inventory_features:
         is_inv = spatial & np.isin(feat, list(schema.inventory_features))
-        for r, c, f, v in zip(rows[is_inv].tolist(), cols[is_inv].tolist(), feat[is_inv].tolist(),
-                              val[is_inv].tolist()):
+        for r, c, f, v in zip(
+            rows[is_inv].tolist(), cols[is_inv].tolist(), feat[is_inv].tolist(), val[is_inv].tolist()
+        ):
             resource, place = schema.inventory_features[f]
             target = inventory if (r, c) == schema.center else object_inventory.setdefault((r, c), {})
             target[resource] = target.get(resource, 0) + v * place

@@ -41,7 +41,8 @@ def _svg(fig) -> Markup:
 
     buf = io.StringIO()
     # No <metadata> block (dates, RDF links): deterministic, and no URLs besides XML namespaces.
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    no_metadata = {"Date": None, "Creator": None, "Format": None, "Type": None}
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata=no_metadata)
     plt.close(fig)
     text = buf.getvalue()
     return Markup(text[text.index("<svg") :])  # drop the XML prolog and doctype
@@ -125,29 +126,35 @@ def build_report(
         overlap = bool(len(runner)) and float(runner["ci_high"].iloc[0]) >= float(top["ci_low"])
         best.append({"mission": mission, "row": top.to_dict(), "clear": not overlap})
     per_episode = (
-        evals.groupby(["mission", "policy"]).agg(episodes=("episode", "nunique"), agents=("agent", "nunique"))
-        .reset_index().to_dict("records")
-    )  # fmt: skip
-    html = _environment().get_template("report.html.j2").render(
-        title=study.report.title,
-        confidence=study.report.confidence,
-        best=best,
-        board=board.to_dict("records"),
-        missions=list(dict.fromkeys(board["mission"])),
-        figure=leaderboard_figure(board, study.report.confidence),
-        missions_table=missions_table,
-        policies=[{"name": n, "spec": p.spec, "description": p.description} for n, p in study.policies.items()],
-        per_episode=per_episode,
-        benchmarks=read_benchmarks(benchmarks_dir),
-        provenance={
-            "config_path": config_path,
-            "config_hash": config_hash(study),
-            "config_text": yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False),
-            "git_commit": git_commit(),
-            "versions": package_versions(),
-            "seed": study.evaluation.seed,
-            "episodes": study.evaluation.episodes,
-            "command": command,
-        },
+        evals.groupby(["mission", "policy"])
+        .agg(episodes=("episode", "nunique"), agents=("agent", "nunique"))
+        .reset_index()
+        .to_dict("records")
+    )
+    html = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            title=study.report.title,
+            confidence=study.report.confidence,
+            best=best,
+            board=board.to_dict("records"),
+            missions=list(dict.fromkeys(board["mission"])),
+            figure=leaderboard_figure(board, study.report.confidence),
+            missions_table=missions_table,
+            policies=[{"name": n, "spec": p.spec, "description": p.description} for n, p in study.policies.items()],
+            per_episode=per_episode,
+            benchmarks=read_benchmarks(benchmarks_dir),
+            provenance={
+                "config_path": config_path,
+                "config_hash": config_hash(study),
+                "config_text": yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False),
+                "git_commit": git_commit(Path(__file__).parent),  # the DAF code that made the report
+                "versions": package_versions(),
+                "seed": study.evaluation.seed,
+                "episodes": study.evaluation.episodes,
+                "command": command,
+            },
+        )
     )
     write_text(out, html)

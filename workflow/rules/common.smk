@@ -7,6 +7,7 @@ _root_handlers, _root_level = list(logging.root.handlers), logging.root.level
 from daf.config import load_study, validate_study
 from daf.errors import UserError
 from daf.missions import get_mission, is_mission_file
+from daf.policies import parse_spec
 
 logging.root.handlers[:] = _root_handlers
 logging.root.setLevel(_root_level)
@@ -39,7 +40,10 @@ def eval_tables():
     return expand("results/evals/{policy}/{mission}.parquet", policy=POLICIES, mission=MISSIONS)
 
 
-def mission_inputs(wildcards):
-    """A mission file is an input (editing it reruns its jobs); registry missions are not files."""
+def evaluate_inputs(wildcards):
+    """Files an evaluation reads: a mission file and a policy's weights (editing either reruns it).
+    Registry missions and shorthand policies are code, not files."""
     name = MISSIONS[wildcards.mission]
-    return [name] if is_mission_file(name) else []
+    files = [name] if is_mission_file(name) else []
+    data = parse_spec(STUDY.policies[wildcards.policy].spec).data_path
+    return files + ([data] if data else [])

@@ -1,7 +1,7 @@
 # One job per policy x mission: N seeded episodes -> per episode x agent parquet.
 rule evaluate:
     input:
-        mission_inputs,
+        evaluate_inputs,
     output:
         table="results/evals/{policy}/{mission}.parquet",
         provenance="results/evals/{policy}/{mission}.json",

@@ -86,8 +86,10 @@ class Mission:
         }
 
     def fingerprint(self) -> str:
-        """sha256 of the full config JSON: changes whenever the game changes."""
-        return hashlib.sha256(self.config().model_dump_json().encode()).hexdigest()
+        """sha256 of the full config JSON and the success criterion: changes whenever the
+        game or what counts as success changes."""
+        text = self.config().model_dump_json() + "\n" + self.success.describe()
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def map_size(cfg: MettaGridConfig) -> tuple[int, int]:

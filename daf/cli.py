@@ -135,6 +135,34 @@ def cmd_evaluate(args) -> None:
     print(f"wrote {out} ({len(frame)} rows, {throughput(frame, seconds):,.0f} agent-steps/s)", file=sys.stderr)
 
 
+# --- train -------------------------------------------------------------------------------
+
+
+def cmd_train(args) -> None:
+    import torch
+
+    from daf.io import ensure_writable
+    from daf.missions import get_mission
+    from daf.ppo import make_config, parse_overrides, train
+
+    if args.steps <= 0:
+        raise UserError(f"--steps must be positive (got {args.steps})")
+    if args.seed < 0:
+        raise UserError(f"--seed must be non-negative (got {args.seed})")
+    out = Path(args.out)
+    ensure_writable(out / "model.pt")
+    mission = get_mission(args.mission)
+    hp = make_config(parse_overrides(args.set or []))
+    torch.set_num_threads(args.threads)
+    sidecar = train(
+        mission, args.steps, args.seed, out, arch=args.arch, hp=hp, device_name=args.device, fresh=args.fresh,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    resumed = f", resumed from step {sidecar['resumed_from_step']:,}" if sidecar["resumed_from_step"] else ""
+    print(f"trained {sidecar['steps']:,} agent-steps in {sidecar['wall_seconds']:.1f} s{resumed}: {out}/model.pt",
+          file=sys.stderr)  # fmt: skip
+
+
 # --- summary / report ------------------------------------------------------------------
 
 
@@ -223,6 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway without a TTY)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="PPO on a mission; resumes from OUT's latest periodic checkpoint")
+    p.add_argument("--mission", required=True, help="mission name or mission .py file")
+    p.add_argument("--steps", type=int, required=True, help="total agent-steps (over all ranks)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True, help="directory: model.pt, model.json, train_log.parquet, periodic/")
+    p.add_argument("--arch", default="cnn", help="network: cnn (default) or lstm")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a PPO hyperparameter (repeatable)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--fresh", action="store_true", help="ignore periodic checkpoints and start over")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("summarize", help="per policy x mission table: mean, CI, success rate")
     p.add_argument("--evals", nargs="+", required=True)

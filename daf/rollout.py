@@ -14,17 +14,16 @@ compared pairwise. Policy randomness comes from separate per-episode streams.
 from __future__ import annotations
 
 import random
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from mettagrid.mettagrid_c import dtype_actions, dtype_observations
 from mettagrid.policy.policy_env_interface import PolicyEnvInterface
 from mettagrid.simulator import Simulation
-from mettagrid.simulator.simulator import Buffers
 
+from daf.envs import make_buffers, new_simulation, step
 from daf.errors import UserError
+from daf.io import progress_bar
 from daf.missions import Mission
 from daf.policies.actors import Actor
 
@@ -117,33 +116,14 @@ def run_episodes(
     if not all(seat.actor.batched for seat, _ in seats):
         num_envs = 1  # per-agent python policies may use global RNGs: one episode at a time
     num_envs = max(1, min(num_envs, episodes))
-    tokens = base_cfg.game.obs.num_tokens
-    obs = np.full((num_envs, num_agents, tokens, base_cfg.game.obs.token_dim), 255, dtype=dtype_observations)
-    actions = np.zeros((num_envs, num_agents), dtype=dtype_actions)
-    buffers = [
-        Buffers(
-            observations=obs[e],
-            terminals=np.zeros(num_agents, dtype=bool),
-            truncations=np.zeros(num_agents, dtype=bool),
-            rewards=np.zeros(num_agents, dtype=np.float32),
-            masks=np.ones(num_agents, dtype=bool),
-            actions=actions[e],
-            teacher_actions=np.zeros(num_agents, dtype=dtype_actions),
-        )
-        for e in range(num_envs)
-    ]
+    obs, actions, buffers = make_buffers(base_cfg, num_envs)
     results: list[dict] = []
-    bar = _progress(episodes, f"{candidate.label} on {mission.name}", progress)
+    bar = progress_bar(episodes, f"{candidate.label} on {mission.name}", progress, unit="ep")
     for first in range(0, episodes, num_envs):
         group = list(range(first, min(first + num_envs, episodes)))
         seeds = [episode_seed(base_seed, ep) for ep in group]
         _seed_globals(seeds[0])
-        sims = []
-        for e, seed in enumerate(seeds):
-            cfg = base_cfg.model_copy(deep=True)
-            if hasattr(cfg.game.map_builder, "seed"):
-                cfg.game.map_builder.seed = seed
-            sims.append(Simulation(cfg, seed=seed, buffers=buffers[e]))
+        sims = [new_simulation(base_cfg, seed, buffers[e]) for e, seed in enumerate(seeds)]
         masks = [candidate_mask(num_agents, k, base_seed, ep) for ep in group]
         rows = []
         for seat, purpose in seats:
@@ -157,7 +137,7 @@ def run_episodes(
                     actions[env_idx, agent_idx] = actor.act(obs[env_idx, agent_idx])
             still = []
             for e in active:
-                sims[e].step()
+                step(sims[e])
                 if buffers[e].terminals.all() or buffers[e].truncations.all():
                     results.append(_episode_record(sims[e], group[e], seeds[e], masks[e]))
                     sims[e].close()
@@ -243,22 +223,6 @@ def _seed_globals(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, desc: str, enabled: bool):
-    if not enabled or not sys.stderr.isatty():
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="ep", file=sys.stderr)
 
 
 def throughput(frame: pd.DataFrame, seconds: float) -> float:

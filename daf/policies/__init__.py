@@ -34,9 +34,16 @@ SHORTHANDS: dict[str, tuple[str, str]] = {
         "daf.policies.baseline.BaselinePolicy",
         "DAF's scripted policy: extractors -> assembler (cogs), nearest food (forage)",
     ),
+    "trained": (
+        "daf.policies.trained.TrainedPolicy",
+        "a `daf train` checkpoint: class=trained,data=DIR/model.pt (or just DIR/model.pt)",
+    ),
 }
 CLASS_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
-SPEC_FORMS = "a shorthand (" + ", ".join(SHORTHANDS) + "), a class path (pkg.module.Class), or class=...,data=PATH"
+SPEC_FORMS = (
+    "a shorthand (" + ", ".join(SHORTHANDS) + "), a class path (pkg.module.Class), class=...,data=PATH, "
+    "or a DAF checkpoint path (.../model.pt)"
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,10 @@ def parse_spec(spec: str) -> PolicySpec:
     text = spec.strip()
     if not text:
         raise UserError(f"empty policy spec; a policy is {SPEC_FORMS}")
+    if "=" not in text and text.endswith(".pt"):  # short form of class=trained,data=PATH
+        if not Path(text).is_file():
+            raise UserError(f"checkpoint file '{text}' does not exist")
+        return PolicySpec(SHORTHANDS["trained"][0], text, {}, text)
     if "=" not in text:
         return PolicySpec(class_path=_class_path(text, text), text=text)
     fields: dict[str, str] = {}

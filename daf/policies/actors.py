@@ -114,6 +114,32 @@ class TorchActor(Actor):
         return gumbel_argmax(logits, self.env_rows, self.rngs)
 
 
+class TrainedActor(Actor):
+    """A `daf train` network in batch: encode tokens, forward, sample (Gumbel-max)."""
+
+    def __init__(self, policy, device: str):
+        import torch
+
+        self.torch = torch
+        self.encoder = policy.encoder
+        self.net = policy.network()
+        self.device = torch.device(device)
+
+    def start(self, row_env, row_agent, rngs) -> None:
+        super().start(row_env, row_agent, rngs)
+        self.state = self.net.initial_state(len(row_env), self.device)
+        self.no_reset = self.torch.zeros(len(row_env), device=self.device)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        with torch.no_grad():
+            tokens = torch.from_numpy(obs)
+            length = max(1, int((tokens[:, :, 0] != 0xFF).sum(1).max()))  # valid tokens are a prefix
+            grid, glob = self.encoder(tokens[:, :length].to(self.device))
+            logits, _, self.state = self.net(grid, glob, self.state, self.no_reset)
+        return gumbel_argmax(logits.float().cpu().numpy(), self.env_rows, self.rngs)
+
+
 def gumbel_argmax(logits: np.ndarray, env_rows: list[np.ndarray], rngs: list[np.random.Generator]) -> np.ndarray:
     """Sample categorical(softmax(logits)) per row using each env's generator."""
     noise = np.empty_like(logits, dtype=np.float64)
@@ -187,6 +213,10 @@ def build_actor(spec: PolicySpec, env_info: PolicyEnvInterface, seed: int, devic
 
     if type(policy) in (LSTMPolicy, StatelessPolicy):
         return TorchActor(policy, recurrent=isinstance(policy, LSTMPolicy), device=device)
+    from daf.policies.trained import TrainedPolicy
+
+    if isinstance(policy, TrainedPolicy):
+        return TrainedActor(policy, device)
     return AgentPolicyActor(policy, env_info)
 
 
@@ -205,5 +235,7 @@ def instantiate(spec: PolicySpec, env_info: PolicyEnvInterface, seed: int, devic
         return initialize_or_load_policy(env_info, mg_spec, device_override=device)
     except (ImportError, AttributeError, ModuleNotFoundError) as exc:
         raise UserError(f"cannot load policy class '{spec.class_path}' (spec '{spec.text}'): {exc}") from exc
+    except UserError:
+        raise
     except Exception as exc:  # user classes and user files: report on one line, name the spec
         raise UserError(f"cannot initialise policy '{spec.text}': {type(exc).__name__}: {exc}") from exc

@@ -47,7 +47,7 @@ def cmd_policies(args) -> None:
 
         study = load_study(args.config)
         rows += [
-            {"name": name, "class_path": p.spec, "description": p.description, "kind": "config"}
+            {"name": name, "class_path": study.policy_spec(name), "description": p.description, "kind": "config"}
             for name, p in study.policies.items()
         ]
     if args.json:
@@ -69,7 +69,7 @@ def _resolve_spec(text: str, config: str | None):
 
         study = load_study(config)
         if text in study.policies:
-            return text, parse_spec(study.policies[text].spec)
+            return text, parse_spec(study.policy_spec(text))
     return text, parse_spec(text)
 
 
@@ -155,12 +155,21 @@ def cmd_train(args) -> None:
     hp = make_config(parse_overrides(args.set or []))
     torch.set_num_threads(args.threads)
     sidecar = train(
-        mission, args.steps, args.seed, out, arch=args.arch, hp=hp, device_name=args.device, fresh=args.fresh,
+        mission,
+        args.steps,
+        args.seed,
+        out,
+        arch=args.arch,
+        hp=hp,
+        device_name=args.device,
+        fresh=args.fresh,
         progress=not args.no_progress,
-    )  # fmt: skip
+    )
     resumed = f", resumed from step {sidecar['resumed_from_step']:,}" if sidecar["resumed_from_step"] else ""
-    print(f"trained {sidecar['steps']:,} agent-steps in {sidecar['wall_seconds']:.1f} s{resumed}: {out}/model.pt",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"trained {sidecar['steps']:,} agent-steps in {sidecar['wall_seconds']:.1f} s{resumed}: {out}/model.pt",
+        file=sys.stderr,
+    )
 
 
 # --- summary / report ------------------------------------------------------------------

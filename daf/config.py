@@ -12,10 +12,10 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from daf.errors import UserError
 
@@ -26,23 +26,77 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PPOConfig(Strict):
+    """PPO hyperparameters (daf.ppo). Every field is used by the trainer; a test checks each one."""
+
+    learning_rate: float = Field(default=2.5e-3, gt=0, le=1, description="Adam step size.")
+    anneal_lr: bool = Field(default=True, description="Decay the learning rate linearly to 0.")
+    gamma: float = Field(default=0.99, ge=0, le=1, description="Discount factor.")
+    gae_lambda: float = Field(default=0.95, ge=0, le=1, description="GAE lambda.")
+    num_envs: int = Field(default=16, ge=1, le=4096, description="Parallel envs per rank.")
+    rollout_steps: int = Field(default=32, ge=1, le=100_000, description="Env steps per env per update.")
+    num_minibatches: int = Field(default=4, ge=1, description="Minibatches per epoch.")
+    update_epochs: int = Field(default=3, ge=1, le=100, description="SGD passes over each rollout.")
+    norm_adv: bool = Field(default=True, description="Normalise advantages per minibatch.")
+    clip_coef: float = Field(default=0.2, gt=0, description="Surrogate clipping epsilon.")
+    clip_vloss: bool = Field(default=True, description="Clip the value loss like the policy.")
+    ent_coef: float = Field(default=0.01, ge=0, description="Entropy bonus coefficient.")
+    vf_coef: float = Field(default=0.5, ge=0, description="Value loss coefficient.")
+    max_grad_norm: float = Field(default=0.5, gt=0, description="Global gradient-norm clip.")
+    target_kl: float | None = Field(default=None, gt=0, description="Stop the epochs early above this KL.")
+    hidden_size: int = Field(default=64, ge=8, le=4096, description="Width of the hidden layer (and LSTM).")
+    conv_channels: int = Field(default=8, ge=1, le=512, description="Channels of the first convolution.")
+    checkpoint_interval: int = Field(default=50_000, ge=1, description="Agent-steps between periodic checkpoints.")
+
+
+class TrainConfig(Strict):
+    """A policy DAF trains with PPO (the `train` rule); its checkpoint is
+    results/checkpoints/{policy}/model.pt."""
+
+    mission: str = Field(description="Mission to train on (name or mission .py file).")
+    steps: int = Field(ge=1, le=10**12, description="Total agent-steps of training.")
+    seed: int = Field(default=0, ge=0, description="Seeds the network init, env maps and action sampling.")
+    arch: Literal["cnn", "lstm"] = Field(default="cnn", description="Network: cnn or lstm.")
+    hyperparameters: PPOConfig = Field(default_factory=PPOConfig, description="PPO hyperparameters.")
+
+    @field_validator("mission")
+    @classmethod
+    def _mission_exists(cls, mission: str) -> str:
+        _check_mission(mission)
+        return mission
+
+
 class PolicyConfig(Strict):
-    spec: str = Field(
+    spec: str | None = Field(
+        default=None,
         description="Policy SPEC: shorthand (random, noop, lstm, stateless, baseline), class path, "
-        "or class=...,data=PATH"
+        "class=...,data=PATH, or a DAF checkpoint path. Give either spec or train.",
+    )
+    train: TrainConfig | None = Field(default=None, description="Train this policy with PPO instead.")
+    missions: list[str] | None = Field(
+        default=None,
+        description="Evaluate only on these of the study's missions (default: all). A trained network "
+        "only plays missions with the observation features and actions it was trained on.",
     )
     description: str = Field(default="", description="Shown in the report.")
 
     @field_validator("spec")
     @classmethod
-    def _spec_parses(cls, spec: str) -> str:
+    def _spec_parses(cls, spec: str | None) -> str | None:
         from daf.policies import parse_spec
 
-        try:
-            parse_spec(spec)
-        except UserError as exc:
-            raise ValueError(str(exc)) from None
+        if spec is not None:
+            try:
+                parse_spec(spec)
+            except UserError as exc:
+                raise ValueError(str(exc)) from None
         return spec
+
+    @model_validator(mode="after")
+    def _spec_or_train(self) -> PolicyConfig:
+        if (self.spec is None) == (self.train is None):
+            raise ValueError("give exactly one of `spec` (an existing policy) or `train` (a policy DAF trains)")
+        return self
 
 
 class EvaluationConfig(Strict):
@@ -80,20 +134,40 @@ class StudyConfig(Strict):
     @field_validator("missions")
     @classmethod
     def _missions_exist(cls, missions: list[str]) -> list[str]:
-        from daf.errors import unknown_choice
-        from daf.missions import MISSIONS, is_mission_file, mission_id
+        from daf.missions import mission_id
 
         for name in missions:
-            if is_mission_file(name):
-                if not Path(name).is_file():
-                    raise ValueError(f"mission file '{name}' does not exist")
-            elif name not in MISSIONS:
-                raise ValueError(f"{unknown_choice('mission', name, MISSIONS)}, or a path to a mission .py file")
+            _check_mission(name)
         ids = [mission_id(m) for m in missions]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"missions listed twice (or files with the same stem): {', '.join(duplicates)}")
         return missions
+
+    @model_validator(mode="after")
+    def _policy_missions_in_study(self) -> StudyConfig:
+        for name, policy in self.policies.items():
+            unknown = [m for m in policy.missions or [] if m not in self.missions]
+            if unknown:
+                raise ValueError(
+                    f"policies.{name}.missions: {', '.join(unknown)} not in the study's missions "
+                    f"({', '.join(self.missions)})"
+                )
+        return self
+
+    def policy_spec(self, name: str) -> str:
+        """The SPEC `daf evaluate` gets for a policy (a trained one: its checkpoint)."""
+        policy = self.policies[name]
+        return policy.spec if policy.spec is not None else f"class=trained,data={checkpoint_path(name)}"
+
+    def policy_missions(self, name: str) -> list[str]:
+        """Mission ids this policy is evaluated on."""
+        from daf.missions import mission_id
+
+        return [mission_id(m) for m in (self.policies[name].missions or self.missions)]
+
+    def trained_policies(self) -> list[str]:
+        return [name for name, p in self.policies.items() if p.train is not None]
 
     def mission_ids(self) -> list[str]:
         from daf.missions import mission_id
@@ -106,12 +180,29 @@ class StudyConfig(Strict):
         return {mission_id(m): m for m in self.missions}
 
 
+def checkpoint_path(policy: str) -> str:
+    return f"results/checkpoints/{policy}/model.pt"
+
+
+def _check_mission(name: str) -> None:
+    from daf.errors import unknown_choice
+    from daf.missions import MISSIONS, is_mission_file
+
+    if is_mission_file(name):
+        if not Path(name).is_file():
+            raise ValueError(f"mission file '{name}' does not exist")
+    elif name not in MISSIONS:
+        raise ValueError(f"{unknown_choice('mission', name, MISSIONS)}, or a path to a mission .py file")
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
     """All problems on one line, each naming its field (dotted path)."""
     problems = []
     for err in exc.errors():
         where = _dotted(err["loc"])
-        if err["type"] == "extra_forbidden":
+        if not err["loc"] and err["type"] == "value_error":  # a cross-field check: its message names the fields
+            problems.append(err["msg"].removeprefix("Value error, "))
+        elif err["type"] == "extra_forbidden":
             parent = err["loc"][:-1]
             model = _model_at(parent)
             valid = ", ".join(model.model_fields) if model else ""

@@ -35,41 +35,16 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from daf import checkpoint
+from daf.config import PPOConfig
 from daf.envs import VecEnv
 from daf.errors import UserError
 from daf.io import git_commit, package_versions, progress_bar, write_parquet
 from daf.missions import Mission
 from daf.nn import ARCHS, ObsEncoder, PolicyNet
 from daf.rollout import mission_env_info
-
-
-class PPOConfig(BaseModel):
-    """PPO hyperparameters. Every field is used by the trainer (tests check each one)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    learning_rate: float = Field(default=2.5e-3, gt=0, le=1, description="Adam step size.")
-    anneal_lr: bool = Field(default=True, description="Decay the learning rate linearly to 0.")
-    gamma: float = Field(default=0.99, ge=0, le=1, description="Discount factor.")
-    gae_lambda: float = Field(default=0.95, ge=0, le=1, description="GAE lambda.")
-    num_envs: int = Field(default=16, ge=1, le=4096, description="Parallel envs per rank.")
-    rollout_steps: int = Field(default=32, ge=1, le=100_000, description="Env steps per env per update.")
-    num_minibatches: int = Field(default=4, ge=1, description="Minibatches per epoch.")
-    update_epochs: int = Field(default=4, ge=1, le=100, description="SGD passes over each rollout.")
-    norm_adv: bool = Field(default=True, description="Normalise advantages per minibatch.")
-    clip_coef: float = Field(default=0.2, gt=0, description="Surrogate clipping epsilon.")
-    clip_vloss: bool = Field(default=True, description="Clip the value loss like the policy.")
-    ent_coef: float = Field(default=0.01, ge=0, description="Entropy bonus coefficient.")
-    vf_coef: float = Field(default=0.5, ge=0, description="Value loss coefficient.")
-    max_grad_norm: float = Field(default=0.5, gt=0, description="Global gradient-norm clip.")
-    target_kl: float | None = Field(default=None, gt=0, description="Stop the epochs early above this KL.")
-    hidden_size: int = Field(default=64, ge=8, le=4096, description="Width of the hidden layer (and LSTM).")
-    conv_channels: int = Field(default=8, ge=1, le=512, description="Channels of the first convolution.")
-    checkpoint_interval: int = Field(default=50_000, ge=1, description="Agent-steps between periodic checkpoints.")
-
 
 HYPERPARAMETERS = list(PPOConfig.model_fields)
 
@@ -205,7 +180,7 @@ def train(
     torch.manual_seed(seed)
     net, net_kwargs = build_net(encoder, num_actions, arch, hp)
     net.to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=hp.learning_rate, eps=1e-5)
+    optimizer = torch.optim.Adam(net.parameters(), lr=hp.learning_rate, eps=1e-5, fused=True)
     env_seeds = np.random.default_rng(np.random.SeedSequence([seed, rank, 1]))
     sampler = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank, 2]).generate_state(1)[0]))
     shuffler = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank, 3]).generate_state(1)[0]))
@@ -266,15 +241,16 @@ def train(
             grids[step], globs[step], dones[step] = grid, glob, next_done
             with torch.no_grad():
                 logits, value, state = net(grid, glob, state, next_done)
-                probs = torch.softmax(logits.float().cpu(), dim=-1)
-                action = torch.multinomial(probs, 1, generator=sampler).squeeze(1).to(device)
-                logprobs[step] = torch.log_softmax(logits, -1).gather(1, action[:, None]).squeeze(1)
-            values[step], actions[step] = value, action
-            envs.actions[:] = action.view(hp.num_envs, agents).cpu().numpy()
+                logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+                action = torch.multinomial(logp.exp(), 1, generator=sampler)
+                logprobs[step] = logp.gather(1, action).squeeze(1).to(device)
+                action = action.squeeze(1)
+            values[step], actions[step] = value, action.to(device)
+            envs.actions[:] = action.view(hp.num_envs, agents).numpy()
             reward, done, ended = envs.step()
             finished += ended
             rewards[step] = torch.from_numpy(reward.reshape(rows)).to(device)
-            next_done = torch.from_numpy(np.repeat(done, agents).astype(np.float32)).to(device)
+            next_done = torch.from_numpy(done).float().repeat_interleave(agents).to(device)
         global_step += steps_per_update
 
         with torch.no_grad():  # bootstrap value and GAE
@@ -292,8 +268,22 @@ def train(
             returns = advantages + values
 
         net.train()
-        stats = _learn(net, optimizer, hp, dist_ctx, shuffler, initial_state, grids, globs, actions, logprobs,
-                       advantages, returns, values, dones)  # fmt: skip
+        stats = _learn(
+            net,
+            optimizer,
+            hp,
+            dist_ctx,
+            shuffler,
+            initial_state,
+            grids,
+            globs,
+            actions,
+            logprobs,
+            advantages,
+            returns,
+            values,
+            dones,
+        )
         checksum = _check_in_sync(net, dist_ctx)
 
         elapsed = time.perf_counter() - update_start
@@ -315,8 +305,9 @@ def train(
         # every rank decides alike (global_step is shared) because saving gathers every rank's RNG state
         if global_step - last_checkpoint >= hp.checkpoint_interval or update + 1 == num_updates:
             generators = {"sampler": sampler, "shuffler": shuffler}
-            _save_periodic(periodic_dir, net, optimizer, update + 1, global_step, log_rows, generators, env_seeds,
-                           dist_ctx, key)  # fmt: skip
+            _save_periodic(
+                periodic_dir, net, optimizer, update + 1, global_step, log_rows, generators, env_seeds, dist_ctx, key
+            )
             last_checkpoint = global_step
         if stop_after_updates is not None and update + 1 - start_update >= stop_after_updates:
             break
@@ -353,8 +344,22 @@ def train(
     return sidecar
 
 
-def _learn(net, optimizer, hp, dist_ctx, shuffler, initial_state, grids, globs, actions, logprobs, advantages,
-           returns, values, dones) -> dict:  # fmt: skip
+def _learn(
+    net,
+    optimizer,
+    hp,
+    dist_ctx,
+    shuffler,
+    initial_state,
+    grids,
+    globs,
+    actions,
+    logprobs,
+    advantages,
+    returns,
+    values,
+    dones,
+) -> dict:
     """The PPO update; returns loss statistics of the last minibatch (and KL / clip fraction)."""
     steps, rows = actions.shape
 
@@ -401,7 +406,7 @@ def _learn(net, optimizer, hp, dist_ctx, shuffler, initial_state, grids, globs, 
             else:
                 vl = 0.5 * ((new_values - b_returns[idx]) ** 2).mean()
             loss = pg - hp.ent_coef * ent + hp.vf_coef * vl
-            optimizer.zero_grad(set_to_none=False)
+            optimizer.zero_grad()
             loss.backward()
             if dist_ctx.enabled:
                 _all_reduce_grads(net, dist_ctx.world_size)

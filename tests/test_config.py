@@ -57,7 +57,24 @@ def test_default_config_is_valid():
             "policies.x.spec",
             "checkpoint file '/no/such.pt'",
         ),
-        (lambda c: c["policies"]["random"].pop("spec"), "policies.random.spec: required key is missing", ""),
+        (lambda c: c["policies"]["random"].pop("spec"), "policies.random: give exactly one of `spec`", "`train`"),
+        (
+            lambda c: c["policies"].update(
+                p={"train": {"mission": "cogs.tiny", "steps": 10, "hyperparameters": {"lr": 1}}}
+            ),
+            "policies.p.train.hyperparameters.lr: unknown key",
+            "valid keys: learning_rate",
+        ),
+        (
+            lambda c: c["policies"].update(p={"train": {"mission": "cogs.tiny", "steps": -1}}),
+            "policies.p.train.steps",
+            "greater than or equal to 1",
+        ),
+        (
+            lambda c: c["policies"].update(p={"spec": "random", "missions": ["cogs.small"]}),
+            "policies.p.missions: cogs.small not in the study's missions",
+            "cogs.tiny, forage.open",
+        ),
         (lambda c: c["policies"].update({"a/b": {"spec": "random"}}), "policy name 'a/b'", "file names"),
         (lambda c: c.update(missions="cogs.tiny"), "missions: Input should be a valid list", ""),
         (lambda c: c.update(missions=["cogs.tiny", "cogs.tiny"]), "missions listed twice", "cogs.tiny"),

@@ -48,7 +48,23 @@ def study(tmp_path_factory, request):
     return workdir
 
 
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule -> number of jobs."""
+    lines = output[output.index("Job stats:") :].splitlines()[3:]
+    counts = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
 def test_study_produces_every_output(study):
+    for policy in ("ppo_a", "ppo_b"):
+        assert (study / f"results/checkpoints/{policy}/model.pt").is_file()
+        assert (study / f"results/evals/{policy}/cogs.tiny.parquet").is_file()
+        assert not (study / f"results/evals/{policy}/my_mission.parquet").exists()  # not one of its missions
     for policy in ("random", "baseline"):
         for mission in ("cogs.tiny", "my_mission"):
             assert (study / f"results/evals/{policy}/{mission}.parquet").is_file()
@@ -70,6 +86,33 @@ def test_finished_study_has_nothing_to_do(study):
     result = snakemake(study, "-n")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changing_one_trained_policy_reruns_only_its_jobs(study):
+    config = yaml.safe_load((study / "study.yaml").read_text())
+    train_b = config["policies"]["ppo_b"]["train"]  # shares dicts with ppo_a through the YAML merge key
+    config["policies"]["ppo_b"]["train"] = {
+        **train_b,
+        "hyperparameters": {**train_b["hyperparameters"], "learning_rate": 0.01},
+    }
+    (study / "changed.yaml").write_text(yaml.safe_dump(config))
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(study),
+        "--configfile",
+        str(study / "changed.yaml"),
+        "-n",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert job_counts(output) == {"train": 1, "evaluate": 1, "summarize": 1, "report": 1, "all": 1}
+    assert "policy=ppo_b" in output and "policy=ppo_a" not in output
 
 
 def test_report_regenerates_byte_identical(study):

@@ -80,13 +80,14 @@ def _class_path(name: str, spec: str) -> str:
     raise UserError(f"unknown policy '{name}' in spec '{spec}'; a policy is {SPEC_FORMS}")
 
 
-def parse_spec(spec: str) -> PolicySpec:
-    """Parse a SPEC string; checks the form and that a `data=` file exists."""
+def parse_spec(spec: str, check_files: bool = True) -> PolicySpec:
+    """Parse a SPEC string; checks the form and (unless told not to, e.g. for a checkpoint
+    the workflow has yet to train) that a `data=` file exists."""
     text = spec.strip()
     if not text:
         raise UserError(f"empty policy spec; a policy is {SPEC_FORMS}")
     if "=" not in text and text.endswith(".pt"):  # short form of class=trained,data=PATH
-        if not Path(text).is_file():
+        if check_files and not Path(text).is_file():
             raise UserError(f"checkpoint file '{text}' does not exist")
         return PolicySpec(SHORTHANDS["trained"][0], text, {}, text)
     if "=" not in text:
@@ -103,7 +104,7 @@ def parse_spec(spec: str) -> PolicySpec:
     if "class" not in fields:
         raise UserError(f"malformed policy spec '{text}': missing class=...; a policy is {SPEC_FORMS}")
     data = fields.pop("data", None)
-    if data is not None and not Path(data).is_file():
+    if check_files and data is not None and not Path(data).is_file():
         raise UserError(f"checkpoint file '{data}' (policy spec '{text}') does not exist")
     class_path = _class_path(fields.pop("class"), text)
     return PolicySpec(class_path, data, {k: _scalar(v) for k, v in fields.items()}, text)

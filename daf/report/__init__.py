@@ -64,12 +64,12 @@ def leaderboard_figure(board: pd.DataFrame, confidence: float) -> Markup:
     for ax in axes.flat[len(missions) :]:
         ax.set_visible(False)
     for ax, mission in zip(axes.flat, missions):
-        part = board[board["mission"] == mission].set_index("policy").reindex(policies)
-        y = range(len(policies))
+        part = board[board["mission"] == mission].set_index("policy").reindex(policies).dropna(subset=["mean"])
+        y = range(len(part))
         means = part["mean"].to_numpy()
         err = [means - part["ci_low"].to_numpy(), part["ci_high"].to_numpy() - means]
         ax.errorbar(means, y, xerr=err, fmt="o", capsize=3, color="#1f4e79")
-        ax.set_yticks(list(y), policies)
+        ax.set_yticks(list(y), list(part.index))
         ax.invert_yaxis()
         ax.set_title(mission, fontsize=10)
         ax.set_xlabel("mean reward per agent per episode")
@@ -142,7 +142,10 @@ def build_report(
             missions=list(dict.fromkeys(board["mission"])),
             figure=leaderboard_figure(board, study.report.confidence),
             missions_table=missions_table,
-            policies=[{"name": n, "spec": p.spec, "description": p.description} for n, p in study.policies.items()],
+            policies=[
+                {"name": n, "spec": study.policy_spec(n), "description": p.description}
+                for n, p in study.policies.items()
+            ],
             per_episode=per_episode,
             benchmarks=read_benchmarks(benchmarks_dir),
             provenance={

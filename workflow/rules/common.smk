@@ -1,12 +1,14 @@
 # Shared definitions: the validated study (pydantic, daf.config) and path helpers.
 import logging
 import re
+import json
+import shlex
 
 # mettagrid adds a root log handler on import, which would print every Snakemake log line twice.
 _root_handlers, _root_level = list(logging.root.handlers), logging.root.level
 from daf.config import load_study, validate_study
 from daf.errors import UserError
-from daf.missions import get_mission, is_mission_file
+from daf.missions import get_mission, is_mission_file, mission_id
 from daf.policies import parse_spec
 
 logging.root.handlers[:] = _root_handlers
@@ -25,10 +27,15 @@ except UserError as exc:
     raise WorkflowError(str(exc)) from None
 
 POLICIES = list(STUDY.policies)
+TRAINED = STUDY.trained_policies()
 MISSIONS = STUDY.mission_by_id()  # result-path id -> registry name or mission file
-# Changing a mission's game (its MettaGridConfig) changes this hash and reruns exactly
-# that mission's jobs; Snakemake's params trigger does the bookkeeping.
-MISSION_SHA = {mid: get_mission(name).fingerprint() for mid, name in MISSIONS.items()}
+# Changing a mission's game (its MettaGridConfig) or success criterion changes this hash
+# and reruns exactly that mission's jobs; Snakemake's params trigger does the bookkeeping.
+MISSION_SHA = {
+    mid: get_mission(name).fingerprint()
+    for mid, name in {**MISSIONS, **{mission_id(STUDY.policies[p].train.mission): STUDY.policies[p].train.mission
+                                     for p in TRAINED}}.items()
+}
 
 
 wildcard_constraints:
@@ -37,13 +44,27 @@ wildcard_constraints:
 
 
 def eval_tables():
-    return expand("results/evals/{policy}/{mission}.parquet", policy=POLICIES, mission=MISSIONS)
+    """One table per policy x mission it plays (a trained network only plays missions like its own)."""
+    return [f"results/evals/{p}/{m}.parquet" for p in POLICIES for m in STUDY.policy_missions(p)]
+
+
+def mission_files(*names):
+    return [name for name in names if is_mission_file(name)]
 
 
 def evaluate_inputs(wildcards):
-    """Files an evaluation reads: a mission file and a policy's weights (editing either reruns it).
-    Registry missions and shorthand policies are code, not files."""
-    name = MISSIONS[wildcards.mission]
-    files = [name] if is_mission_file(name) else []
-    data = parse_spec(STUDY.policies[wildcards.policy].spec).data_path
-    return files + ([data] if data else [])
+    """Files an evaluation reads: a mission file and a policy's weights (editing either reruns it;
+    a trained policy's checkpoint comes from the `train` rule). Registry missions and shorthand
+    policies are code, not files."""
+    data = parse_spec(STUDY.policy_spec(wildcards.policy), check_files=False).data_path
+    return mission_files(MISSIONS[wildcards.mission]) + ([data] if data else [])
+
+
+def train_settings(policy):
+    return STUDY.policies[policy].train
+
+
+def hyperparameter_flags(wildcards):
+    """Every hyperparameter, explicitly: a changed default then reruns training too."""
+    hp = train_settings(wildcards.policy).hyperparameters.model_dump(mode="json")
+    return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in hp.items())

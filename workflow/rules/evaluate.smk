@@ -6,7 +6,7 @@ rule evaluate:
         table="results/evals/{policy}/{mission}.parquet",
         provenance="results/evals/{policy}/{mission}.json",
     params:
-        spec=lambda w: STUDY.policies[w.policy].spec,
+        spec=lambda w: STUDY.policy_spec(w.policy),
         mission=lambda w: MISSIONS[w.mission],
         mission_sha=lambda w: MISSION_SHA[w.mission],  # not used by the command: a rerun trigger
         episodes=STUDY.evaluation.episodes,

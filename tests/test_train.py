@@ -1,0 +1,403 @@
+"""`daf train`: PPO really learns, every hyperparameter is used, checkpoints are data,
+a killed run resumes, and 2 ranks stay in lockstep."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from daf import checkpoint
+from daf.config import PPOConfig
+from daf.errors import UserError
+from daf.missions import MISSIONS
+from daf.ppo import train
+
+TINY = {"num_envs": 2, "rollout_steps": 8, "num_minibatches": 2, "update_epochs": 1}
+
+
+def tiny_run(tmp_path: Path, name: str, steps: int = 64, **overrides) -> dict:
+    hp = PPOConfig(**{**TINY, **overrides})
+    out = tmp_path / name
+    sidecar = train(MISSIONS["cogs.tiny"], steps, 0, out, hp=hp, device_name="cpu", fresh=True, progress=False)
+    return {"sidecar": sidecar, "model": checkpoint.load(out / "model.pt"), "out": out}
+
+
+def weights(run) -> np.ndarray:
+    return np.concatenate([v.flatten().numpy() for v in run["model"]["model"].values()])
+
+
+CHANGES = {
+    "learning_rate": 0.01,
+    "anneal_lr": False,
+    "gamma": 0.5,
+    "gae_lambda": 0.5,
+    "num_envs": 3,
+    "rollout_steps": 6,
+    "num_minibatches": 1,
+    "update_epochs": 3,
+    "norm_adv": False,
+    "clip_coef": 0.01,
+    "clip_vloss": False,
+    "ent_coef": 0.5,
+    "vf_coef": 2.0,
+    "max_grad_norm": 0.01,
+    "target_kl": 1e-9,
+    "hidden_size": 16,
+    "conv_channels": 4,
+}
+
+
+def test_changes_cover_every_hyperparameter():
+    assert set(CHANGES) | {"checkpoint_interval"} == set(PPOConfig.model_fields)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    # update_epochs=2 so that target_kl (checked after an epoch) can cut the second one
+    return tiny_run(tmp_path_factory.mktemp("ref"), "ref", update_epochs=2)
+
+
+# Settings under which a hyperparameter can matter in a 2-update run (value clipping only
+# bites once values have moved by more than clip_coef).
+CONTEXT = {"clip_vloss": {"learning_rate": 0.05, "clip_coef": 0.01}}
+
+
+@pytest.mark.parametrize("name", sorted(CHANGES))
+def test_every_hyperparameter_changes_the_run(tmp_path, reference, name):
+    context = {"update_epochs": 2, **CONTEXT.get(name, {})}
+    base = tiny_run(tmp_path, "base", **context) if name in CONTEXT else reference
+    changed = tiny_run(tmp_path, name, **{**context, name: CHANGES[name]})
+    assert changed["sidecar"]["hyperparameters"][name] == CHANGES[name]  # recorded in the sidecar
+    a, b = weights(base), weights(changed)
+    assert a.shape != b.shape or not np.array_equal(a, b), f"{name} did not change the trained weights"
+
+
+def test_checkpoint_interval_changes_the_periodic_checkpoints(tmp_path):
+    runs = [tiny_run(tmp_path, f"ci{n}", steps=96, checkpoint_interval=n) for n in (32, 1000)]
+    counts = [len(list((r["out"] / "periodic").rglob("step_*.pt"))) for r in runs]
+    assert counts == [3, 1]  # every 32 steps vs only the final one
+
+
+def test_same_seed_same_weights(tmp_path):
+    assert np.array_equal(weights(tiny_run(tmp_path, "a")), weights(tiny_run(tmp_path, "b")))
+
+
+def test_outputs_and_sidecar(tmp_path):
+    run = tiny_run(tmp_path, "out", steps=100)
+    out = run["out"]
+    assert {p.name for p in out.iterdir()} >= {"model.pt", "model.json", "train_log.parquet", "periodic"}
+    disk = json.loads((out / "model.json").read_text())
+    assert disk["sha256"] == checkpoint.sha256_file(out / "model.pt")
+    assert disk["steps"] == 128 and disk["requested_steps"] == 100  # whole updates of 2 envs x 2 agents x 8
+    assert disk["mission"]["name"] == "cogs.tiny" and disk["seed"] == 0 and disk["arch"] == "cnn"
+    assert disk["hyperparameters"]["rollout_steps"] == 8 and "torch" in disk["versions"]
+    log = pd.read_parquet(out / "train_log.parquet")
+    expected = {"agent_steps", "episode_reward", "policy_loss", "value_loss", "entropy", "explained_variance", "sps"}
+    assert expected <= set(log.columns) and log["agent_steps"].tolist() == [32, 64, 96, 128]
+
+
+@pytest.mark.slow
+def test_ppo_learns_cogs_tiny(tmp_path):
+    """80k agent-steps with default hyperparameters: reward and value fit improve markedly."""
+    out = tmp_path / "learn"
+    train(MISSIONS["cogs.tiny"], 80_000, 0, out, device_name="cpu", fresh=True, progress=False)
+    log = pd.read_parquet(out / "train_log.parquet").dropna(subset=["episode_reward"])
+    first, last = log["episode_reward"].iloc[:3].mean(), log["episode_reward"].iloc[-3:].mean()
+    assert last > 2.5 * first and last > 3.0, (first, last)  # random scores ~0.94 per agent here
+    assert log["entropy"].iloc[-1] < log["entropy"].iloc[0]
+
+
+def test_lstm_trains_and_evaluates(tmp_path):
+    hp = PPOConfig(**TINY)
+    out = tmp_path / "lstm"
+    train(MISSIONS["cogs.tiny"], 64, 0, out, arch="lstm", hp=hp, device_name="cpu", fresh=True, progress=False)
+    assert checkpoint.load(out / "model.pt")["net_kwargs"]["arch"] == "lstm"
+    from daf.cli import main
+
+    table = tmp_path / "lstm.parquet"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--policy",
+                str(out / "model.pt"),
+                "--mission",
+                "cogs.tiny",
+                "--episodes",
+                "2",
+                "--seed",
+                "0",
+                "--out",
+                str(table),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert len(pd.read_parquet(table)) == 4
+
+
+def test_checkpoint_round_trip_through_evaluate(tmp_path):
+    """The evaluated actions come from the checkpoint's weights: force `noop` and nobody moves."""
+    run = tiny_run(tmp_path, "rt")
+    payload = run["model"]
+    names = payload["action_names"]
+    payload["model"]["actor.weight"].zero_()
+    payload["model"]["actor.bias"].fill_(-50.0)
+    payload["model"]["actor.bias"][names.index("noop")] = 50.0
+    forced = tmp_path / "noop" / "model.pt"
+    checkpoint.save(forced, payload, {"note": "edited"})
+    from daf.cli import main
+
+    for spec in (str(forced), f"class=trained,data={forced}"):
+        table = tmp_path / "e.parquet"
+        assert (
+            main(
+                [
+                    "evaluate",
+                    "--policy",
+                    spec,
+                    "--mission",
+                    "cogs.small",
+                    "--episodes",
+                    "2",
+                    "--seed",
+                    "0",
+                    "--out",
+                    str(table),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
+        frame = pd.read_parquet(table)
+        assert (frame["stat.action.move.success"] == 0).all() and (frame["stat.action.noop.success"] > 0).all()
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {MARKER}",))
+
+
+MARKER = Path("/tmp/daf-pickle-exploit-ran")
+
+
+def test_pickle_that_runs_code_is_refused(tmp_path, daf):
+    MARKER.unlink(missing_ok=True)
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": checkpoint.FORMAT, "payload": Exploit()}, evil)
+    with pytest.raises(UserError, match="refused: it is not plain data"):
+        checkpoint.load(evil)
+    result = daf(
+        "evaluate",
+        "--policy",
+        str(evil),
+        "--mission",
+        "cogs.tiny",
+        "--episodes",
+        "1",
+        "--seed",
+        "0",
+        "--out",
+        str(tmp_path / "x.parquet"),
+    )
+    assert result.returncode == 2 and "refused" in result.stderr and "Traceback" not in result.stderr
+    assert not MARKER.exists()
+
+
+def test_bad_checkpoints(tmp_path, daf):
+    run = tiny_run(tmp_path, "good")
+    model = run["out"] / "model.pt"
+    # another architecture: trained on cogs.tiny, evaluated on forage (other features and tags)
+    result = daf(
+        "evaluate",
+        "--policy",
+        str(model),
+        "--mission",
+        "forage.open",
+        "--episodes",
+        "1",
+        "--seed",
+        "0",
+        "--out",
+        str(tmp_path / "a.parquet"),
+    )
+    assert result.returncode == 2 and "trained for other observations/actions" in result.stderr
+    # truncated
+    truncated = tmp_path / "trunc.pt"
+    truncated.write_bytes(model.read_bytes()[:500])
+    result = daf(
+        "evaluate",
+        "--policy",
+        str(truncated),
+        "--mission",
+        "cogs.tiny",
+        "--episodes",
+        "1",
+        "--seed",
+        "0",
+        "--out",
+        str(tmp_path / "b.parquet"),
+    )
+    assert result.returncode == 2 and "corrupt or not a torch file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    # a periodic (training-state) checkpoint is not a policy
+    periodic = next((run["out"] / "periodic").rglob("step_*.pt"))
+    with pytest.raises(UserError, match="periodic training checkpoint"):
+        from daf.policies.trained import TrainedPolicy
+        from daf.rollout import mission_env_info
+
+        TrainedPolicy(mission_env_info(MISSIONS["cogs.tiny"])).load_policy_data(str(periodic))
+    for path in (tmp_path / "a.parquet", tmp_path / "b.parquet"):
+        assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--set", "lr=0.1"], "unknown hyperparameter 'lr'"),
+        (["--set", "learning_rate=-1"], "hyperparameter learning_rate: Input should be greater than 0"),
+        (["--set", "learning_rate"], "is not KEY=VALUE"),
+        (["--steps", "-5"], "--steps must be positive"),
+        (["--mission", "cogs.nope"], "unknown mission 'cogs.nope'"),
+        (["--arch", "transformer"], "unknown arch 'transformer'; valid archs: cnn, lstm"),
+        (["--device", "tpu"], "--device 'tpu' is not one of auto, cpu, cuda"),
+    ],
+)
+def test_train_bad_input(daf, tmp_path, args, needle):
+    base = {"--mission": "cogs.tiny", "--steps": "64", "--seed": "0", "--out": str(tmp_path / "o")}
+    flags = dict(base)
+    extra = []
+    for i in range(0, len(args), 2):
+        if args[i] in flags:
+            flags[args[i]] = args[i + 1]
+        else:
+            extra += args[i : i + 2]
+    result = daf("train", *[x for kv in flags.items() for x in kv], *extra, "--no-progress")
+    assert result.returncode == 2, result.stderr
+    assert needle in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o" / "model.pt").exists()
+
+
+def _train_cmd(out: Path, steps: int, extra=()):
+    return [
+        sys.executable,
+        "-m",
+        "daf",
+        "train",
+        "--mission",
+        "cogs.tiny",
+        "--steps",
+        str(steps),
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--set",
+        "num_envs=2",
+        "--set",
+        "rollout_steps=16",
+        "--set",
+        "checkpoint_interval=1024",
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_kill_and_resume(tmp_path):
+    """SIGKILL after the first periodic checkpoint; the rerun continues from the newest one."""
+    out = tmp_path / "run"
+    steps = 12_000  # 2 envs x 2 agents x 16 steps = 64 per update; a checkpoint every 1024
+    proc = subprocess.Popen(_train_cmd(out, steps), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("periodic/*/step_*.json")):
+        time.sleep(0.05)
+    assert list(out.glob("periodic/*/step_*.json")), "no periodic checkpoint appeared"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "model.pt").exists()  # no final output from a killed run
+    saved = sorted(int(p.stem.split("_")[1]) for p in out.glob("periodic/*/step_*.json"))
+    assert saved and saved[-1] < steps
+    result = subprocess.run(_train_cmd(out, steps), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    sidecar = json.loads((out / "model.json").read_text())
+    assert sidecar["resumed_from_step"] == saved[-1]  # the newest complete checkpoint
+    assert sidecar["steps"] >= steps
+    log = pd.read_parquet(out / "train_log.parquet")
+    assert log["agent_steps"].is_monotonic_increasing and log["agent_steps"].iloc[0] == 64
+    assert log["agent_steps"].diff().dropna().eq(64).all()  # no update lost from the log, none repeated
+    # a different run (other hyperparameters) never resumes from these files
+    other = subprocess.run(_train_cmd(out, 256, ["--set", "gamma=0.9"]), capture_output=True, text=True, timeout=300)
+    assert other.returncode == 0 and json.loads((out / "model.json").read_text())["resumed_from_step"] is None
+
+
+def test_corrupt_periodic_checkpoint_is_skipped(tmp_path):
+    out = tmp_path / "c"
+    hp = PPOConfig(**{**TINY, "checkpoint_interval": 32})
+    train(MISSIONS["cogs.tiny"], 96, 0, out, hp=hp, device_name="cpu", fresh=True, progress=False)
+    newest = sorted(out.glob("periodic/*/step_*.pt"))[-1]
+    newest.write_bytes(newest.read_bytes()[:100])  # e.g. a disk-full write that escaped the atomic rename
+    side = train(MISSIONS["cogs.tiny"], 128, 0, out, hp=hp, device_name="cpu", progress=False)
+    assert side["resumed_from_step"] == 64  # fell back to the previous good one
+
+
+TORCHRUN = Path(sys.executable).parent / "torchrun"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun not installed")
+def test_two_ranks_gloo_stay_identical(tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [
+        str(TORCHRUN),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "daf",
+        "train",
+        "--mission",
+        "cogs.tiny",
+        "--steps",
+        "512",
+        "--seed",
+        "1",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--set",
+        "num_envs=2",
+        "--set",
+        "rollout_steps=16",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    sidecar = json.loads((out / "model.json").read_text())
+    assert sidecar["world_size"] == 2 and sidecar["steps"] == 512  # 2 ranks x 64 samples x 4 updates
+    log = pd.read_parquet(out / "train_log.parquet")
+    assert len(log) == 4 and log["param_checksum"].nunique() == 4  # checked equal across ranks every update
+    # the check itself: ranks with different parameters are caught
+    probe = Path(__file__).parent / "ddp_divergence_probe.py"
+    bad = subprocess.run(
+        [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(probe)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 0, bad.stderr[-2000:]
+    assert "caught: ranks hold different parameters" in bad.stdout

@@ -1,0 +1,31 @@
+# PPO training for every policy the config marks `train:`. GPU-capable: the cluster profile
+# places it on a GPU partition (resources: gpu=1); `--device auto` uses CUDA when present.
+# Periodic checkpoints live in results/checkpoints/{policy}/periodic/ (not declared outputs,
+# so Snakemake keeps them when a job fails): rerunning a killed job resumes from them.
+rule train:
+    input:
+        lambda w: mission_files(train_settings(w.policy).mission),
+    output:
+        model="results/checkpoints/{policy}/model.pt",
+        sidecar="results/checkpoints/{policy}/model.json",
+        log="results/checkpoints/{policy}/train_log.parquet",
+    params:
+        mission=lambda w: train_settings(w.policy).mission,
+        mission_sha=lambda w: MISSION_SHA[mission_id(train_settings(w.policy).mission)],  # rerun trigger
+        steps=lambda w: train_settings(w.policy).steps,
+        seed=lambda w: train_settings(w.policy).seed,
+        arch=lambda w: train_settings(w.policy).arch,
+        hyperparameters=hyperparameter_flags,
+        out=lambda w: f"results/checkpoints/{w.policy}",
+    log:
+        "results/logs/train/{policy}.log",
+    benchmark:
+        "results/benchmarks/train/{policy}.tsv"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=240,
+    shell:
+        "daf train --mission {params.mission:q} --steps {params.steps} --seed {params.seed} --arch {params.arch}"
+        " {params.hyperparameters} --out {params.out} --device auto --threads {threads} --no-progress > {log} 2>&1"

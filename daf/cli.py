@@ -153,6 +153,13 @@ def cmd_train(args) -> None:
     ensure_writable(out / "model.pt")
     mission = get_mission(args.mission)
     hp = make_config(parse_overrides(args.set or []))
+    if (args.nproc_per_node > 1 or args.nnodes > 1) and "WORLD_SIZE" not in os.environ:
+        from daf.launch import torchrun_command
+
+        command = torchrun_command(args.nproc_per_node, args.nnodes) + ["-m", "daf", *sys.argv[1:]]
+        print("daf: launching " + shlex.join(command), file=sys.stderr)
+        sys.stderr.flush()
+        os.execvp(command[0], command)  # each rank re-runs this command with WORLD_SIZE set
     torch.set_num_threads(args.threads)
     sidecar = train(
         mission,
@@ -271,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--fresh", action="store_true", help="ignore periodic checkpoints and start over")
+    p.add_argument("--nproc-per-node", type=int, default=1, help="data-parallel ranks per node (torchrun)")
+    p.add_argument("--nnodes", type=int, default=1, help="nodes (inside a SLURM allocation: srun + torchrun)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 

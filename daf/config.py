@@ -58,6 +58,8 @@ class TrainConfig(Strict):
     seed: int = Field(default=0, ge=0, description="Seeds the network init, env maps and action sampling.")
     arch: Literal["cnn", "lstm"] = Field(default="cnn", description="Network: cnn or lstm.")
     hyperparameters: PPOConfig = Field(default_factory=PPOConfig, description="PPO hyperparameters.")
+    nproc_per_node: int = Field(default=1, ge=1, le=64, description="Data-parallel ranks per node (torchrun).")
+    nnodes: int = Field(default=1, ge=1, le=1024, description="Nodes (inside a SLURM allocation: srun + torchrun).")
 
     @field_validator("mission")
     @classmethod

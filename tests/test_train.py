@@ -401,3 +401,19 @@ def test_two_ranks_gloo_stay_identical(tmp_path):
     )
     assert bad.returncode == 0, bad.stderr[-2000:]
     assert "caught: ranks hold different parameters" in bad.stdout
+
+
+def test_launch_commands(monkeypatch):
+    from daf import launch
+
+    assert launch.torchrun_command(2, 1, env={})[1:] == ["--standalone", "--nproc_per_node=2"]
+    with pytest.raises(UserError, match="--nnodes 2 needs a SLURM allocation"):
+        launch.torchrun_command(1, 2, env={})
+    monkeypatch.setattr(launch, "first_host", lambda nodelist: "node-a")
+    env = {"SLURM_JOB_NODELIST": "node-[a-b]", "SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "2"}
+    cmd = launch.torchrun_command(4, 2, env=env)
+    assert cmd[:4] == ["srun", "--nodes=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
+    assert "--nnodes=2" in cmd and "--nproc_per_node=4" in cmd
+    assert "--rdzv_endpoint=node-a:29500" in cmd and "--rdzv_id=daf-42" in cmd
+    with pytest.raises(UserError, match="allocation has 1 node"):
+        launch.torchrun_command(1, 2, env={**env, "SLURM_JOB_NUM_NODES": "1"})

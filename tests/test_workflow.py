@@ -1,6 +1,7 @@
 """End-to-end: Snakemake on a tiny study in a temp dir, from config to HTML report."""
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,12 @@ def job_counts(output: str) -> dict[str, int]:
             break
         counts[parts[0]] = int(parts[1])
     return counts
+
+
+def test_data_parallel_policy_trained_with_two_ranks(study):
+    sidecar = json.loads((study / "results/checkpoints/ppo_b/model.json").read_text())
+    assert sidecar["world_size"] == 2
+    assert json.loads((study / "results/checkpoints/ppo_a/model.json").read_text())["world_size"] == 1
 
 
 def test_study_produces_every_output(study):

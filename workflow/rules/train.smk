@@ -15,17 +15,21 @@ rule train:
         steps=lambda w: train_settings(w.policy).steps,
         seed=lambda w: train_settings(w.policy).seed,
         arch=lambda w: train_settings(w.policy).arch,
+        nproc=lambda w: train_settings(w.policy).nproc_per_node,
+        nnodes=lambda w: train_settings(w.policy).nnodes,
         hyperparameters=hyperparameter_flags,
         out=lambda w: f"results/checkpoints/{w.policy}",
     log:
         "results/logs/train/{policy}.log",
     benchmark:
         "results/benchmarks/train/{policy}.tsv"
-    threads: 1
+    threads: lambda w: train_settings(w.policy).nproc_per_node
     resources:
-        gpu=1,
+        gpu=lambda w: train_settings(w.policy).nproc_per_node,  # one GPU per rank on each node
+        nodes=lambda w: train_settings(w.policy).nnodes,
         mem_mb=4000,
         runtime=240,
     shell:
         "daf train --mission {params.mission:q} --steps {params.steps} --seed {params.seed} --arch {params.arch}"
-        " {params.hyperparameters} --out {params.out} --device auto --threads {threads} --no-progress > {log} 2>&1"
+        " {params.hyperparameters} --out {params.out} --device auto --threads 1"
+        " --nproc-per-node {params.nproc} --nnodes {params.nnodes} --no-progress > {log} 2>&1"

@@ -1,4 +1,4 @@
-# DAF workflow: config -> train (PPO policies) -> evaluate (policy x mission) -> summarize -> report.
+# DAF workflow: config -> train (PPO policies) -> evaluate (policy x mission) -> compare, vor -> report.
 # Every rule is one `daf ...` command; see workflow/rules/*.smk.
 import os
 import sys
@@ -22,7 +22,8 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/summary.smk"
+include: "workflow/rules/compare.smk"
+include: "workflow/rules/vor.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -73,6 +73,18 @@ def _resolve_spec(text: str, config: str | None):
     return text, parse_spec(text)
 
 
+def _weights(text: str | None, count: int) -> list[float]:
+    if text is None:
+        return [1.0] * count
+    try:
+        weights = [float(w) for w in text.split(",")]
+    except ValueError:
+        raise UserError(f"--replacement-weights '{text}' is not a comma-separated list of numbers") from None
+    if len(weights) != count or any(w <= 0 for w in weights):
+        raise UserError(f"--replacement-weights needs {count} positive numbers, one per --replacement (got '{text}')")
+    return weights
+
+
 def cmd_evaluate(args) -> None:
     import torch
 
@@ -95,19 +107,31 @@ def cmd_evaluate(args) -> None:
     label = args.label or label
     info = mission_env_info(mission)
     candidate = Seat(label, build_actor(spec, info, seed=args.seed, device=args.device))
-    replacement = None
-    if args.replacement is not None:
-        r_label, r_spec = _resolve_spec(args.replacement, args.config)
-        replacement = Seat(r_label, build_actor(r_spec, info, seed=args.seed, device=args.device))
-    if replacement is not None and replacement.label == candidate.label:
-        raise UserError(f"candidate and replacement have the same name '{label}'; pass --label to tell them apart")
+    pool = []
+    specs = args.replacement or []
+    weights = _weights(args.replacement_weights, len(specs))
+    names = [None] * len(specs)
+    if args.replacement_labels:
+        names = [n.strip() for n in args.replacement_labels.split(",")]
+        if len(names) != len(specs) or not all(names):
+            raise UserError(f"--replacement-labels needs {len(specs)} names, one per --replacement")
+    for text, weight, name in zip(specs, weights, names):
+        r_label, r_spec = _resolve_spec(text, args.config)
+        seat = Seat(name or r_label, build_actor(r_spec, info, seed=args.seed, device=args.device))
+        pool.append((seat, weight))
+    labels = [seat.label for seat, _ in pool]
+    if len(set(labels)) != len(labels) or (label in labels and args.candidate_agents != 0):
+        raise UserError(
+            f"policy names in one evaluation must differ (candidate '{label}', replacement {labels}); "
+            "pass --label to tell them apart"
+        )
     start = time.perf_counter()
     frame = run_episodes(
         mission,
         candidate,
         episodes=args.episodes,
         base_seed=args.seed,
-        replacement=replacement,
+        replacement=pool or None,
         candidate_agents=args.candidate_agents,
         num_envs=args.num_envs,
         progress=not args.no_progress,
@@ -119,7 +143,10 @@ def cmd_evaluate(args) -> None:
         {
             "command": shlex.join(["daf", *sys.argv[1:]]),
             "policy": {"label": label, "spec": spec.text, "class_path": spec.class_path, "data": spec.data_path},
-            "replacement": None if replacement is None else {"label": replacement.label, "spec": args.replacement},
+            "replacement": [
+                {"label": seat.label, "spec": text, "weight": w}
+                for (seat, w), text in zip(pool, args.replacement or [])
+            ],
             "candidate_agents": args.candidate_agents,
             "mission": {"name": mission.name, "source": mission.source, "sha256": mission.fingerprint()},
             "episodes": args.episodes,
@@ -195,14 +222,53 @@ def cmd_summarize(args) -> None:
         write_text(args.csv, board.to_csv(index=False, float_format="%.6g"))
 
 
+def cmd_compare(args) -> None:
+    from daf.comparison import CompareSettings, compare, jsonable
+    from daf.io import ensure_writable, read_parquets, write_json, write_parquet
+
+    out = Path(args.out)
+    ensure_writable(out / "leaderboard.parquet")
+    normalize = None
+    if args.normalize:
+        parts = [p.strip() for p in args.normalize.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise UserError(f"--normalize '{args.normalize}' must be LOW,HIGH (two policy names)")
+        normalize = (parts[0], parts[1])
+    settings = CompareSettings(
+        confidence=args.confidence, reps=args.reps, seed=args.seed, interval=args.interval, alpha=args.alpha,
+        correction=args.correction, normalize=normalize,
+    )  # fmt: skip
+    board, pairwise, profiles = compare(read_parquets(args.evals), settings)
+    write_parquet(out / "leaderboard.parquet", board)
+    write_parquet(out / "pairwise.parquet", pairwise)
+    write_parquet(out / "profiles.parquet", profiles)
+    write_json(
+        out / "comparison.json",
+        {"settings": settings.__dict__, "leaderboard": jsonable(board), "pairwise": jsonable(pairwise)},
+    )
+
+
+def cmd_vor(args) -> None:
+    import pandas as pd
+
+    from daf.io import ensure_writable, read_parquets, write_json
+    from daf.scoring import vor
+
+    ensure_writable(args.out)
+    frames = [read_parquets([path]).assign(scenario=str(path)) for path in args.scenarios]
+    result = vor(pd.concat(frames, ignore_index=True), args.candidate, args.confidence, args.reps, args.seed)
+    write_json(args.out, {**result, "scenarios": [str(p) for p in args.scenarios]})
+
+
 def cmd_report(args) -> None:
     from daf.report import build_report
 
     build_report(
         config_path=args.config,
-        summary_path=args.summary,
+        comparison_dir=args.comparison,
         eval_paths=args.evals,
         out=args.out,
+        vor_paths=args.vor,
         benchmarks_dir=args.benchmarks,
         command=args.regenerate_command,
     )
@@ -261,7 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="policy name written to the table (default: the SPEC or config name)")
     p.add_argument("--config", help="study config, to resolve policy names")
     p.add_argument("--candidate-agents", type=int, help="mixed episodes: agents the candidate controls")
-    p.add_argument("--replacement", help="mixed episodes: SPEC controlling the other agents")
+    p.add_argument(
+        "--replacement", action="append", help="mixed episodes: SPEC controlling the other agents (repeat for a pool)"
+    )
+    p.add_argument("--replacement-weights", help="pool shares, e.g. 1,1 (default equal; largest-remainder split)")
+    p.add_argument("--replacement-labels", help="names written to the table for the --replacement policies, e.g. a,b")
     p.add_argument("--num-envs", type=int, default=16, help="episodes run in lockstep (default 16)")
     p.add_argument("--device", default="cpu", help="torch device for neural policies (default cpu)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -292,10 +362,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_summarize)
 
+    p = sub.add_parser("compare", help="leaderboard with CIs, pairwise tests, probability of improvement")
+    p.add_argument("--evals", nargs="+", required=True, help="`daf evaluate` parquets")
+    p.add_argument("--out", required=True, help="directory: leaderboard/pairwise/profiles .parquet, comparison.json")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--reps", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--interval", choices=["percentile", "bca"], default="percentile")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--correction", choices=["holm", "bh"], default="holm")
+    p.add_argument("--normalize", metavar="LOW,HIGH", help="normalise per mission: LOW's mean -> 0, HIGH's -> 1")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("vor", help="value over replacement from mixed-episode scenario tables (k = 0..N)")
+    p.add_argument("--scenarios", nargs="+", required=True, help="`daf evaluate --candidate-agents K` parquets")
+    p.add_argument("--candidate", required=True, help="the candidate's policy name in those tables")
+    p.add_argument("--out", required=True, help="output .json")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--reps", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_vor)
+
     p = sub.add_parser("report", help="build the self-contained HTML report")
     p.add_argument("--config", required=True)
-    p.add_argument("--summary", required=True)
+    p.add_argument("--comparison", required=True, help="directory written by `daf compare`")
     p.add_argument("--evals", nargs="+", required=True)
+    p.add_argument("--vor", nargs="*", default=[], help="`daf vor` JSON results")
     p.add_argument("--out", required=True)
     p.add_argument("--benchmarks", help="directory of Snakemake benchmark TSVs")
     p.add_argument("--regenerate-command", default="snakemake -c2 report", help="shown in the provenance section")

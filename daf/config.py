@@ -109,8 +109,48 @@ class EvaluationConfig(Strict):
 
 class ReportConfig(Strict):
     title: str = Field(default="DAF study", description="Report title.")
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Confidence level of intervals.")
+
+
+class NormalizationConfig(Strict):
+    low: str = Field(description="Policy whose mean score is 0 on every mission (e.g. random).")
+    high: str = Field(description="Policy whose mean score is 1 on every mission (e.g. baseline).")
+
+
+class CompareConfig(Strict):
+    """Statistics of the comparison (rule `compare`, `daf compare`)."""
+
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Confidence level of every interval.")
     bootstrap_reps: int = Field(default=10_000, ge=100, le=1_000_000, description="Bootstrap resamples.")
+    interval: Literal["percentile", "bca"] = Field(default="percentile", description="Bootstrap interval method.")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance level for the pairwise table.")
+    correction: Literal["holm", "bh"] = Field(
+        default="holm", description="Multiple-comparison correction: holm (FWER) or bh (Benjamini-Hochberg FDR)."
+    )
+    normalization: NormalizationConfig | None = Field(
+        default=None, description="Normalise scores per mission between two policies (used by ALL aggregates)."
+    )
+
+
+class VorConfig(Strict):
+    """Value over replacement (rule `vor`): candidates against a replacement policy or pool."""
+
+    candidates: list[str] = Field(min_length=1, description="Policy names to score.")
+    replacement: str | list[str] = Field(description="Replacement policy name, or several (a pool).")
+    replacement_weights: list[float] | None = Field(
+        default=None, description="Pool shares (default equal); agents are split by largest remainder."
+    )
+    episodes: int = Field(default=16, ge=1, le=100_000, description="Episodes per scenario (per k).")
+    missions: list[str] | None = Field(
+        default=None, description="Missions to score on (default: each candidate's missions)."
+    )
+
+    @field_validator("replacement", mode="after")
+    @classmethod
+    def _as_list(cls, value: str | list[str]) -> list[str]:
+        names = [value] if isinstance(value, str) else list(value)
+        if not names:
+            raise ValueError("name at least one replacement policy")
+        return names
 
 
 class StudyConfig(Strict):
@@ -123,6 +163,8 @@ class StudyConfig(Strict):
         min_length=1, description="Mission names (see `daf missions`) or paths to cogames-style mission .py files."
     )
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    compare: CompareConfig = Field(default_factory=CompareConfig)
+    vor: VorConfig | None = Field(default=None, description="Value-over-replacement scoring (optional).")
     report: ReportConfig = Field(default_factory=ReportConfig)
 
     @field_validator("policies")
@@ -147,7 +189,7 @@ class StudyConfig(Strict):
         return missions
 
     @model_validator(mode="after")
-    def _policy_missions_in_study(self) -> StudyConfig:
+    def _references_exist(self) -> StudyConfig:
         for name, policy in self.policies.items():
             unknown = [m for m in policy.missions or [] if m not in self.missions]
             if unknown:
@@ -155,7 +197,46 @@ class StudyConfig(Strict):
                     f"policies.{name}.missions: {', '.join(unknown)} not in the study's missions "
                     f"({', '.join(self.missions)})"
                 )
+        names = ", ".join(self.policies)
+        norm = self.compare.normalization
+        for field, ref in (("low", norm.low), ("high", norm.high)) if norm else ():
+            if ref not in self.policies:
+                raise ValueError(f"compare.normalization.{field}: unknown policy '{ref}'; valid policies: {names}")
+            if self.policies[ref].missions is not None and set(self.policies[ref].missions) != set(self.missions):
+                raise ValueError(f"compare.normalization.{field}: '{ref}' must be evaluated on every mission")
+        if self.vor is not None:
+            vor = self.vor
+            for field, refs in (("candidates", vor.candidates), ("replacement", vor.replacement)):
+                for ref in refs:
+                    if ref not in self.policies:
+                        raise ValueError(f"vor.{field}: unknown policy '{ref}'; valid policies: {names}")
+            overlap = set(vor.candidates) & set(vor.replacement)
+            if overlap:
+                raise ValueError(f"vor: {', '.join(sorted(overlap))} cannot be both candidate and replacement")
+            if vor.replacement_weights is not None and len(vor.replacement_weights) != len(vor.replacement):
+                raise ValueError("vor.replacement_weights: give one weight per replacement policy")
+            if vor.replacement_weights is not None and any(w <= 0 for w in vor.replacement_weights):
+                raise ValueError("vor.replacement_weights: weights must be positive")
+            for m in vor.missions or []:
+                if m not in self.missions:
+                    raise ValueError(f"vor.missions: {m} not in the study's missions ({', '.join(self.missions)})")
+            for candidate in vor.candidates:
+                playable = set(self.policy_missions(candidate))
+                for ref in vor.replacement:
+                    playable &= set(self.policy_missions(ref))
+                if not set(self.vor_missions(candidate)) <= playable:
+                    raise ValueError(
+                        f"vor: '{candidate}' and its replacement do not all play {self.vor_missions(candidate)}"
+                    )
         return self
+
+    def vor_missions(self, candidate: str) -> list[str]:
+        """Mission ids a VOR candidate is scored on."""
+        from daf.missions import mission_id
+
+        if self.vor is not None and self.vor.missions is not None:
+            return [mission_id(m) for m in self.vor.missions]
+        return self.policy_missions(candidate)
 
     def policy_spec(self, name: str) -> str:
         """The SPEC `daf evaluate` gets for a policy (a trained one: its checkpoint)."""

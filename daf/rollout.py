@@ -62,15 +62,38 @@ def stream(base_seed: int, episode: int, purpose: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([base_seed, episode, purpose]))
 
 
+def allocate_counts(total: int, weights: list[float]) -> list[int]:
+    """Split `total` agents among policies by largest-remainder apportionment (as cogames'
+    metta_alo.scoring.allocate_counts: floor of the ideal shares, then the largest
+    remainders get the rest; ties go to the earlier policy)."""
+    weight_sum = float(sum(weights))
+    if total < 0 or not weights or weight_sum <= 0 or any(w < 0 for w in weights):
+        raise UserError(f"cannot split {total} agents by weights {weights}: need positive weights")
+    ideals = [total * w / weight_sum for w in weights]
+    counts = [int(np.floor(v)) for v in ideals]
+    remainders = [v - c for v, c in zip(ideals, counts)]
+    for idx in sorted(range(len(weights)), key=lambda i: remainders[i], reverse=True)[: total - sum(counts)]:
+        counts[idx] += 1
+    return counts
+
+
+def seat_assignment(num_agents: int, seat_counts: list[int], base_seed: int, episode: int) -> np.ndarray:
+    """Seat index (0 = candidate, 1.. = replacement pool) of every agent slot in an episode.
+
+    Slots are drawn per episode from the episode's seed (the same for every candidate), so
+    no policy is tied to particular spawn points; a single seat keeps slot order."""
+    seats = np.repeat(np.arange(len(seat_counts)), seat_counts)
+    if len(seat_counts) == 1 or max(seat_counts) == num_agents:
+        return seats
+    slots = stream(base_seed, episode, STREAM_ASSIGN).permutation(num_agents)
+    assignment = np.empty(num_agents, dtype=np.int64)
+    assignment[slots] = seats
+    return assignment
+
+
 def candidate_mask(num_agents: int, candidate_agents: int, base_seed: int, episode: int) -> np.ndarray:
-    """Which agent slots the candidate controls. Slots are drawn per episode (same for
-    every candidate policy) so no policy is tied to particular spawn points."""
-    mask = np.zeros(num_agents, dtype=bool)
-    if candidate_agents >= num_agents:
-        mask[:] = True
-    elif candidate_agents > 0:
-        mask[stream(base_seed, episode, STREAM_ASSIGN).permutation(num_agents)[:candidate_agents]] = True
-    return mask
+    """Which agent slots the candidate controls when one replacement takes the rest."""
+    return seat_assignment(num_agents, [candidate_agents, num_agents - candidate_agents], base_seed, episode) == 0
 
 
 @dataclass
@@ -95,7 +118,7 @@ def run_episodes(
     candidate: Seat,
     episodes: int,
     base_seed: int,
-    replacement: Seat | None = None,
+    replacement: Seat | list[tuple[Seat, float]] | None = None,
     candidate_agents: int | None = None,
     num_envs: int = 16,
     progress: bool = False,
@@ -103,17 +126,21 @@ def run_episodes(
     """Play `episodes` episodes and return one row per episode x agent.
 
     Without `replacement` the candidate controls every agent. With it, the candidate
-    controls `candidate_agents` agents (0..N) and the replacement the rest.
+    controls `candidate_agents` agents (0..N) and the replacement the rest; a replacement
+    pool `[(seat, weight), ...]` splits the rest by largest-remainder apportionment.
     """
     base_cfg = mission.config()
     num_agents = base_cfg.game.num_agents
     k = num_agents if candidate_agents is None else candidate_agents
     if not 0 <= k <= num_agents:
         raise UserError(f"--candidate-agents {k} is out of range for mission '{mission.name}' (0..{num_agents})")
-    if k < num_agents and replacement is None:
+    pool = [(replacement, 1.0)] if isinstance(replacement, Seat) else list(replacement or [])
+    if k < num_agents and not pool:
         raise UserError("--candidate-agents below the mission's agent count needs --replacement SPEC")
-    seats = [(candidate, STREAM_CANDIDATE)] + ([(replacement, STREAM_REPLACEMENT)] if replacement else [])
-    if not all(seat.actor.batched for seat, _ in seats):
+    seat_counts = [k, *allocate_counts(num_agents - k, [w for _, w in pool])] if pool else [k]
+    seats = [candidate, *[seat for seat, _ in pool]]
+    purposes = [STREAM_CANDIDATE, *[STREAM_REPLACEMENT + i for i in range(len(pool))]]
+    if not all(seat.actor.batched for seat in seats):
         num_envs = 1  # per-agent python policies may use global RNGs: one episode at a time
     num_envs = max(1, min(num_envs, episodes))
     obs, actions, buffers = make_buffers(base_cfg, num_envs)
@@ -124,10 +151,10 @@ def run_episodes(
         seeds = [episode_seed(base_seed, ep) for ep in group]
         _seed_globals(seeds[0])
         sims = [new_simulation(base_cfg, seed, buffers[e]) for e, seed in enumerate(seeds)]
-        masks = [candidate_mask(num_agents, k, base_seed, ep) for ep in group]
+        assignments = [seat_assignment(num_agents, seat_counts, base_seed, ep) for ep in group]
         rows = []
-        for seat, purpose in seats:
-            env_idx, agent_idx = _rows(masks, want=(purpose == STREAM_CANDIDATE))
+        for index, (seat, purpose) in enumerate(zip(seats, purposes)):
+            env_idx, agent_idx = _rows(assignments, index)
             seat.actor.start(env_idx, agent_idx, [stream(base_seed, ep, purpose) for ep in group])
             rows.append((seat.actor, env_idx, agent_idx))
         active = list(range(len(group)))
@@ -139,37 +166,37 @@ def run_episodes(
             for e in active:
                 step(sims[e])
                 if buffers[e].terminals.all() or buffers[e].truncations.all():
-                    results.append(_episode_record(sims[e], group[e], seeds[e], masks[e]))
+                    results.append(_episode_record(sims[e], group[e], seeds[e], assignments[e]))
                     sims[e].close()
                     bar.update(1)
                 else:
                     still.append(e)
             active = still
     bar.close()
-    return _to_frame(results, mission, candidate.label, replacement.label if replacement else None, k)
+    return _to_frame(results, mission, [seat.label for seat in seats], k)
 
 
-def _rows(masks: list[np.ndarray], want: bool) -> tuple[np.ndarray, np.ndarray]:
+def _rows(assignments: list[np.ndarray], seat: int) -> tuple[np.ndarray, np.ndarray]:
     env_idx, agent_idx = [], []
-    for e, mask in enumerate(masks):
-        agents = np.flatnonzero(mask == want)
+    for e, assignment in enumerate(assignments):
+        agents = np.flatnonzero(assignment == seat)
         env_idx.append(np.full(agents.size, e))
         agent_idx.append(agents)
     return np.concatenate(env_idx).astype(np.int64), np.concatenate(agent_idx).astype(np.int64)
 
 
-def _episode_record(sim: Simulation, episode: int, seed: int, mask: np.ndarray) -> dict:
+def _episode_record(sim: Simulation, episode: int, seed: int, assignment: np.ndarray) -> dict:
     return {
         "episode": episode,
         "seed": seed,
         "steps": int(sim.current_step),
         "rewards": np.asarray(sim.episode_rewards, dtype=np.float64).copy(),
         "stats": [dict(s) for s in sim.episode_stats["agent"]],
-        "mask": mask,
+        "assignment": assignment,
     }
 
 
-def _to_frame(results: list[dict], mission: Mission, cand: str, repl: str | None, k: int) -> pd.DataFrame:
+def _to_frame(results: list[dict], mission: Mission, labels: list[str], k: int) -> pd.DataFrame:
     results.sort(key=lambda r: r["episode"])
     stat_names = set(expected_stats(mission))
     for r in results:
@@ -180,10 +207,10 @@ def _to_frame(results: list[dict], mission: Mission, cand: str, repl: str | None
     for r in results:
         team = _team_total(mission.success.stat, r)
         success = bool(mission.success.evaluate(np.array([team]))[0])
-        for agent, (reward, stats, is_cand) in enumerate(zip(r["rewards"], r["stats"], r["mask"])):
+        for agent, (reward, stats, seat) in enumerate(zip(r["rewards"], r["stats"], r["assignment"])):
             row = {
-                "policy": cand if is_cand else repl,
-                "role": CANDIDATE if is_cand else REPLACEMENT,
+                "policy": labels[seat],
+                "role": CANDIDATE if seat == 0 else REPLACEMENT,
                 "mission": mission.name,
                 "episode": r["episode"],
                 "seed": r["seed"],

@@ -18,7 +18,9 @@ VALID = {
     "policies": {"random": {"spec": "random"}, "baseline": {"spec": "baseline", "description": "scripted"}},
     "missions": ["cogs.tiny", "forage.open"],
     "evaluation": {"episodes": 4, "seed": 0, "num_envs": 4},
-    "report": {"title": "t", "confidence": 0.9, "bootstrap_reps": 1000},
+    "compare": {"confidence": 0.9, "bootstrap_reps": 1000, "normalization": {"low": "random", "high": "baseline"}},
+    "vor": {"candidates": ["baseline"], "replacement": "random", "episodes": 2},
+    "report": {"title": "t"},
 }
 
 
@@ -49,7 +51,16 @@ def test_default_config_is_valid():
         (lambda c: c.update(polices={}), "polices: unknown key", "valid keys: policies, missions"),
         (lambda c: c["evaluation"].update(episodes="many"), "evaluation.episodes", "valid integer"),
         (lambda c: c["evaluation"].update(episodes=0), "evaluation.episodes", "greater than or equal to 1"),
-        (lambda c: c["report"].update(confidence=2), "report.confidence", "less than 1"),
+        (lambda c: c["compare"].update(confidence=2), "compare.confidence", "less than 1"),
+        (lambda c: c["compare"].update(correction="bonferroni"), "compare.correction", "'holm' or 'bh'"),
+        (
+            lambda c: c["compare"]["normalization"].update(low="rnd"),
+            "compare.normalization.low: unknown policy 'rnd'",
+            "valid policies: random, baseline",
+        ),
+        (lambda c: c["vor"].update(candidates=["ppo"]), "vor.candidates: unknown policy 'ppo'", "random, baseline"),
+        (lambda c: c["vor"].update(replacement=["baseline"]), "cannot be both candidate and replacement", ""),
+        (lambda c: c["vor"].update(replacement_weights=[1, 2]), "vor.replacement_weights", "one weight per"),
         (lambda c: c.update(missions=["cogs.smal"]), "missions: unknown mission 'cogs.smal'", "cogs.small"),
         (lambda c: c["policies"].update(x={"spec": "rand"}), "policies.x.spec: unknown policy 'rand'", "baseline"),
         (

@@ -78,7 +78,12 @@ def test_study_produces_every_output(study):
             assert (study / f"results/evals/{policy}/{mission}.json").is_file()
             assert (study / f"results/logs/evaluate/{policy}/{mission}.log").is_file()
             assert (study / f"results/benchmarks/evaluate/{policy}/{mission}.tsv").is_file()
-    assert (study / "results/summary/leaderboard.parquet").is_file()
+    for name in ("leaderboard.parquet", "pairwise.parquet", "profiles.parquet", "comparison.json"):
+        assert (study / "results/comparison" / name).is_file()
+    assert (study / "results/vor/ppo_a.json").is_file()
+    for k in (1, 2):
+        assert (study / f"results/vor/ppo_a/cogs.tiny/k{k}.parquet").is_file()
+    assert (study / "results/vor/replacement/cogs.tiny.parquet").is_file()
     html = (study / "results/report/index.html").read_text()
     assert "Tiny &lt;b&gt;study&lt;/b&gt;" in html  # user text is escaped
     assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; friends" in html
@@ -118,7 +123,7 @@ def test_changing_one_trained_policy_reruns_only_its_jobs(study):
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
-    assert job_counts(output) == {"train": 1, "evaluate": 1, "summarize": 1, "report": 1, "all": 1}
+    assert job_counts(output) == {"train": 1, "evaluate": 1, "compare": 1, "report": 1, "all": 1}
     assert "policy=ppo_b" in output and "policy=ppo_a" not in output
 
 

@@ -1,26 +1,31 @@
 """The self-contained HTML report (jinja2, autoescaped; plots are inline SVG).
 
-Everything the report shows is recomputed from the config and the result files, so
-`snakemake report` (or deleting `results/report/` and rerunning) regenerates it
-byte for byte: no timestamps, deterministic SVG ids.
+Everything the report shows is read from the config and the result files, so
+`snakemake report` (or deleting `results/report/` and rerunning) regenerates it byte
+for byte: no timestamps, deterministic SVG ids.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from daf.comparison import LEADERBOARD, PAIRWISE
 from daf.config import config_hash, load_study
 from daf.errors import UserError
 from daf.io import git_commit, package_versions, read_parquets, write_text
 from daf.missions import get_mission
-from daf.stats import LEADERBOARD_COLUMNS
+from daf.stats import ALL
+
+COLORS = ["#1f4e79", "#c0504d", "#4f8a3c", "#8064a2", "#d08a1e", "#2c9fa5", "#7f7f7f", "#b5527f", "#4a6fa5", "#9c7a3c"]
 
 
 def _environment() -> Environment:
@@ -31,9 +36,30 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["num"] = lambda x, digits=3: f"{x:.{digits}g}" if isinstance(x, float) else x
-    env.filters["pct"] = lambda x: f"{100 * x:.0f}%"
+    env.filters["num"] = _num
+    env.filters["pct"] = lambda x: "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{100 * x:.0f}%"
+    env.filters["pval"] = _pval
     return env
+
+
+def _num(x, digits: int = 3):
+    if x is None:
+        return "–"
+    if isinstance(x, (float, np.floating)):
+        if np.isnan(x):
+            return "–"
+        if np.isinf(x):
+            return "∞" if x > 0 else "−∞"
+        if abs(x) < 1e-9:  # floating-point dust of a normalised 0
+            x = 0.0
+        return f"{x:.{digits}g}"
+    return x
+
+
+def _pval(p) -> str:
+    if p is None or (isinstance(p, float) and np.isnan(p)):
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _svg(fig) -> Markup:
@@ -48,33 +74,109 @@ def _svg(fig) -> Markup:
     return Markup(text[text.index("<svg") :])  # drop the XML prolog and doctype
 
 
-def leaderboard_figure(board: pd.DataFrame, confidence: float) -> Markup:
-    """One panel per mission: mean episode score per policy with its CI as error bars."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "daf-report"  # deterministic element ids
     import matplotlib.pyplot as plt
 
-    matplotlib.rcParams["svg.hashsalt"] = "daf-report"  # deterministic element ids
+    return plt
+
+
+def leaderboard_figure(board: pd.DataFrame, confidence: float, ylabel: str) -> Markup:
+    """One panel per mission (and ALL): mean episode score per policy with its CI."""
+    plt = _pyplot()
     missions = list(dict.fromkeys(board["mission"]))
-    policies = sorted(board["policy"].unique())
     cols = min(3, len(missions))
     rows = -(-len(missions) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 0.45 * len(policies) * rows + 1.6 * rows), squeeze=False)
+    n_policies = board["policy"].nunique()
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, (0.42 * n_policies + 1.4) * rows), squeeze=False)
     for ax in axes.flat[len(missions) :]:
         ax.set_visible(False)
     for ax, mission in zip(axes.flat, missions):
-        part = board[board["mission"] == mission].set_index("policy").reindex(policies).dropna(subset=["mean"])
+        part = board[board["mission"] == mission].sort_values("mean", ascending=False)
         y = range(len(part))
         means = part["mean"].to_numpy()
         err = [means - part["ci_low"].to_numpy(), part["ci_high"].to_numpy() - means]
-        ax.errorbar(means, y, xerr=err, fmt="o", capsize=3, color="#1f4e79")
-        ax.set_yticks(list(y), list(part.index))
+        ax.errorbar(means, y, xerr=err, fmt="o", capsize=3, color=COLORS[0])
+        ax.set_yticks(list(y), list(part["policy"]))
         ax.invert_yaxis()
-        ax.set_title(mission, fontsize=10)
-        ax.set_xlabel("mean reward per agent per episode")
+        ax.set_title(mission if mission != ALL else f"ALL ({ylabel})", fontsize=10)
+        ax.set_xlabel("mean reward per agent per episode" if mission != ALL else ylabel)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"Mean episode score with {confidence:.0%} bootstrap CI", fontsize=11)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def poi_figure(pairwise: pd.DataFrame, policies: list[str]) -> Markup | None:
+    """Heat map of P(row > column) across missions (the ALL rows)."""
+    rows = pairwise[(pairwise["mission"] == ALL)].drop_duplicates(["policy_a", "policy_b"])
+    if rows.empty:
+        return None
+    plt = _pyplot()
+    n = len(policies)
+    matrix = np.full((n, n), np.nan)
+    index = {p: i for i, p in enumerate(policies)}
+    for r in rows.itertuples():
+        i, j = index[r.policy_a], index[r.policy_b]
+        matrix[i, j], matrix[j, i] = r.poi, 1 - r.poi
+    fig, ax = plt.subplots(figsize=(1.0 * n + 2.2, 0.8 * n + 1.2))
+    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="RdBu")
+    for i in range(n):
+        for j in range(n):
+            if not np.isnan(matrix[i, j]):
+                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=9,
+                        color="white" if abs(matrix[i, j] - 0.5) > 0.3 else "black")  # fmt: skip
+    ax.set_xticks(range(n), policies, rotation=45, ha="right")
+    ax.set_yticks(range(n), policies)
+    ax.set_title("P(row policy scores higher than column policy), averaged over shared missions", fontsize=10)
+    fig.colorbar(image, ax=ax, label="probability of improvement")
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def profile_figure(profiles: pd.DataFrame, normalized: bool) -> Markup | None:
+    part = profiles[profiles["mission"] == ALL]
+    if part.empty:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for color, (policy, curve) in zip(COLORS * 10, part.groupby("policy", sort=True)):
+        ax.plot(curve["tau"], curve["fraction"], label=policy, color=color)
+        ax.fill_between(curve["tau"], curve["low"], curve["high"], color=color, alpha=0.2, linewidth=0)
+    ax.set_xlabel("score threshold τ" + (" (normalised score)" if normalized else " (reward per agent)"))
+    ax.set_ylabel("fraction of episodes with score > τ")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Performance profiles over all missions, with bootstrap CI bands", fontsize=10)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def vor_figure(results: list[dict], confidence: float) -> Markup | None:
+    if not results:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    offset = np.linspace(-0.12, 0.12, max(1, sum(len(r["missions"]) for r in results)))
+    line = 0
+    for result in results:
+        for mission, data in result["missions"].items():
+            ks = np.array([row["k"] for row in data["per_k"]], dtype=float)
+            vors = np.array([row["vor"] for row in data["per_k"]])
+            err = [vors - [row["ci_low"] for row in data["per_k"]], [row["ci_high"] for row in data["per_k"]] - vors]
+            ax.errorbar(ks + offset[line], vors, yerr=err, fmt="o-", capsize=3, color=COLORS[line % len(COLORS)],
+                        label=f"{result['candidate']} on {mission}")  # fmt: skip
+            line += 1
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("k = agents the candidate controls")
+    ax.set_ylabel("VOR_k (reward per agent over the replacement)")
+    ax.set_title(f"VOR vs k, {confidence:.0%} bootstrap CI", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return _svg(fig)
 
@@ -103,50 +205,82 @@ def read_benchmarks(directory: str | Path | None) -> list[dict]:
     return rows
 
 
+def _read_table(directory: Path, name: str, columns: list[str]) -> pd.DataFrame:
+    path = directory / f"{name}.parquet"
+    if not path.is_file():
+        raise UserError(f"comparison table '{path}' does not exist (the `compare` rule / `daf compare` makes it)")
+    table = pd.read_parquet(path)
+    if columns and list(table.columns) != columns:
+        raise UserError(f"'{path}' is not a `daf compare` {name} table (columns {list(table.columns)})")
+    return table
+
+
+def _read_vor(paths: list[str]) -> list[dict]:
+    results = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise UserError(f"VOR result '{path}' does not exist (the `vor` rule / `daf vor` makes it)")
+        results.append(json.loads(Path(path).read_text()))
+    return results
+
+
 def build_report(
     config_path: str,
-    summary_path: str,
+    comparison_dir: str,
     eval_paths: list[str],
     out: str,
+    vor_paths: list[str] | None = None,
     benchmarks_dir: str | None = None,
     command: str = "snakemake -c2 report",
 ) -> None:
     study = load_study(config_path)
-    if not Path(summary_path).is_file():
-        raise UserError(f"summary table '{summary_path}' does not exist (the `summarize` rule makes it)")
-    board = pd.read_parquet(summary_path)
-    if list(board.columns) != LEADERBOARD_COLUMNS:
-        raise UserError(f"'{summary_path}' is not a `daf summarize` table (columns {list(board.columns)})")
+    directory = Path(comparison_dir)
+    board = _read_table(directory, "leaderboard", LEADERBOARD)
+    pairwise = _read_table(directory, "pairwise", PAIRWISE)
+    profiles = _read_table(directory, "profiles", [])
     evals = read_parquets(eval_paths)
-    missions_table = [get_mission(m).summary() | {"id": mid} for mid, m in study.mission_by_id().items()]
+    vor_results = _read_vor(vor_paths or [])
+    confidence = study.compare.confidence
+    normalized = bool(board.loc[board["mission"] == ALL, "normalized"].any())
+    per_mission = board[board["mission"] != ALL]
+    overall = board[board["mission"] == ALL].sort_values("mean", ascending=False)
     best = []
-    for mission, part in board.groupby("mission", sort=False):
-        top = part.sort_values(["mean", "policy"], ascending=[False, True]).iloc[0]
-        runner = part.sort_values(["mean", "policy"], ascending=[False, True]).iloc[1:2]
+    for mission, part in per_mission.groupby("mission", sort=True):
+        ranked = part.sort_values(["mean", "policy"], ascending=[False, True])
+        top, runner = ranked.iloc[0], ranked.iloc[1:2]
         overlap = bool(len(runner)) and float(runner["ci_high"].iloc[0]) >= float(top["ci_low"])
         best.append({"mission": mission, "row": top.to_dict(), "clear": not overlap})
-    per_episode = (
-        evals.groupby(["mission", "policy"])
-        .agg(episodes=("episode", "nunique"), agents=("agent", "nunique"))
-        .reset_index()
-        .to_dict("records")
-    )
+    policies = sorted(board["policy"].unique())
     html = (
         _environment()
         .get_template("report.html.j2")
         .render(
             title=study.report.title,
-            confidence=study.report.confidence,
+            confidence=confidence,
+            alpha=study.compare.alpha,
+            correction={"holm": "Holm", "bh": "Benjamini-Hochberg"}[study.compare.correction],
+            interval=study.compare.interval,
+            normalization=study.compare.normalization,
+            normalized=normalized,
             best=best,
-            board=board.to_dict("records"),
-            missions=list(dict.fromkeys(board["mission"])),
-            figure=leaderboard_figure(board, study.report.confidence),
-            missions_table=missions_table,
+            overall=overall.to_dict("records"),
+            board=per_mission.to_dict("records"),
+            missions=sorted(per_mission["mission"].unique()),
+            figure=leaderboard_figure(board, confidence, "normalised score" if normalized else "mean score"),
+            poi_figure=poi_figure(pairwise, policies),
+            profile_figure=profile_figure(profiles, normalized),
+            pairwise=pairwise.to_dict("records"),
+            vor=vor_results,
+            vor_figure=vor_figure(vor_results, confidence),
+            missions_table=[get_mission(m).summary() | {"id": mid} for mid, m in study.mission_by_id().items()],
             policies=[
                 {"name": n, "spec": study.policy_spec(n), "description": p.description}
                 for n, p in study.policies.items()
             ],
-            per_episode=per_episode,
+            per_episode=evals.groupby(["mission", "policy"])
+            .agg(episodes=("episode", "nunique"), agents=("agent", "nunique"))
+            .reset_index()
+            .to_dict("records"),
             benchmarks=read_benchmarks(benchmarks_dir),
             provenance={
                 "config_path": config_path,

@@ -41,6 +41,8 @@ MISSION_SHA = {
 wildcard_constraints:
     policy="|".join(map(re.escape, POLICIES)),
     mission="|".join(map(re.escape, MISSIONS)),
+    candidate="|".join(map(re.escape, STUDY.vor.candidates)) if STUDY.vor else "(?!)",
+    k=r"\d+",
 
 
 def eval_tables():
@@ -68,3 +70,45 @@ def hyperparameter_flags(wildcards):
     """Every hyperparameter, explicitly: a changed default then reruns training too."""
     hp = train_settings(wildcards.policy).hyperparameters.model_dump(mode="json")
     return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in hp.items())
+
+
+# --- comparison and VOR ------------------------------------------------------------------
+
+VOR = STUDY.vor
+VOR_CANDIDATES = VOR.candidates if VOR else []
+MISSION_AGENTS = {mid: get_mission(name).config().game.num_agents for mid, name in MISSIONS.items()}
+
+
+def compare_normalize_flag():
+    norm = STUDY.compare.normalization
+    return f"--normalize {norm.low},{norm.high}" if norm else ""
+
+
+def evaluate_files(*policies, mission):
+    """Inputs of an evaluation of these policies: mission file, weights files."""
+    files = mission_files(MISSIONS[mission])
+    for policy in policies:
+        data = parse_spec(STUDY.policy_spec(policy), check_files=False).data_path
+        files += [data] if data else []
+    return files
+
+
+def replacement_flags(wildcards):
+    flags = " ".join(f"--replacement {shlex.quote(STUDY.policy_spec(p))}" for p in VOR.replacement)
+    flags += " --replacement-labels " + ",".join(VOR.replacement)  # tables name config policies, not specs
+    if VOR.replacement_weights:
+        flags += " --replacement-weights " + ",".join(map(str, VOR.replacement_weights))
+    return flags
+
+
+def vor_scenario_tables(wildcards):
+    tables = []
+    for mission in STUDY.vor_missions(wildcards.candidate):
+        tables += [f"results/vor/{wildcards.candidate}/{mission}/k{k}.parquet"
+                   for k in range(1, MISSION_AGENTS[mission] + 1)]
+        tables.append(f"results/vor/replacement/{mission}.parquet")
+    return tables
+
+
+def vor_outputs():
+    return [f"results/vor/{c}.json" for c in VOR_CANDIDATES]

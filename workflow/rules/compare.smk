@@ -1,0 +1,23 @@
+# Comparison of every policy: leaderboard with CIs (per mission and ALL), pairwise tests with
+# corrected p-values and effect sizes, probability of improvement, performance profiles.
+rule compare:
+    input:
+        eval_tables(),
+    output:
+        leaderboard="results/comparison/leaderboard.parquet",
+        pairwise="results/comparison/pairwise.parquet",
+        profiles="results/comparison/profiles.parquet",
+        json="results/comparison/comparison.json",
+    params:
+        settings=STUDY.compare.model_dump(mode="json"),  # only this section: a title edit reruns nothing here
+        seed=STUDY.evaluation.seed,
+        normalize=compare_normalize_flag(),
+    log:
+        "results/logs/compare.log",
+    benchmark:
+        "results/benchmarks/compare.tsv"
+    shell:
+        "daf compare --evals {input} --out results/comparison --confidence {params.settings[confidence]}"
+        " --reps {params.settings[bootstrap_reps]} --interval {params.settings[interval]}"
+        " --alpha {params.settings[alpha]} --correction {params.settings[correction]} --seed {params.seed}"
+        " {params.normalize} > {log} 2>&1"

@@ -1,0 +1,75 @@
+# Value over replacement: scenario k = 1..N per candidate x mission (the candidate on k agents,
+# the replacement on the rest), the k = 0 scenario shared by every candidate, then `daf vor`.
+rule vor_scenario:
+    input:
+        lambda w: evaluate_files(w.candidate, *VOR.replacement, mission=w.mission),
+    output:
+        table="results/vor/{candidate}/{mission}/k{k}.parquet",
+        provenance="results/vor/{candidate}/{mission}/k{k}.json",
+    params:
+        spec=lambda w: STUDY.policy_spec(w.candidate),
+        replacement=replacement_flags,
+        mission=lambda w: MISSIONS[w.mission],
+        mission_sha=lambda w: MISSION_SHA[w.mission],  # rerun trigger
+        episodes=lambda w: VOR.episodes,
+        seed=STUDY.evaluation.seed,
+        num_envs=STUDY.evaluation.num_envs,
+    log:
+        "results/logs/vor/{candidate}/{mission}/k{k}.log",
+    benchmark:
+        "results/benchmarks/vor/{candidate}/{mission}/k{k}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "daf evaluate --policy {params.spec:q} --label {wildcards.candidate} {params.replacement}"
+        " --candidate-agents {wildcards.k} --mission {params.mission:q} --episodes {params.episodes}"
+        " --seed {params.seed} --num-envs {params.num_envs} --out {output.table} --no-progress > {log} 2>&1"
+
+
+rule vor_replacement:
+    input:
+        lambda w: evaluate_files(*VOR.replacement, mission=w.mission),
+    output:
+        table="results/vor/replacement/{mission}.parquet",
+        provenance="results/vor/replacement/{mission}.json",
+    params:
+        first=lambda w: VOR.replacement[0],
+        spec=lambda w: STUDY.policy_spec(VOR.replacement[0]),
+        replacement=replacement_flags,
+        mission=lambda w: MISSIONS[w.mission],
+        mission_sha=lambda w: MISSION_SHA[w.mission],
+        episodes=lambda w: VOR.episodes,
+        seed=STUDY.evaluation.seed,
+        num_envs=STUDY.evaluation.num_envs,
+    log:
+        "results/logs/vor/replacement/{mission}.log",
+    benchmark:
+        "results/benchmarks/vor/replacement/{mission}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "daf evaluate --policy {params.spec:q} --label {params.first} {params.replacement} --candidate-agents 0"
+        " --mission {params.mission:q} --episodes {params.episodes} --seed {params.seed}"
+        " --num-envs {params.num_envs} --out {output.table} --no-progress > {log} 2>&1"
+
+
+rule vor:
+    input:
+        scenarios=vor_scenario_tables,
+    output:
+        "results/vor/{candidate}.json",
+    params:
+        confidence=STUDY.compare.confidence,
+        reps=STUDY.compare.bootstrap_reps,
+        seed=STUDY.evaluation.seed,
+    log:
+        "results/logs/vor/{candidate}.log",
+    benchmark:
+        "results/benchmarks/vor/{candidate}.tsv"
+    shell:
+        "daf vor --scenarios {input.scenarios} --candidate {wildcards.candidate} --out {output}"
+        " --confidence {params.confidence} --reps {params.reps} --seed {params.seed} > {log} 2>&1"

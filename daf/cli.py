@@ -135,6 +135,8 @@ def cmd_evaluate(args) -> None:
         candidate_agents=args.candidate_agents,
         num_envs=args.num_envs,
         progress=not args.no_progress,
+        replays=args.replays,
+        replay_dir=Path(args.replay_dir) if args.replay_dir else out.with_suffix(".replays"),
     )
     seconds = time.perf_counter() - start
     write_parquet(out, frame)
@@ -222,9 +224,43 @@ def cmd_summarize(args) -> None:
         write_text(args.csv, board.to_csv(index=False, float_format="%.6g"))
 
 
+def cmd_render(args) -> None:
+    from daf import replay
+
+    data = replay.load(args.replay)
+    out = Path(args.out)
+    if out.suffix == ".gif":
+        count = replay.write_gif(data, out, every=args.every, cell=args.cell, max_frames=args.max_frames)
+    elif out.suffix == ".png":
+        count = replay.write_strip(data, out, count=args.frames, cell=args.cell)
+    else:
+        raise UserError(f"--out '{out}' must end in .gif (animation) or .png (frame strip)")
+    print(f"wrote {out} ({count} frames)", file=sys.stderr)
+
+
+def cmd_analyze(args) -> None:
+    from daf.analysis import episode_outcomes
+    from daf.io import read_parquets, write_parquet
+    from daf.missions import get_mission
+
+    write_parquet(args.out, episode_outcomes(read_parquets([args.evals]), get_mission(args.mission)))
+
+
+def cmd_analysis_summary(args) -> None:
+    from daf.analysis import difficulty, summarize_outcomes
+    from daf.io import ensure_writable, read_parquets, write_parquet, write_text
+
+    out = Path(args.out)
+    ensure_writable(out / "summary.parquet")
+    summary = summarize_outcomes(read_parquets(args.analyses), args.confidence)
+    write_parquet(out / "summary.parquet", summary)
+    write_parquet(out / "difficulty.parquet", difficulty(summary))
+    write_text(out / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
+
+
 def cmd_compare(args) -> None:
     from daf.comparison import CompareSettings, compare, jsonable
-    from daf.io import ensure_writable, read_parquets, write_json, write_parquet
+    from daf.io import ensure_writable, read_parquets, write_json, write_parquet, write_text
 
     out = Path(args.out)
     ensure_writable(out / "leaderboard.parquet")
@@ -242,6 +278,7 @@ def cmd_compare(args) -> None:
     write_parquet(out / "leaderboard.parquet", board)
     write_parquet(out / "pairwise.parquet", pairwise)
     write_parquet(out / "profiles.parquet", profiles)
+    write_text(out / "leaderboard.csv", board.to_csv(index=False, float_format="%.6g"))
     write_json(
         out / "comparison.json",
         {"settings": settings.__dict__, "leaderboard": jsonable(board), "pairwise": jsonable(pairwise)},
@@ -269,6 +306,9 @@ def cmd_report(args) -> None:
         eval_paths=args.evals,
         out=args.out,
         vor_paths=args.vor,
+        analysis_dir=args.analysis,
+        train_logs=args.train_logs,
+        replays=args.replays,
         benchmarks_dir=args.benchmarks,
         command=args.regenerate_command,
     )
@@ -336,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device for neural policies (default cpu)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway without a TTY)")
+    p.add_argument("--replays", type=int, default=0, help="record episodes 0..N-1 (default 0)")
+    p.add_argument("--replay-dir", help="where replays go (default: OUT without .parquet + .replays/)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="PPO on a mission; resumes from OUT's latest periodic checkpoint")
@@ -361,6 +403,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reps", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("render", help="render a replay to a GIF (or a PNG frame strip), headless")
+    p.add_argument("replay", help="a replay .npz from `daf evaluate --replays N`")
+    p.add_argument("--out", required=True, help="FILE.gif or FILE.png")
+    p.add_argument("--every", type=int, default=2, help="GIF: keep every Nth step (default 2)")
+    p.add_argument("--max-frames", type=int, default=120, help="GIF: at most this many frames (default 120)")
+    p.add_argument("--frames", type=int, default=6, help="PNG strip: frames (default 6)")
+    p.add_argument("--cell", type=int, default=8, help="pixels per map cell (default 8)")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("analyze", help="mission analysis: each episode's outcome (success or failure mode)")
+    p.add_argument("--evals", required=True, help="a `daf evaluate` parquet")
+    p.add_argument("--mission", required=True, help="its mission (name or .py file)")
+    p.add_argument("--out", required=True, help="output .parquet")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("analysis-summary", help="success rates, failure modes and mission difficulty")
+    p.add_argument("--analyses", nargs="+", required=True, help="`daf analyze` parquets")
+    p.add_argument("--out", required=True, help="directory: summary.parquet/.csv, difficulty.parquet")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.set_defaults(func=cmd_analysis_summary)
 
     p = sub.add_parser("compare", help="leaderboard with CIs, pairwise tests, probability of improvement")
     p.add_argument("--evals", nargs="+", required=True, help="`daf evaluate` parquets")
@@ -388,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--comparison", required=True, help="directory written by `daf compare`")
     p.add_argument("--evals", nargs="+", required=True)
     p.add_argument("--vor", nargs="*", default=[], help="`daf vor` JSON results")
+    p.add_argument("--analysis", help="directory written by `daf analysis-summary`")
+    p.add_argument("--train-logs", nargs="*", default=[], help="train_log.parquet files (policy = parent directory)")
+    p.add_argument("--replays", nargs="*", default=[], help="replay GIFs named POLICY/MISSION.gif")
     p.add_argument("--out", required=True)
     p.add_argument("--benchmarks", help="directory of Snakemake benchmark TSVs")
     p.add_argument("--regenerate-command", default="snakemake -c2 report", help="shown in the provenance section")

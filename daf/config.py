@@ -109,6 +109,7 @@ class EvaluationConfig(Strict):
 
 class ReportConfig(Strict):
     title: str = Field(default="DAF study", description="Report title.")
+    replays: bool = Field(default=True, description="Embed a replay GIF per policy x mission (episode 0).")
 
 
 class NormalizationConfig(Strict):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from daf.errors import UserError
 from daf.io import progress_bar
 from daf.missions import Mission
 from daf.policies.actors import Actor
+from daf.replay import Recorder
 
 CANDIDATE, REPLACEMENT = "candidate", "replacement"
 STREAM_ASSIGN, STREAM_CANDIDATE, STREAM_REPLACEMENT = 1, 2, 3
@@ -122,12 +124,16 @@ def run_episodes(
     candidate_agents: int | None = None,
     num_envs: int = 16,
     progress: bool = False,
+    replays: int = 0,
+    replay_dir: Path | None = None,
 ) -> pd.DataFrame:
     """Play `episodes` episodes and return one row per episode x agent.
 
     Without `replacement` the candidate controls every agent. With it, the candidate
     controls `candidate_agents` agents (0..N) and the replacement the rest; a replacement
     pool `[(seat, weight), ...]` splits the rest by largest-remainder apportionment.
+    Episodes 0..replays-1 are recorded to `replay_dir/episode_NNNN.npz` (see daf.replay);
+    recording does not change what is played.
     """
     base_cfg = mission.config()
     num_agents = base_cfg.game.num_agents
@@ -151,6 +157,7 @@ def run_episodes(
         seeds = [episode_seed(base_seed, ep) for ep in group]
         _seed_globals(seeds[0])
         sims = [new_simulation(base_cfg, seed, buffers[e]) for e, seed in enumerate(seeds)]
+        recorders = {e: Recorder(sims[e]) for e, ep in enumerate(group) if ep < replays}
         assignments = [seat_assignment(num_agents, seat_counts, base_seed, ep) for ep in group]
         rows = []
         for index, (seat, purpose) in enumerate(zip(seats, purposes)):
@@ -165,8 +172,14 @@ def run_episodes(
             still = []
             for e in active:
                 step(sims[e])
+                if e in recorders:
+                    recorders[e].capture(sims[e])
                 if buffers[e].terminals.all() or buffers[e].truncations.all():
                     results.append(_episode_record(sims[e], group[e], seeds[e], assignments[e]))
+                    if e in recorders:
+                        labels = [seats[s].label for s in assignments[e]]
+                        path = Path(replay_dir or ".") / f"episode_{group[e]:04d}.npz"
+                        recorders.pop(e).save(path, group[e], seeds[e], mission.name, labels)
                     sims[e].close()
                     bar.update(1)
                 else:

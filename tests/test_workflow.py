@@ -31,22 +31,32 @@ def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.Compl
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory, request):
-    workdir = tmp_path_factory.mktemp("study")
-    mission = workdir / "my_mission.py"
-    from conftest import MISSION_FILE
+def build_study(tmp_path_factory) -> Path:
+    """Run the tiny study (.test config + a mission file + user text to escape) once per session."""
+    global _STUDY
+    if _STUDY is None:
+        workdir = tmp_path_factory.mktemp("study")
+        mission = workdir / "my_mission.py"
+        from conftest import MISSION_FILE
 
-    mission.write_text(MISSION_FILE)
-    config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
-    # plus a mission file, and user text that must come out escaped
-    config["missions"] = ["cogs.tiny", str(mission)]
-    config["policies"]["baseline"]["description"] = "<script>alert('x')</script> & friends"
-    config["report"]["title"] = "Tiny <b>study</b>"
-    (workdir / "study.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return workdir
+        mission.write_text(MISSION_FILE)
+        config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+        config["missions"] = ["cogs.tiny", str(mission)]
+        config["policies"]["baseline"]["description"] = "<script>alert('x')</script> & friends"
+        config["report"]["title"] = "Tiny <b>study</b>"
+        (workdir / "study.yaml").write_text(yaml.safe_dump(config))
+        result = snakemake(workdir)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        _STUDY = workdir
+    return _STUDY
+
+
+_STUDY = None
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return build_study(tmp_path_factory)
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -84,6 +94,9 @@ def test_study_produces_every_output(study):
     for k in (1, 2):
         assert (study / f"results/vor/ppo_a/cogs.tiny/k{k}.parquet").is_file()
     assert (study / "results/vor/replacement/cogs.tiny.parquet").is_file()
+    for name in ("summary.parquet", "difficulty.parquet", "summary.csv"):
+        assert (study / "results/analysis" / name).is_file()
+    assert (study / "results/replays/baseline/cogs.tiny.gif").is_file()
     html = (study / "results/report/index.html").read_text()
     assert "Tiny &lt;b&gt;study&lt;/b&gt;" in html  # user text is escaped
     assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; friends" in html
@@ -92,6 +105,21 @@ def test_study_produces_every_output(study):
     import re
 
     assert set(re.findall(r"https?://[^\"' ]+", html)) <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+
+
+def test_native_snakemake_report(study):
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(study),
+         "--configfile", str(study / "study.yaml"), "--report", str(study / "native.zip")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    import zipfile
+
+    names = zipfile.ZipFile(study / "native.zip").namelist()
+    assert any(n.endswith("report.html") for n in names)
+    assert any(n.endswith("index.html") for n in names)  # our report, as a result
+    assert any(n.endswith(".gif") for n in names) and any(n.endswith("leaderboard.csv") for n in names)
 
 
 def test_finished_study_has_nothing_to_do(study):
@@ -123,7 +151,10 @@ def test_changing_one_trained_policy_reruns_only_its_jobs(study):
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
-    assert job_counts(output) == {"train": 1, "evaluate": 1, "compare": 1, "report": 1, "all": 1}
+    assert job_counts(output) == {
+        "train": 1, "evaluate": 1, "analyze": 1, "render": 1, "analysis_summary": 1, "compare": 1, "report": 1,
+        "all": 1,
+    }  # fmt: skip
     assert "policy=ppo_b" in output and "policy=ppo_a" not in output
 
 

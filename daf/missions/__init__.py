@@ -51,6 +51,9 @@ class Mission:
     build: Callable[[], MettaGridConfig]
     success: SuccessCriterion
     source: str = "registry"  # or the path of a mission file
+    # resources agents collect from objects and must convert into reward (mission analysis:
+    # "resource-starved" = gathered some, converted none)
+    gathered: tuple[str, ...] = ()
 
     def config(self) -> MettaGridConfig:
         """A fresh config (callers may mutate it, e.g. to set the map seed)."""
@@ -81,6 +84,7 @@ class Mission:
             "max_steps": cfg.game.max_steps,
             "map": "ascii" if hasattr(cfg.game.map_builder, "map_data") else "procedural",
             "success": self.success.describe(),
+            "gathered": list(self.gathered),
             "description": self.description,
             "source": self.source,
         }
@@ -149,6 +153,7 @@ def _registry() -> dict[str, Mission]:
                 char_to_map_name=COGS_LEGEND,
             ),
             SuccessCriterion(hearts, 20),
+            gathered=two,
         ),
         Mission(
             "cogs.small",
@@ -156,6 +161,7 @@ def _registry() -> dict[str, Mission]:
             "Procedural 15x15, 4 agents, 2 elements (2 extractors each), 1 assembler.",
             lambda: cogs_config(label="cogs.small", num_agents=4, width=15, height=15, elements=two, max_steps=500),
             SuccessCriterion(hearts, 30),
+            gathered=two,
         ),
         Mission(
             "cogs.standard",
@@ -165,6 +171,7 @@ def _registry() -> dict[str, Mission]:
                 label="cogs.standard", num_agents=4, width=20, height=20, elements=ELEMENTS, walls=20, max_steps=1000
             ),
             SuccessCriterion(hearts, 12),
+            gathered=ELEMENTS,
         ),
         Mission(
             "cogs.crowded",
@@ -181,6 +188,7 @@ def _registry() -> dict[str, Mission]:
                 max_steps=800,
             ),
             SuccessCriterion(hearts, 60),
+            gathered=three,
         ),
         Mission(
             "cogs.scarce",
@@ -190,6 +198,7 @@ def _registry() -> dict[str, Mission]:
                 label="cogs.scarce", num_agents=4, width=15, height=15, elements=two, extractor_stock=3, max_steps=600
             ),
             SuccessCriterion(hearts, 5),
+            gathered=two,
         ),
         Mission(
             "cogs.energy",
@@ -199,6 +208,7 @@ def _registry() -> dict[str, Mission]:
                 label="cogs.energy", num_agents=4, width=15, height=15, elements=three, energy=True, max_steps=600
             ),
             SuccessCriterion(hearts, 30),
+            gathered=three,
         ),
         Mission(
             "forage.open",
@@ -262,9 +272,9 @@ def get_mission(name: str) -> Mission:
 def load_mission_file(path: Path) -> Mission:
     """Load `path` (a .py file defining `get_config()`) as a mission.
 
-    Optional module attributes: `DESCRIPTION` (str) and `SUCCESS` (a dict with `stat`,
-    `threshold` and optionally `op`). Without `SUCCESS`, an episode succeeds when the
-    team's summed reward is above 0.
+    Optional module attributes: `DESCRIPTION` (str), `SUCCESS` (a dict with `stat`,
+    `threshold` and optionally `op`; default: the team's summed reward is above 0) and
+    `GATHERED` (resources agents collect and must convert, for mission analysis).
     """
     if not path.is_file():
         raise UserError(f"mission file '{path}' does not exist")
@@ -294,6 +304,7 @@ def load_mission_file(path: Path) -> Mission:
         build=get_config,
         success=success,
         source=str(path),
+        gathered=tuple(getattr(module, "GATHERED", ())),
     )
     mission.config()  # fail now, with the file named, if get_config() is broken
     return mission

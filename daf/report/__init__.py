@@ -7,6 +7,7 @@ for byte: no timestamps, deterministic SVG ids.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -181,6 +182,72 @@ def vor_figure(results: list[dict], confidence: float) -> Markup | None:
     return _svg(fig)
 
 
+def training_figure(logs: dict[str, pd.DataFrame]) -> Markup | None:
+    """Per trained policy: episode reward (rolling mean with a 95% band), losses, entropy,
+    explained variance and throughput against agent-steps."""
+    if not logs:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    for color, (policy, log) in zip(COLORS * 10, sorted(logs.items())):
+        steps = log["agent_steps"].to_numpy()
+        ended = log.dropna(subset=["episode_reward"])  # updates in which episodes ended
+        reward, at = ended["episode_reward"], ended["agent_steps"].to_numpy()
+        window = max(3, len(ended) // 15)
+        mean = reward.rolling(window, min_periods=1).mean()
+        sem = (
+            reward.rolling(window, min_periods=2).std() / np.sqrt(reward.rolling(window, min_periods=1).count())
+        ).fillna(0)
+        axes[0].plot(at, reward, ".", color=color, alpha=0.35, markersize=4)
+        axes[0].plot(at, mean, color=color, label=policy)
+        axes[0].fill_between(at, mean - 1.96 * sem, mean + 1.96 * sem, color=color, alpha=0.2)
+        axes[1].plot(steps, log["policy_loss"], color=color, label=f"{policy} policy")
+        axes[1].plot(steps, log["value_loss"], color=color, linestyle="--", label=f"{policy} value")
+        axes[2].plot(steps, log["entropy"], color=color, label=f"{policy} entropy")
+        axes[2].plot(steps, log["explained_variance"], color=color, linestyle=":", label=f"{policy} expl. var.")
+        axes[3].plot(steps, log["sps"], color=color, label=policy)
+    titles = [
+        ("mean episode reward per agent", "reward per agent (rolling mean, 95% band)"),
+        ("losses", "loss"),
+        ("entropy and explained variance", "nats / fraction"),
+        ("throughput", "agent-steps per second"),
+    ]
+    for ax, (title, ylabel) in zip(axes, titles):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("agent-steps")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def outcomes_figure(summary: pd.DataFrame) -> Markup | None:
+    """Stacked bars: fraction of episodes per outcome, for every policy x mission."""
+    from daf.analysis import OUTCOMES
+
+    if summary.empty:
+        return None
+    plt = _pyplot()
+    labels = [f"{r.policy} · {r.mission}" for r in summary.itertuples()]
+    fig, ax = plt.subplots(figsize=(9, 0.28 * len(labels) + 1.2))
+    left = np.zeros(len(summary))
+    colors = {"success": "#4f8a3c", "stuck": "#7f7f7f", "resource_starved": "#d08a1e", "no_reward": "#c0504d",
+              "timeout": "#4a6fa5"}  # fmt: skip
+    for outcome in OUTCOMES:
+        values = summary[f"{outcome}_fraction"].to_numpy()
+        ax.barh(labels, values, left=left, color=colors[outcome], label=outcome.replace("_", " "))
+        left += values
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_xlabel("fraction of episodes")
+    ax.set_title("Episode outcomes per policy and mission", fontsize=10)
+    ax.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.4 / max(1, len(labels) ** 0.5)))
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    return _svg(fig)
+
+
 def read_benchmarks(directory: str | Path | None) -> list[dict]:
     """Snakemake `benchmark:` TSVs: seconds and peak memory per job.
 
@@ -224,12 +291,46 @@ def _read_vor(paths: list[str]) -> list[dict]:
     return results
 
 
+def _read_analysis(directory: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from daf.analysis import SUMMARY_COLUMNS
+
+    if directory is None:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS), pd.DataFrame()
+    summary = Path(directory) / "summary.parquet"
+    if not summary.is_file():
+        raise UserError(f"mission analysis '{summary}' does not exist (the `analysis_summary` rule makes it)")
+    return pd.read_parquet(summary), pd.read_parquet(Path(directory) / "difficulty.parquet")
+
+
+def _read_train_logs(paths: list[str]) -> dict[str, pd.DataFrame]:
+    logs = {}
+    for path in paths:
+        if not Path(path).is_file():
+            raise UserError(f"training log '{path}' does not exist (the `train` rule makes it)")
+        logs[Path(path).parent.name] = pd.read_parquet(path)
+    return logs
+
+
+def _read_replays(paths: list[str]) -> list[dict]:
+    replays = []
+    for path in sorted(paths):
+        file = Path(path)
+        if not file.is_file():
+            raise UserError(f"replay GIF '{path}' does not exist (the `render` rule makes it)")
+        data = base64.b64encode(file.read_bytes()).decode()
+        replays.append({"policy": file.parent.name, "mission": file.stem, "src": f"data:image/gif;base64,{data}"})
+    return replays
+
+
 def build_report(
     config_path: str,
     comparison_dir: str,
     eval_paths: list[str],
     out: str,
     vor_paths: list[str] | None = None,
+    analysis_dir: str | None = None,
+    train_logs: list[str] | None = None,
+    replays: list[str] | None = None,
     benchmarks_dir: str | None = None,
     command: str = "snakemake -c2 report",
 ) -> None:
@@ -238,6 +339,8 @@ def build_report(
     board = _read_table(directory, "leaderboard", LEADERBOARD)
     pairwise = _read_table(directory, "pairwise", PAIRWISE)
     profiles = _read_table(directory, "profiles", [])
+    analysis, difficulty_table = _read_analysis(analysis_dir)
+    logs = _read_train_logs(train_logs or [])
     evals = read_parquets(eval_paths)
     vor_results = _read_vor(vor_paths or [])
     confidence = study.compare.confidence
@@ -272,6 +375,24 @@ def build_report(
             pairwise=pairwise.to_dict("records"),
             vor=vor_results,
             vor_figure=vor_figure(vor_results, confidence),
+            training_figure=training_figure(logs),
+            training=[
+                {
+                    "policy": p,
+                    "updates": len(log),
+                    "steps": int(log["agent_steps"].iloc[-1]),
+                    "final_reward": float(log["episode_reward"].dropna().iloc[-5:].mean())
+                    if log["episode_reward"].notna().any()
+                    else float("nan"),
+                    "seconds": float(log["wall_seconds"].iloc[-1]),
+                    "sps": float(log["sps"].median()),
+                }
+                for p, log in sorted(logs.items())
+            ],  # fmt: skip
+            analysis=analysis.to_dict("records"),
+            outcomes_figure=outcomes_figure(analysis),
+            difficulty=difficulty_table.to_dict("records"),
+            replays=_read_replays(replays or []),
             missions_table=[get_mission(m).summary() | {"id": mid} for mid, m in study.mission_by_id().items()],
             policies=[
                 {"name": n, "spec": study.policy_spec(n), "description": p.description}

@@ -112,3 +112,13 @@ def vor_scenario_tables(wildcards):
 
 def vor_outputs():
     return [f"results/vor/{c}.json" for c in VOR_CANDIDATES]
+
+
+def report_flags(wildcards, input):
+    """Optional report inputs as flags (a flag with no files would be an error)."""
+    flags = []
+    for name in ("vor", "train_logs", "replays"):
+        files = list(input[name])
+        if files:
+            flags.append(f"--{name.replace('_', '-')} " + " ".join(files))
+    return " ".join(flags)

@@ -8,6 +8,7 @@ rule compare:
         pairwise="results/comparison/pairwise.parquet",
         profiles="results/comparison/profiles.parquet",
         json="results/comparison/comparison.json",
+        csv=report("results/comparison/leaderboard.csv", caption="../report/comparison.rst", category="Comparison"),
     params:
         settings=STUDY.compare.model_dump(mode="json"),  # only this section: a title edit reruns nothing here
         seed=STUDY.evaluation.seed,

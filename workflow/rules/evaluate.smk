@@ -5,6 +5,7 @@ rule evaluate:
     output:
         table="results/evals/{policy}/{mission}.parquet",
         provenance="results/evals/{policy}/{mission}.json",
+        replay="results/replays/{policy}/{mission}/episode_0000.npz",  # episode 0, for the report
     params:
         spec=lambda w: STUDY.policy_spec(w.policy),
         mission=lambda w: MISSIONS[w.mission],
@@ -23,4 +24,5 @@ rule evaluate:
     shell:
         "daf evaluate --policy {params.spec:q} --label {wildcards.policy} --mission {params.mission:q}"
         " --episodes {params.episodes} --seed {params.seed} --num-envs {params.num_envs}"
-        " --out {output.table} --no-progress > {log} 2>&1"
+        " --out {output.table} --replays 1 --replay-dir results/replays/{wildcards.policy}/{wildcards.mission}"
+        " --no-progress > {log} 2>&1"

@@ -5,17 +5,23 @@ rule report:
         comparison=rules.compare.output.leaderboard,
         pairwise=rules.compare.output.pairwise,
         profiles=rules.compare.output.profiles,
+        analysis=rules.analysis_summary.output.summary,
+        difficulty=rules.analysis_summary.output.difficulty,
         vor=vor_outputs(),
+        train_logs=[f"results/checkpoints/{p}/train_log.parquet" for p in TRAINED],
+        replays=[f"results/replays/{p}/{m}.gif" for p in POLICIES for m in STUDY.policy_missions(p)]
+        if STUDY.report.replays
+        else [],
         evals=eval_tables(),
     output:
         html=report("results/report/index.html", caption="../report/index.rst", category="Report"),
     params:
         benchmarks="results/benchmarks",
-        vor=lambda w, input: f"--vor {' '.join(input.vor)}" if input.vor else "",
+        optional=report_flags,
     log:
         "results/logs/report.log",
     benchmark:
         "results/benchmarks/report.tsv"
     shell:
-        "daf report --config {input.config} --comparison results/comparison --evals {input.evals} {params.vor}"
-        " --benchmarks {params.benchmarks} --out {output.html} > {log} 2>&1"
+        "daf report --config {input.config} --comparison results/comparison --analysis results/analysis"
+        " --evals {input.evals} {params.optional} --benchmarks {params.benchmarks} --out {output.html} > {log} 2>&1"

@@ -1,0 +1,61 @@
+"""The report in a real browser: headless Chromium opens it from disk (file://)."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from browser import Page, chromium_path
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """The tiny study's report (built by the workflow test's study, or here)."""
+    from test_workflow import build_study
+
+    return build_study(tmp_path_factory) / "results/report/index.html"
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="LOUD SKIP: chromium is not installed (apt-get install chromium)")
+def test_report_in_headless_chromium(report, tmp_path):
+    from PIL import Image
+
+    page = Page()
+    try:
+        page.open(report.resolve().as_uri())
+        images = page.evaluate(
+            "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.alt])"
+        )
+        svgs = page.evaluate("document.querySelectorAll('svg').length")
+        sections = page.evaluate("Array.from(document.querySelectorAll('h2')).map(h => h.id)")
+        # sorting works: click the 'Mean' header of the overall table twice, rows reorder
+        sorted_ok = page.evaluate("""(() => {
+            const table = document.querySelector('#leaderboard ~ table.sortable');
+            const col = Array.from(table.rows[0].cells).findIndex(c => c.textContent.trim() === 'Mean');
+            const values = () => Array.from(table.rows).slice(1).map(r => parseFloat(r.cells[col].textContent));
+            table.rows[0].cells[col].click();
+            const up = values();
+            table.rows[0].cells[col].click();
+            const down = values();
+            const asc = up.every((v, i) => i === 0 || up[i - 1] <= v);
+            const desc = down.every((v, i) => i === 0 || down[i - 1] >= v);
+            return asc && desc;
+        })()""")
+        shot = page.screenshot(tmp_path / "report.png")
+        errors, requests = page.errors(), page.requests()
+    finally:
+        page.close()
+    assert errors == [], errors
+    external = [u for u in requests if not u.startswith(("file://", "data:"))]
+    assert external == [], external  # the report is self-contained
+    assert images and all(ok and w > 0 and h > 0 for ok, w, h, _ in images), images  # every GIF decodes
+    assert svgs >= 3
+    assert {"summary", "leaderboard", "pairwise", "vor", "training", "analysis", "replays", "provenance"} <= set(
+        sections
+    )
+    assert sorted_ok
+    pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("L"), dtype=float)
+    assert pixels.std() > 10 and (pixels < 128).mean() > 0.005  # not a blank page

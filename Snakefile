@@ -28,6 +28,29 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 
 
+# Aggregation, analysis and report rules are cheap: they run where Snakemake runs, never on the cluster.
+localrules:
+    all,
+    compare,
+    vor,
+    analyze,
+    analysis_summary,
+    render,
+    report,
+
+
+# On a SLURM run, check the profile's partitions exist before anything is submitted. onstart
+# runs after the DAG is built and before the first job (not in dry runs, not inside jobs).
+onstart:
+    if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
+        from daf.cluster import check_slurm_partitions
+
+        try:
+            check_slurm_partitions(workflow.resource_settings)
+        except UserError as exc:
+            raise WorkflowError(str(exc)) from None
+
+
 rule all:
     default_target: True
     input:

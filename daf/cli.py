@@ -224,6 +224,13 @@ def cmd_summarize(args) -> None:
         write_text(args.csv, board.to_csv(index=False, float_format="%.6g"))
 
 
+def cmd_profile_install(args) -> None:
+    from daf.cluster import install_profile
+
+    target = install_profile(args.name, args.dest, args.cpu_partition, args.gpu_partition, args.account, args.force)
+    print(f"installed profile {target}; use it with: snakemake --profile {args.name}")
+
+
 def cmd_render(args) -> None:
     from daf import replay
 
@@ -403,6 +410,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reps", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("profile", help="manage Snakemake profiles")
+    profile = p.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
+    p = profile.add_parser("install", help="install profiles/NAME as ~/.config/snakemake/NAME")
+    p.add_argument("name", nargs="?", default="slurm", help="profile under profiles/ (default slurm)")
+    p.add_argument("--dest", help="profile directory (default: $XDG_CONFIG_HOME/snakemake or ~/.config/snakemake)")
+    p.add_argument("--cpu-partition", help="write this CPU partition in (default: $DAF_SLURM_CPU_PARTITION or cpu)")
+    p.add_argument("--gpu-partition", help="write this GPU partition in (default: $DAF_SLURM_GPU_PARTITION or gpu)")
+    p.add_argument("--account", help="write this account in (default: $DAF_SLURM_ACCOUNT or none)")
+    p.add_argument("--force", action="store_true", help="replace an existing profile")
+    p.set_defaults(func=cmd_profile_install)
 
     p = sub.add_parser("render", help="render a replay to a GIF (or a PNG frame strip), headless")
     p.add_argument("replay", help="a replay .npz from `daf evaluate --replays N`")

@@ -30,16 +30,37 @@ def constructed(policy, episodes):
     rows = []
     for ep, (success, moves, carbon, reward) in enumerate(episodes):
         for agent in range(2):
-            rows.append({"policy": policy, "role": "candidate", "mission": "cogs.tiny", "episode": ep, "seed": ep,
-                         "agent": agent, "reward": reward, "steps": 100, "success": success,
-                         "stat.action.move.success": moves, "stat.carbon.gained": carbon,
-                         "stat.oxygen.gained": 0.0})  # fmt: skip
+            rows.append(
+                {
+                    "policy": policy,
+                    "role": "candidate",
+                    "mission": "cogs.tiny",
+                    "episode": ep,
+                    "seed": ep,
+                    "agent": agent,
+                    "reward": reward,
+                    "steps": 100,
+                    "success": success,
+                    "stat.action.move.success": moves,
+                    "stat.carbon.gained": carbon,
+                    "stat.oxygen.gained": 0.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_episode_outcomes_and_summary():
-    evals = constructed("p", [(True, 50, 5, 10), (False, 1, 0, 0), (False, 40, 2, 0), (False, 40, 0, 0),
-                              (False, 40, 2, 1), (False, 2, 4, 0)])  # fmt: skip
+    evals = constructed(
+        "p",
+        [
+            (True, 50, 5, 10),
+            (False, 1, 0, 0),
+            (False, 40, 2, 0),
+            (False, 40, 0, 0),
+            (False, 40, 2, 1),
+            (False, 2, 4, 0),
+        ],
+    )
     outcomes = episode_outcomes(evals, MISSIONS["cogs.tiny"])
     assert outcomes["outcome"].tolist() == ["success", "stuck", "resource_starved", "no_reward", "timeout", "stuck"]
     assert outcomes["team_reward"].tolist() == [20, 0, 0, 0, 2, 0]

@@ -16,11 +16,18 @@ SETTINGS = CompareSettings(reps=2000, normalize=("low", "high"))
 
 def evals(policy, mission, scores, seed0=0, success_at=None):
     """One agent per episode, so the episode score is the reward."""
-    return pd.DataFrame({
-        "policy": policy, "role": "candidate", "mission": mission, "episode": range(len(scores)),
-        "seed": [seed0 + i for i in range(len(scores))], "agent": 0, "reward": scores,
-        "success": [success_at is not None and s >= success_at for s in scores],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "policy": policy,
+            "role": "candidate",
+            "mission": mission,
+            "episode": range(len(scores)),
+            "seed": [seed0 + i for i in range(len(scores))],
+            "agent": 0,
+            "reward": scores,
+            "success": [success_at is not None and s >= success_at for s in scores],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +72,9 @@ def test_pairwise_contract_and_pairing(study):
     assert paired["n_pairs"] == 30 and paired["poi"] > 0.9 and paired["significant"]
     unpaired = row("high", "mid", "m2", "mannwhitney")  # different seeds: unpaired tests
     assert set(pairwise.query("policy_a == 'high' and policy_b == 'mid' and mission == 'm2'")["test"]) == {
-        "mannwhitney", "welch_t"}  # fmt: skip
+        "mannwhitney",
+        "welch_t",
+    }
     assert unpaired["effect_size"] == pytest.approx(2 * unpaired["poi"] - 1)
     agg = row("high", "low", ALL, "wilcoxon_missions")
     assert agg["n_pairs"] == 2
@@ -123,8 +132,21 @@ def test_compare_cli(tmp_path, daf):
         evals(policy, "m", np.random.default_rng(3).normal(shift, 1, 12)).to_parquet(path)
         paths.append(str(path))
     out = tmp_path / "cmp"
-    result = daf("compare", "--evals", *paths, "--out", str(out), "--reps", "500", "--normalize", "low,high",
-                 "--interval", "bca", "--correction", "bh")  # fmt: skip
+    result = daf(
+        "compare",
+        "--evals",
+        *paths,
+        "--out",
+        str(out),
+        "--reps",
+        "500",
+        "--normalize",
+        "low,high",
+        "--interval",
+        "bca",
+        "--correction",
+        "bh",
+    )
     assert result.returncode == 0, result.stderr
     assert list(pd.read_parquet(out / "leaderboard.parquet").columns) == LEADERBOARD
     pairwise = pd.read_parquet(out / "pairwise.parquet")

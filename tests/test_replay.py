@@ -15,8 +15,18 @@ from daf.replay import load, write_gif, write_strip
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
     root = tmp_path_factory.mktemp("replay")
-    args = ["evaluate", "--policy", "baseline", "--mission", "cogs.scarce", "--episodes", "3", "--seed", "4",
-            "--no-progress"]  # fmt: skip
+    args = [
+        "evaluate",
+        "--policy",
+        "baseline",
+        "--mission",
+        "cogs.scarce",
+        "--episodes",
+        "3",
+        "--seed",
+        "4",
+        "--no-progress",
+    ]
     assert main([*args, "--out", str(root / "plain.parquet")]) == 0
     assert main([*args, "--out", str(root / "rec.parquet"), "--replays", "2"]) == 0
     return root

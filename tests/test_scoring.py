@@ -16,17 +16,29 @@ def table(scenario: str, episodes: list[list[tuple[str, float]]], mission: str =
     rows = []
     for ep, agents in enumerate(episodes):
         for agent, (policy, reward) in enumerate(agents):
-            rows.append({"policy": policy, "mission": mission, "episode": ep, "seed": ep, "agent": agent,
-                         "reward": reward, "scenario": scenario})  # fmt: skip
+            rows.append(
+                {
+                    "policy": policy,
+                    "mission": mission,
+                    "episode": ep,
+                    "seed": ep,
+                    "agent": agent,
+                    "reward": reward,
+                    "scenario": scenario,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def known_scenarios(mission: str = "m") -> pd.DataFrame:
-    return pd.concat([
-        table("k0", [[("r", 1), ("r", 3)], [("r", 2), ("r", 2)]], mission),                 # replacement mean 2
-        table("k1", [[("c", 5), ("r", 1)], [("r", 3), ("c", 7)]], mission),                 # candidate mean 6
-        table("k2", [[("c", 4), ("c", 6)], [("c", 8), ("c", 8)], [("c", 2), ("c", 4)]], mission),  # 16/3
-    ], ignore_index=True)  # fmt: skip
+    return pd.concat(
+        [
+            table("k0", [[("r", 1), ("r", 3)], [("r", 2), ("r", 2)]], mission),  # replacement mean 2
+            table("k1", [[("c", 5), ("r", 1)], [("r", 3), ("c", 7)]], mission),  # candidate mean 6
+            table("k2", [[("c", 4), ("c", 6)], [("c", 8), ("c", 8)], [("c", 2), ("c", 4)]], mission),  # 16/3
+        ],
+        ignore_index=True,
+    )
 
 
 def test_vor_known_answer():
@@ -90,9 +102,16 @@ def test_missing_k_is_reported():
 
 @pytest.mark.parametrize(
     "total, weights, expected",
-    [(5, [1, 1, 1], [2, 2, 1]), (3, [2, 1], [2, 1]), (1, [1, 1], [1, 0]), (0, [1, 3], [0, 0]),
-     (7, [1, 2, 4], [1, 2, 4]), (4, [1, 1, 1], [2, 1, 1]), (10, [0.5, 0.25, 0.25], [5, 3, 2])],
-)  # fmt: skip
+    [
+        (5, [1, 1, 1], [2, 2, 1]),
+        (3, [2, 1], [2, 1]),
+        (1, [1, 1], [1, 0]),
+        (0, [1, 3], [0, 0]),
+        (7, [1, 2, 4], [1, 2, 4]),
+        (4, [1, 1, 1], [2, 1, 1]),
+        (10, [0.5, 0.25, 0.25], [5, 3, 2]),
+    ],
+)
 def test_largest_remainder_apportionment(total, weights, expected):
     counts = allocate_counts(total, weights)
     assert counts == expected and sum(counts) == total

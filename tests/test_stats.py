@@ -67,8 +67,9 @@ def test_bootstrap_matches_scipy(method, statistic):
     data = np.random.default_rng(3).gamma(2.0, 1.5, size=80)
     ours = bootstrap_estimate([data], statistic, reps=40_000, seed=1, interval=method.lower())
     func = {"mean": np.mean, "median": np.median}[statistic]
-    ref = sps.bootstrap((data,), func, method="BCa" if method == "bca" else "percentile", n_resamples=40_000,
-                        random_state=2).confidence_interval  # fmt: skip
+    ref = sps.bootstrap(
+        (data,), func, method="BCa" if method == "bca" else "percentile", n_resamples=40_000, random_state=2
+    ).confidence_interval
     width = ref.high - ref.low
     assert ours.point == pytest.approx(func(data))
     assert ours.low == pytest.approx(ref.low, abs=0.06 * width)
@@ -253,8 +254,17 @@ def _evals():
     for policy, base in (("a", 1.0), ("b", 3.0)):
         for ep in range(4):
             for agent in range(2):
-                rows.append({"policy": policy, "mission": "m", "episode": ep, "seed": 100 + ep, "agent": agent,
-                             "reward": base + ep + agent, "success": ep >= 2})  # fmt: skip
+                rows.append(
+                    {
+                        "policy": policy,
+                        "mission": "m",
+                        "episode": ep,
+                        "seed": 100 + ep,
+                        "agent": agent,
+                        "reward": base + ep + agent,
+                        "success": ep >= 2,
+                    }
+                )
     return pd.DataFrame(rows)
 
 

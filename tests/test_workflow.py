@@ -109,10 +109,23 @@ def test_study_produces_every_output(study):
 
 def test_native_snakemake_report(study):
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(study),
-         "--configfile", str(study / "study.yaml"), "--report", str(study / "native.zip")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(study),
+            "--configfile",
+            str(study / "study.yaml"),
+            "--report",
+            str(study / "native.zip"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     import zipfile
 
@@ -152,9 +165,15 @@ def test_changing_one_trained_policy_reruns_only_its_jobs(study):
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
     assert job_counts(output) == {
-        "train": 1, "evaluate": 1, "analyze": 1, "render": 1, "analysis_summary": 1, "compare": 1, "report": 1,
+        "train": 1,
+        "evaluate": 1,
+        "analyze": 1,
+        "render": 1,
+        "analysis_summary": 1,
+        "compare": 1,
+        "report": 1,
         "all": 1,
-    }  # fmt: skip
+    }
     assert "policy=ppo_b" in output and "policy=ppo_a" not in output
 
 

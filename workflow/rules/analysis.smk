@@ -7,6 +7,7 @@ rule analyze:
         "results/analysis/{policy}/{mission}.parquet",
     params:
         mission=lambda w: MISSIONS[w.mission],
+        version=RULE_VERSIONS["analysis"],
     log:
         "results/logs/analyze/{policy}/{mission}.log",
     benchmark:
@@ -24,6 +25,7 @@ rule analysis_summary:
         csv=report("results/analysis/summary.csv", caption="../report/analysis.rst", category="Mission analysis"),
     params:
         confidence=STUDY.compare.confidence,
+        version=RULE_VERSIONS["analysis"],
     log:
         "results/logs/analysis_summary.log",
     benchmark:
@@ -43,6 +45,8 @@ rule render:
             subcategory="{policy}",
             labels={"policy": "{policy}", "mission": "{mission}"},
         ),
+    params:
+        version=RULE_VERSIONS["render"],
     log:
         "results/logs/render/{policy}/{mission}.log",
     shell:

@@ -1,11 +1,13 @@
 # Shared definitions: the validated study (pydantic, daf.config) and path helpers.
+import json
 import logging
 import re
-import json
 import shlex
+from pathlib import Path
 
 # mettagrid adds a root log handler on import, which would print every Snakemake log line twice.
 _root_handlers, _root_level = list(logging.root.handlers), logging.root.level
+from daf import RULE_VERSIONS
 from daf.config import load_study, validate_study
 from daf.errors import UserError
 from daf.missions import get_mission, is_mission_file, mission_id
@@ -60,6 +62,22 @@ def evaluate_inputs(wildcards):
     policies are code, not files."""
     data = parse_spec(STUDY.policy_spec(wildcards.policy), check_files=False).data_path
     return mission_files(MISSIONS[wildcards.mission]) + ([data] if data else [])
+
+
+def weights_sha(*policies):
+    """sha256 of the weights files of policies given as `data=PATH` specs. Profiles rerun on
+    params, not modification times, so a changed file reruns its jobs and a touched one does not.
+    Trained policies' checkpoints are outputs of `train`: the DAG reruns their dependents."""
+    from daf.checkpoint import sha256_file
+
+    digests = []
+    for policy in policies:
+        if policy in TRAINED:
+            continue
+        data = parse_spec(STUDY.policy_spec(policy), check_files=False).data_path
+        if data:
+            digests.append(sha256_file(data) if Path(data).is_file() else "missing")
+    return ",".join(digests)
 
 
 def train_settings(policy):

@@ -13,6 +13,7 @@ rule compare:
         settings=STUDY.compare.model_dump(mode="json"),  # only this section: a title edit reruns nothing here
         seed=STUDY.evaluation.seed,
         normalize=compare_normalize_flag(),
+        version=RULE_VERSIONS["compare"],
     log:
         "results/logs/compare.log",
     benchmark:

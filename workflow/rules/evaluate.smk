@@ -10,9 +10,11 @@ rule evaluate:
         spec=lambda w: STUDY.policy_spec(w.policy),
         mission=lambda w: MISSIONS[w.mission],
         mission_sha=lambda w: MISSION_SHA[w.mission],  # not used by the command: a rerun trigger
+        weights_sha=lambda w: weights_sha(w.policy),  # so is the content of an external weights file
         episodes=STUDY.evaluation.episodes,
         seed=STUDY.evaluation.seed,
         num_envs=STUDY.evaluation.num_envs,
+        version=RULE_VERSIONS["evaluate"],
     log:
         "results/logs/evaluate/{policy}/{mission}.log",
     benchmark:

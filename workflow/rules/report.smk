@@ -18,6 +18,7 @@ rule report:
     params:
         benchmarks="results/benchmarks",
         optional=report_flags,
+        version=RULE_VERSIONS["report"],
     log:
         "results/logs/report.log",
     benchmark:

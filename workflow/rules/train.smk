@@ -19,6 +19,7 @@ rule train:
         nnodes=lambda w: train_settings(w.policy).nnodes,
         hyperparameters=hyperparameter_flags,
         out=lambda w: f"results/checkpoints/{w.policy}",
+        version=RULE_VERSIONS["train"],
     log:
         "results/logs/train/{policy}.log",
     benchmark:

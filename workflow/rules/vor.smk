@@ -14,6 +14,8 @@ rule vor_scenario:
         episodes=lambda w: VOR.episodes,
         seed=STUDY.evaluation.seed,
         num_envs=STUDY.evaluation.num_envs,
+        version=RULE_VERSIONS["vor"],
+        weights_sha=lambda w: weights_sha(w.candidate, *VOR.replacement),
     log:
         "results/logs/vor/{candidate}/{mission}/k{k}.log",
     benchmark:
@@ -43,6 +45,8 @@ rule vor_replacement:
         episodes=lambda w: VOR.episodes,
         seed=STUDY.evaluation.seed,
         num_envs=STUDY.evaluation.num_envs,
+        version=RULE_VERSIONS["vor"],
+        weights_sha=lambda w: weights_sha(*VOR.replacement),
     log:
         "results/logs/vor/replacement/{mission}.log",
     benchmark:
@@ -66,6 +70,7 @@ rule vor:
         confidence=STUDY.compare.confidence,
         reps=STUDY.compare.bootstrap_reps,
         seed=STUDY.evaluation.seed,
+        version=RULE_VERSIONS["vor"],
     log:
         "results/logs/vor/{candidate}.log",
     benchmark:

@@ -1,0 +1,155 @@
+"""Incremental reruns: after a change, exactly the jobs that depend on it rerun (dry runs)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+MISSION = """
+from daf.missions.builders import forage_config
+
+
+def get_config():
+    return forage_config(label="mine", num_agents=2, width=9, height=9, bushes=4, max_steps={steps})
+"""
+
+
+def snakemake(workdir: Path, config: str, *args: str) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(workdir / config),
+        "--profile",
+        str(REPO / "profiles/local"),
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def planned(workdir: Path, config: str = "study.yaml") -> set[tuple]:
+    """(rule, wildcards) of every job a dry run would execute."""
+    result = snakemake(workdir, config, "-n")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    jobs = set()
+    for block in re.split(r"\n\s*\n", result.stdout + "\n" + result.stderr):
+        rule = re.search(r"^(?:localrule|rule) (\w+):", block, re.M)
+        if rule:
+            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+            jobs.add((rule.group(1), wildcards.group(1) if wildcards else ""))
+    return jobs
+
+
+def weights(path: Path, value: float) -> None:
+    from mettagrid.policy.stateless import StatelessPolicy
+
+    from daf.missions import MISSIONS
+    from daf.rollout import mission_env_info
+
+    torch.manual_seed(0)
+    policy = StatelessPolicy(mission_env_info(MISSIONS["cogs.tiny"]))
+    with torch.no_grad():
+        policy.network().action_head.bias.fill_(value)
+    policy.save_policy_data(str(path))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("incremental")
+    (root / "mine.py").write_text(MISSION.format(steps=40))
+    weights(root / "w.pt", 0.0)
+    config = {
+        "policies": {
+            "random": {"spec": "random"},
+            "baseline": {"spec": "baseline"},
+            "ext": {"spec": f"class=stateless,data={root / 'w.pt'}"},
+        },
+        "missions": ["cogs.tiny", str(root / "mine.py")],
+        "evaluation": {"episodes": 2, "seed": 0, "num_envs": 2},
+        "compare": {"bootstrap_reps": 200},
+        "vor": {"candidates": ["baseline"], "replacement": "random", "episodes": 2, "missions": ["cogs.tiny"]},
+    }
+    (root / "study.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(root, "study.yaml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return root, config
+
+
+def per_policy(policy: str, missions: list[str]) -> set[tuple]:
+    jobs = set()
+    for mission in missions:
+        wc = f"policy={policy}, mission={mission}"
+        jobs |= {("evaluate", wc), ("analyze", wc), ("render", wc)}
+    return jobs
+
+
+AGGREGATES = {("compare", ""), ("analysis_summary", ""), ("report", ""), ("all", "")}
+
+
+def test_finished_study_plans_nothing(study):
+    root, _ = study
+    assert planned(root) == set()
+
+
+def test_touching_inputs_reruns_nothing(study):
+    root, _ = study
+    for path in (root / "w.pt", root / "mine.py", root / "study.yaml", *root.glob("results/evals/*/*.parquet")):
+        os.utime(path)
+    assert planned(root) == set()
+
+
+def test_new_weights_rerun_only_that_policy(study):
+    root, _ = study
+    original = (root / "w.pt").read_bytes()
+    try:
+        weights(root / "w.pt", 1.0)
+        assert planned(root) == per_policy("ext", ["cogs.tiny", "mine"]) | AGGREGATES
+    finally:
+        (root / "w.pt").write_bytes(original)
+
+
+def test_changed_mission_reruns_only_its_jobs(study):
+    root, _ = study
+    original = (root / "mine.py").read_text()
+    try:
+        (root / "mine.py").write_text(MISSION.format(steps=50))
+        expected = set().union(*(per_policy(p, ["mine"]) for p in ("random", "baseline", "ext"))) | AGGREGATES
+        assert planned(root) == expected
+    finally:
+        (root / "mine.py").write_text(original)
+
+
+def test_adding_a_policy_or_a_mission_adds_only_its_jobs(study):
+    root, config = study
+    more = {**config, "policies": {**config["policies"], "idle": {"spec": "noop"}}}
+    (root / "more.yaml").write_text(yaml.safe_dump(more))
+    assert planned(root, "more.yaml") == per_policy("idle", ["cogs.tiny", "mine"]) | AGGREGATES
+    wider = {**config, "missions": [*config["missions"], "forage.open"]}
+    (root / "wider.yaml").write_text(yaml.safe_dump(wider))
+    expected = set().union(*(per_policy(p, ["forage.open"]) for p in ("random", "baseline", "ext"))) | AGGREGATES
+    assert planned(root, "wider.yaml") == expected
+
+
+def test_config_sections_rerun_only_their_consumers(study):
+    root, config = study
+    (root / "title.yaml").write_text(yaml.safe_dump({**config, "report": {"title": "new title"}}))
+    assert planned(root, "title.yaml") == {("report", ""), ("all", "")}
+    (root / "alpha.yaml").write_text(yaml.safe_dump({**config, "compare": {**config["compare"], "alpha": 0.01}}))
+    assert planned(root, "alpha.yaml") == {("compare", ""), ("report", ""), ("all", "")}
+    vor = {**config, "vor": {**config["vor"], "episodes": 3}}
+    (root / "vor.yaml").write_text(yaml.safe_dump(vor))
+    jobs = planned(root, "vor.yaml")
+    assert {rule for rule, _ in jobs} == {"vor_scenario", "vor_replacement", "vor", "report", "all"}

@@ -50,7 +50,9 @@ def available_partitions() -> list[str]:
     try:
         out = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UserError(f"the slurm executor needs SLURM's `sinfo`, which failed: {exc} (is this a login node?)")
+        raise UserError(
+            f"the slurm executor needs SLURM's `sinfo`, which failed: {exc} (is this a login node?)"
+        ) from None
     if out.returncode != 0:
         first = (out.stderr.strip().splitlines() or ["no output"])[0]
         raise UserError(f"`sinfo` failed ({first}); is SLURM reachable from here?")

@@ -103,8 +103,8 @@ def pid_file(name: str) -> Path:
 
 
 def start(name: str, command: list[str]) -> None:
-    log = open(ROOT / "log" / f"{name}.out", "ab")
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env(), start_new_session=True)
+    with open(ROOT / "log" / f"{name}.out", "ab") as log:  # the daemon keeps its own copy of the fd
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env(), start_new_session=True)
     pid_file(name).write_text(str(proc.pid))
 
 

@@ -14,5 +14,6 @@ RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.whi
 @pytest.mark.skipif(RUFF is None, reason="ruff is not installed (pip install -e '.[test]')")
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
 def test_ruff(command):
-    result = subprocess.run([RUFF, *command, "daf", "tests", "benchmarks"], cwd=REPO, capture_output=True, text=True)
+    paths = ["daf", "tests", "benchmarks", "scripts"]
+    result = subprocess.run([RUFF, *command, *paths], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -16,7 +16,8 @@ from an earlier run (a drained node would be restored otherwise). There is no sl
 State, logs and spool live under $DAF_SLURM_DIR (default /tmp/daf-slurm). The config goes to
 /etc/slurm (slurm.conf, gres.conf), where every client looks by default - jobs' own `srun`
 calls included, which do not see a SLURM_CONF set here. An existing config that this script
-did not write is moved aside to slurm.conf.daf-backup and put back by `down`.
+did not write is moved aside to slurm.conf.daf-backup and put back by `down`, which also
+removes the config it wrote (with the controller gone, clients would hang on timeouts).
 """
 
 from __future__ import annotations
@@ -183,9 +184,11 @@ def down(quiet: bool = False) -> int:
             pass
         path.unlink(missing_ok=True)
     for name in ("slurm.conf", "gres.conf"):
-        backup = ETC / (name + ".daf-backup")
+        path, backup = ETC / name, ETC / (name + ".daf-backup")
+        if path.exists() and MARKER in path.read_text():
+            path.unlink()  # a config naming a stopped controller makes every SLURM client hang on timeouts
         if backup.exists():
-            backup.rename(ETC / name)
+            backup.rename(path)
     if not quiet:
         print("local SLURM stopped")
     return 0

@@ -26,7 +26,9 @@ rule train:
         "results/benchmarks/train/{policy}.tsv"
     threads: lambda w: train_settings(w.policy).nproc_per_node
     resources:
-        gpu=lambda w: train_settings(w.policy).nproc_per_node,  # one GPU per rank on each node
+        # one GPU per rank: N per node on M nodes (sbatch --gpus=N*M --nodes=M; on clusters that
+        # do not spread them evenly add --set-resources "train:slurm_extra='--gpus-per-node=N'")
+        gpu=lambda w: train_settings(w.policy).nproc_per_node * train_settings(w.policy).nnodes,
         nodes=lambda w: train_settings(w.policy).nnodes,
         mem_mb=4000,
         runtime=240,

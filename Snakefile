@@ -25,6 +25,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/vor.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/sweep.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -37,6 +38,10 @@ localrules:
     analysis_summary,
     render,
     report,
+    sweep_ask,
+    sweep_tell,
+    sweep_summary,
+    variants,
 
 
 # On a SLURM run, check the profile's partitions exist before anything is submitted. onstart

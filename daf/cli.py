@@ -318,6 +318,8 @@ def cmd_report(args) -> None:
         replays=args.replays,
         benchmarks_dir=args.benchmarks,
         command=args.regenerate_command,
+        sweep_dirs=args.sweeps,
+        variant_tables=args.variants,
     )
 
 
@@ -472,10 +474,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--analysis", help="directory written by `daf analysis-summary`")
     p.add_argument("--train-logs", nargs="*", default=[], help="train_log.parquet files (policy = parent directory)")
     p.add_argument("--replays", nargs="*", default=[], help="replay GIFs named POLICY/MISSION.gif")
+    p.add_argument("--sweeps", nargs="*", default=[], help="sweep directories (results/sweeps/NAME)")
+    p.add_argument("--variants", nargs="*", default=[], help="variant tables (results/variants/NAME.parquet)")
     p.add_argument("--out", required=True)
     p.add_argument("--benchmarks", help="directory of Snakemake benchmark TSVs")
     p.add_argument("--regenerate-command", default="snakemake -c2 report", help="shown in the provenance section")
     p.set_defaults(func=cmd_report)
+
+    from daf.cli_sweep import add_parsers as add_sweep_parsers
+
+    add_sweep_parsers(sub, _Parser)
 
     p = sub.add_parser("validate-config", help="check a study config")
     p.add_argument("config")

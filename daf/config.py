@@ -72,7 +72,8 @@ class PolicyConfig(Strict):
     spec: str | None = Field(
         default=None,
         description="Policy SPEC: shorthand (random, noop, lstm, stateless, baseline), class path, "
-        "class=...,data=PATH, or a DAF checkpoint path. Give either spec or train.",
+        "class=...,data=PATH, a DAF checkpoint path, or sweep:NAME:best (a sweep's best "
+        "trial). Give either spec or train.",
     )
     train: TrainConfig | None = Field(default=None, description="Train this policy with PPO instead.")
     missions: list[str] | None = Field(
@@ -87,7 +88,7 @@ class PolicyConfig(Strict):
     def _spec_parses(cls, spec: str | None) -> str | None:
         from daf.policies import parse_spec
 
-        if spec is not None:
+        if spec is not None and not SWEEP_SPEC.match(spec.strip()):
             try:
                 parse_spec(spec)
             except UserError as exc:
@@ -154,6 +155,173 @@ class VorConfig(Strict):
         return names
 
 
+SWEEP_SPEC = re.compile(r"^sweep:([A-Za-z0-9][A-Za-z0-9_.+-]*):best$")
+SEARCHABLE = [*PPOConfig.model_fields, "arch"]  # what a sweep may vary
+
+
+class ParamSpace(Strict):
+    """One hyperparameter's search space: a list of `values` (categorical), or a range
+    `low`..`high` (log-uniform with `log`; integers for integer hyperparameters). A grid
+    needs `values` or a range with `points`."""
+
+    values: list[bool | int | float | str] | None = Field(default=None, min_length=1, description="Choices.")
+    low: float | None = Field(default=None, description="Range start (inclusive).")
+    high: float | None = Field(default=None, description="Range end (inclusive).")
+    log: bool = Field(default=False, description="Sample (or space grid points) on a log scale.")
+    points: int | None = Field(default=None, ge=2, le=1000, description="Grid: evenly spaced points low..high.")
+
+    @model_validator(mode="after")
+    def _values_or_range(self) -> ParamSpace:
+        has_range = self.low is not None or self.high is not None
+        if (self.values is None) == (not has_range):
+            raise ValueError("give either `values` (a list) or a range (`low` and `high`)")
+        if self.values is not None:
+            if self.log or self.points is not None:
+                raise ValueError("`log` and `points` apply to a range, not to `values`")
+            if len({json.dumps(v) for v in self.values}) != len(self.values):
+                raise ValueError("`values` lists a value twice")
+        else:
+            if self.low is None or self.high is None:
+                raise ValueError("a range needs both `low` and `high`")
+            if not self.low < self.high:
+                raise ValueError(f"`low` ({self.low}) must be below `high` ({self.high})")
+            if self.log and self.low <= 0:
+                raise ValueError("a log-scale range needs `low` > 0")
+        return self
+
+
+class ObjectiveConfig(Strict):
+    metric: Literal["mean", "iqm", "median", "success_rate", "vor"] = Field(
+        default="mean",
+        description="mean / iqm / median reward per agent over the trial's episodes (missions weighted "
+        "equally for mean), success_rate, or vor (value over `replacement`).",
+    )
+    direction: Literal["maximize", "minimize"] = Field(default="maximize", description="Better is larger or smaller.")
+
+
+class PrunerConfig(Strict):
+    """Stop poor TPE trials early from the training log (mean episode reward per agent)."""
+
+    kind: Literal["median", "successive_halving"] = Field(default="median", description="Optuna pruner.")
+    interval: int = Field(ge=1, description="Agent-steps between the intermediate values reported to the pruner.")
+    startup_trials: int = Field(default=4, ge=0, description="median: trials that finish before any pruning.")
+    warmup_reports: int = Field(default=1, ge=0, description="median: reports of a trial before it can be pruned.")
+    reduction_factor: int = Field(default=3, ge=2, description="successive_halving: keep 1/this per rung.")
+
+
+class SweepConfig(Strict):
+    """A hyperparameter sweep (rules in workflow/rules/sweep.smk). Each trial trains the base
+    policy's `train:` settings with the trial's hyperparameters, once per seed, then evaluates."""
+
+    policy: str = Field(description="The policy to tune: a `train:` policy of this study (its settings are the base).")
+    missions: list[str] | None = Field(
+        default=None, description="Missions the objective is measured on (default: the policy's training mission)."
+    )
+    strategy: Literal["grid", "random", "tpe"] = Field(description="grid, random, or tpe (Optuna, in rounds).")
+    space: dict[str, ParamSpace] = Field(
+        min_length=1, description="Hyperparameter -> search space; keys are PPO hyperparameters or `arch`."
+    )
+    trials: int | None = Field(default=None, ge=1, le=10_000, description="Trial budget (random, tpe).")
+    batch_size: int = Field(default=4, ge=1, le=1000, description="tpe: trials proposed per round (run in parallel).")
+    startup_trials: int = Field(default=8, ge=1, description="tpe: random proposals before TPE models the results.")
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    episodes: int = Field(default=16, ge=1, le=100_000, description="Evaluation episodes per trial x seed x mission.")
+    seeds: list[int] = Field(default=[0], min_length=1, description="Training seeds per trial (objective: their mean).")
+    sampler_seed: int = Field(default=0, ge=0, description="Seeds random sampling and TPE.")
+    evaluation_seed: int = Field(default=0, ge=0, description="Base seed of the trials' evaluation episodes.")
+    pruner: PrunerConfig | None = Field(default=None, description="tpe only: stop poor trials early.")
+    top_k: int = Field(default=3, ge=1, le=100, description="Re-evaluate this many best trials on fresh seeds.")
+    reevaluation_episodes: int = Field(default=64, ge=1, le=100_000, description="Episodes per top trial x mission.")
+    reevaluation_seed: int = Field(default=1_000_000, ge=0, description="Base seed of the re-evaluation (fresh maps).")
+    replacement: list[str] | None = Field(
+        default=None, description="vor objective: replacement policy names (default: the study's vor.replacement)."
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+            raise ValueError("seeds must be distinct non-negative integers")
+        return seeds
+
+    @field_validator("missions")
+    @classmethod
+    def _missions_exist(cls, missions: list[str] | None) -> list[str] | None:
+        for name in missions or []:
+            _check_mission(name)
+        return missions
+
+    @model_validator(mode="after")
+    def _strategy_fits(self) -> SweepConfig:
+        for key, space in self.space.items():
+            _check_param_space(key, space, self.strategy)
+        if self.strategy == "grid" and self.trials is not None:
+            raise ValueError("a grid runs every combination; remove `trials` (or use strategy random/tpe)")
+        if self.strategy != "grid" and self.trials is None:
+            raise ValueError(f"strategy {self.strategy} needs a trial budget: `trials`")
+        if self.pruner is not None and self.strategy != "tpe":
+            raise ValueError("`pruner` needs strategy tpe (grid and random trials run independently)")
+        if self.reevaluation_seed == self.evaluation_seed:
+            raise ValueError("`reevaluation_seed` must differ from `evaluation_seed` (fresh episodes)")
+        return self
+
+
+def _check_param_space(key: str, space: ParamSpace, strategy: str) -> None:
+    from daf.nn import ARCHS
+
+    if key not in SEARCHABLE:
+        raise ValueError(f"space.{key}: not a hyperparameter; valid: {', '.join(SEARCHABLE)}")
+    if key == "arch":
+        bad = [v for v in space.values or [None] if v not in ARCHS]
+        if bad:
+            raise ValueError(f"space.arch: give `values` from {', '.join(ARCHS)}")
+        return
+    annotation = PPOConfig.model_fields[key].annotation
+    for value in [*(space.values or []), *(v for v in (space.low, space.high) if v is not None)]:
+        try:
+            PPOConfig(**{key: value})
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ValueError(f"space.{key}: {value!r} is not a valid {key} ({msg})") from None
+    if space.values is None:
+        if annotation is bool:
+            raise ValueError(f"space.{key}: a boolean takes `values: [true, false]`, not a range")
+        if annotation is int and not (float(space.low).is_integer() and float(space.high).is_integer()):
+            raise ValueError(f"space.{key}: an integer range needs integer `low` and `high`")
+        if strategy == "grid" and space.points is None:
+            raise ValueError(f"space.{key}: a grid needs `values` or `points` for a range")
+    if space.points is not None and strategy != "grid":
+        raise ValueError(f"space.{key}: `points` applies to grid sweeps only")
+
+
+class VariantConfig(Strict):
+    """Policies evaluated across the variants of a mission family (rule `variants`)."""
+
+    policies: list[str] = Field(min_length=1, description="Policy names of this study.")
+    family: str | None = Field(default=None, description="A registry family (e.g. cogs): all its missions.")
+    missions: list[str] | None = Field(default=None, description="Or an explicit list of mission variants.")
+
+    @model_validator(mode="after")
+    def _family_or_missions(self) -> VariantConfig:
+        from daf.missions import MISSIONS
+
+        if (self.family is None) == (self.missions is None):
+            raise ValueError("give either `family` or `missions`")
+        families = sorted({m.family for m in MISSIONS.values()})
+        if self.family is not None and self.family not in families:
+            raise ValueError(f"unknown family '{self.family}'; valid families: {', '.join(families)}")
+        for name in self.missions or []:
+            _check_mission(name)
+        return self
+
+    def mission_names(self) -> list[str]:
+        from daf.missions import MISSIONS
+
+        if self.missions is not None:
+            return list(self.missions)
+        return [name for name, m in MISSIONS.items() if m.family == self.family]
+
+
 class StudyConfig(Strict):
     """A DAF study: which policies to evaluate on which missions, and how."""
 
@@ -167,14 +335,19 @@ class StudyConfig(Strict):
     compare: CompareConfig = Field(default_factory=CompareConfig)
     vor: VorConfig | None = Field(default=None, description="Value-over-replacement scoring (optional).")
     report: ReportConfig = Field(default_factory=ReportConfig)
+    sweeps: dict[str, SweepConfig] = Field(default_factory=dict, description="Hyperparameter sweeps by name.")
+    variants: dict[str, VariantConfig] = Field(
+        default_factory=dict, description="Variant sweeps by name: policies across a mission family."
+    )
 
-    @field_validator("policies")
+    @field_validator("policies", "sweeps", "variants")
     @classmethod
-    def _policy_names(cls, policies: dict[str, PolicyConfig]) -> dict[str, PolicyConfig]:
-        for name in policies:
+    def _names(cls, entries: dict, info) -> dict:
+        kind = {"policies": "policy", "sweeps": "sweep", "variants": "variant"}[info.field_name]
+        for name in entries:
             if not re.match(NAME_PATTERN, name):
-                raise ValueError(f"policy name '{name}' must match {NAME_PATTERN} (it is used in file names)")
-        return policies
+                raise ValueError(f"{kind} name '{name}' must match {NAME_PATTERN} (it is used in file names)")
+        return entries
 
     @field_validator("missions")
     @classmethod
@@ -229,7 +402,61 @@ class StudyConfig(Strict):
                     raise ValueError(
                         f"vor: '{candidate}' and its replacement do not all play {self.vor_missions(candidate)}"
                     )
+        self._check_sweeps()
+        self._check_variants()
         return self
+
+    def _check_sweeps(self) -> None:
+        names = ", ".join(self.policies)
+        for name, policy in self.policies.items():
+            match = SWEEP_SPEC.match((policy.spec or "").strip())
+            if match and match.group(1) not in self.sweeps:
+                valid = ", ".join(self.sweeps) or "none defined"
+                raise ValueError(f"policies.{name}.spec: unknown sweep '{match.group(1)}'; sweeps: {valid}")
+        for name, sweep in self.sweeps.items():
+            where = f"sweeps.{name}"
+            if sweep.policy not in self.policies:
+                raise ValueError(f"{where}.policy: unknown policy '{sweep.policy}'; valid policies: {names}")
+            if self.policies[sweep.policy].train is None:
+                trained = ", ".join(self.trained_policies()) or "none"
+                raise ValueError(f"{where}.policy: '{sweep.policy}' has no `train:` settings to tune; "
+                                 f"trained policies: {trained}")  # fmt: skip
+            if sweep.objective.metric == "vor":
+                replacement = sweep.replacement or (self.vor.replacement if self.vor else None)
+                if not replacement:
+                    raise ValueError(f"{where}: the vor objective needs `replacement` (or the study's vor section)")
+                for ref in replacement:
+                    if ref not in self.policies:
+                        raise ValueError(f"{where}.replacement: unknown policy '{ref}'; valid policies: {names}")
+                    if self.policies[ref].train is not None or SWEEP_SPEC.match(self.policies[ref].spec or ""):
+                        raise ValueError(f"{where}.replacement: '{ref}' must be an existing policy (spec:), "
+                                         "not one this study trains")  # fmt: skip
+            elif sweep.replacement is not None:
+                raise ValueError(f"{where}.replacement: only used by the vor objective")
+
+    def _check_variants(self) -> None:
+        names = ", ".join(self.policies)
+        for name, variant in self.variants.items():
+            for ref in variant.policies:
+                if ref not in self.policies:
+                    raise ValueError(f"variants.{name}.policies: unknown policy '{ref}'; valid policies: {names}")
+                if self.policies[ref].train is not None:
+                    _check_playable(f"variants.{name}", ref, self.policies[ref].train.mission, variant.mission_names())
+
+    def sweep_mission_names(self, sweep: str) -> list[str]:
+        """Missions a sweep's objective is measured on (names or files)."""
+        config = self.sweeps[sweep]
+        return list(config.missions or [self.policies[config.policy].train.mission])
+
+    def sweep_replacement(self, sweep: str) -> list[str]:
+        config = self.sweeps[sweep]
+        return list(config.replacement or (self.vor.replacement if self.vor else []))
+
+    def variant_missions(self) -> dict[str, str]:
+        """Mission id -> name of every variant-sweep mission."""
+        from daf.missions import mission_id
+
+        return {mission_id(m): m for v in self.variants.values() for m in v.mission_names()}
 
     def vor_missions(self, candidate: str) -> list[str]:
         """Mission ids a VOR candidate is scored on."""
@@ -242,7 +469,10 @@ class StudyConfig(Strict):
     def policy_spec(self, name: str) -> str:
         """The SPEC `daf evaluate` gets for a policy (a trained one: its checkpoint)."""
         policy = self.policies[name]
-        return policy.spec if policy.spec is not None else f"class=trained,data={checkpoint_path(name)}"
+        if policy.spec is None:
+            return f"class=trained,data={checkpoint_path(name)}"
+        match = SWEEP_SPEC.match(policy.spec.strip())
+        return f"class=trained,data={sweep_best_path(match.group(1))}" if match else policy.spec
 
     def policy_missions(self, name: str) -> list[str]:
         """Mission ids this policy is evaluated on."""
@@ -266,6 +496,27 @@ class StudyConfig(Strict):
 
 def checkpoint_path(policy: str) -> str:
     return f"results/checkpoints/{policy}/model.pt"
+
+
+def sweep_best_path(sweep: str) -> str:
+    return f"results/sweeps/{sweep}/best/model.pt"
+
+
+def _check_playable(where: str, policy: str, trained_on: str, missions: list[str]) -> None:
+    """A trained network plays only missions with its observation features and actions."""
+    from daf.missions import get_mission
+    from daf.nn import ObsEncoder
+    from daf.rollout import mission_env_info
+
+    def signature(name: str) -> tuple:
+        info = mission_env_info(get_mission(name))
+        return ObsEncoder(info).signature(), list(info.action_names)
+
+    home = signature(trained_on)
+    unplayable = [m for m in missions if signature(m) != home]
+    if unplayable:
+        raise ValueError(f"{where}: '{policy}' (trained on {trained_on}) cannot play {', '.join(unplayable)}: "
+                         "other observation features or actions")  # fmt: skip
 
 
 def _check_mission(name: str) -> None:

@@ -28,6 +28,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,10 @@ from daf.nn import ARCHS, ObsEncoder, PolicyNet
 from daf.rollout import mission_env_info
 
 HYPERPARAMETERS = list(PPOConfig.model_fields)
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite: these hyperparameters do not train."""
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
@@ -149,8 +154,12 @@ def train(
     fresh: bool = False,
     progress: bool = True,
     stop_after_updates: int | None = None,
+    on_update: Callable[[dict], bool] | None = None,
 ) -> dict:
-    """Train; returns the final sidecar. `stop_after_updates` exists for tests only."""
+    """Train; returns the final sidecar (`stopped_early` when `on_update` stopped it: then
+    no final model is written). `on_update(log_row)` runs after every update on a single
+    process (sweeps use it to report to a pruner) and returns True to stop.
+    `stop_after_updates` exists for tests only. Raises TrainingDiverged on a non-finite loss."""
     hp = hp or PPOConfig()
     if steps <= 0:
         raise UserError(f"--steps must be positive (got {steps})")
@@ -226,6 +235,9 @@ def train(
     wall_offset = log_rows[-1]["wall_seconds"] if log_rows else 0.0
     last_checkpoint = global_step
     total_tokens = envs.obs.shape[2]
+    stopped_early = False
+    if on_update is not None and dist_ctx.enabled:
+        raise UserError("on_update (pruning) runs on a single process, not under torchrun")
 
     for update in range(start_update, num_updates):
         update_start = time.perf_counter()
@@ -284,6 +296,12 @@ def train(
             values,
             dones,
         )
+        bad = [name for name, value in stats.items() if not math.isfinite(value)]
+        if bad:
+            raise TrainingDiverged(
+                f"training diverged at update {update + 1} (agent-step {global_step:,}): "
+                f"{', '.join(bad)} not finite (learning_rate {hp.learning_rate}); lower the learning rate"
+            )
         checksum = _check_in_sync(net, dist_ctx)
 
         elapsed = time.perf_counter() - update_start
@@ -311,6 +329,9 @@ def train(
             last_checkpoint = global_step
         if stop_after_updates is not None and update + 1 - start_update >= stop_after_updates:
             break
+        if on_update is not None and on_update(row):
+            stopped_early = True
+            break
     bar.close()
     envs.close()
 
@@ -327,6 +348,7 @@ def train(
         "resumed_from_step": resumed_from,
         "run_key": key,
         "updates": len(log_rows),
+        "stopped_early": stopped_early,
         "wall_seconds": log_rows[-1]["wall_seconds"] if log_rows else 0.0,
         "versions": package_versions(),
         "git_commit": git_commit(Path(__file__).parent),

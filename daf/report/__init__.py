@@ -248,6 +248,169 @@ def outcomes_figure(summary: pd.DataFrame) -> Markup | None:
     return _svg(fig)
 
 
+def sweep_objective_figure(table: pd.DataFrame, spaces: dict, metric: str) -> Markup | None:
+    """Objective vs each hyperparameter (completed trials; failed and pruned ones as marks on
+    the axis), log-scaled where the search space is."""
+    params = [c for c in table.columns if c.startswith("param.")]
+    if not params:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params), 3.2), squeeze=False)
+    done = table[table["status"] == "completed"]
+    others = table[table["status"] != "completed"]
+    for ax, column in zip(axes.flat, params):
+        name = column.removeprefix("param.")
+        x_done, x_other = _axis_values(done[column], table[column]), _axis_values(others[column], table[column])
+        ax.scatter(x_done, done["objective"], color=COLORS[0], s=22, label="completed")
+        if len(others):
+            floor = float(done["objective"].min()) if len(done) else 0.0
+            marks = ["x" if st == "failed" else "v" for st in others["status"]]
+            for x, mark in zip(x_other, marks):
+                ax.scatter([x], [floor], marker=mark, color=COLORS[1], s=30)
+        space = spaces.get(name)
+        if space is not None and space.get("log"):
+            ax.set_xscale("log")
+        if not pd.api.types.is_numeric_dtype(table[column]) or pd.api.types.is_bool_dtype(table[column]):
+            labels = sorted(map(str, table[column].unique()))
+            ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlabel(name)
+        ax.grid(alpha=0.3)
+    axes.flat[0].set_ylabel(f"objective ({metric})")
+    fig.suptitle("Objective vs each hyperparameter (× failed, ▼ pruned, drawn at the lowest score)", fontsize=10)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _axis_values(values: pd.Series, everything: pd.Series) -> np.ndarray:
+    """Numbers stay numbers; choices become positions 0..n-1 (sorted by their text)."""
+    if pd.api.types.is_numeric_dtype(everything) and not pd.api.types.is_bool_dtype(everything):
+        return values.to_numpy(dtype=np.float64)
+    labels = sorted(map(str, everything.unique()))
+    return np.array([labels.index(str(v)) for v in values], dtype=np.float64)
+
+
+def parallel_coordinates_figure(table: pd.DataFrame, spaces: dict) -> Markup | None:
+    """One line per completed trial across the hyperparameter axes (each scaled to 0..1,
+    log where the space is), coloured by the objective; the last axis is the objective."""
+    done = table[table["status"] == "completed"]
+    params = [c for c in table.columns if c.startswith("param.")]
+    if len(done) < 2 or not params:
+        return None
+    plt = _pyplot()
+    columns, ticks = [], []
+    for column in params:
+        x = _axis_values(done[column], table[column])
+        full = _axis_values(table[column], table[column])
+        space = spaces.get(column.removeprefix("param."), {})
+        if space.get("log") and (full > 0).all():
+            x, full = np.log10(x), np.log10(full)
+        low, high = float(np.min(full)), float(np.max(full))
+        columns.append((x - low) / (high - low) if high > low else np.full(len(x), 0.5))
+        ticks.append(column.removeprefix("param."))
+    y = done["objective"].to_numpy(dtype=np.float64)
+    columns.append((y - y.min()) / np.ptp(y) if np.ptp(y) > 0 else np.full(len(y), 0.5))
+    ticks.append("objective")
+    data = np.stack(columns, axis=1)
+    fig, ax = plt.subplots(figsize=(1.6 * len(ticks) + 2, 3.8))
+    cmap = plt.get_cmap("viridis")
+    shade = columns[-1]
+    for row, c in sorted(zip(data, shade), key=lambda pair: pair[1]):  # best drawn last, on top
+        ax.plot(range(len(ticks)), row, color=cmap(c), alpha=0.85, linewidth=1.4)
+    ax.set_xticks(range(len(ticks)), ticks, rotation=20)
+    ax.set_yticks([0, 1], ["low", "high"])
+    for i in range(len(ticks)):
+        ax.axvline(i, color="#999", linewidth=0.8)
+    ax.set_title("Parallel coordinates of completed trials (colour: objective)", fontsize=10)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def sweep_history_figure(table: pd.DataFrame, direction: str, metric: str) -> Markup | None:
+    """Objective by trial order with the best so far (how fast the search found it)."""
+    done = table[table["status"] == "completed"].sort_values("order")
+    if len(done) < 2:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    y = done["objective"].to_numpy(dtype=np.float64)
+    best = np.maximum.accumulate(y) if direction == "maximize" else np.minimum.accumulate(y)
+    ax.scatter(done["order"], y, color=COLORS[0], s=20, label="trial")
+    ax.step(done["order"], best, where="post", color=COLORS[1], label="best so far")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial (in the order proposed)")
+    ax.set_ylabel(f"objective ({metric})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Search history", fontsize=10)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def variants_figure(table: pd.DataFrame, confidence: float) -> Markup:
+    """Mean score per mission variant, a line per policy, with CIs."""
+    plt = _pyplot()
+    missions = list(dict.fromkeys(table["mission"]))
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.3 * len(missions) + 2), 3.8))
+    policies = sorted(table["policy"].unique())
+    offsets = np.linspace(-0.12, 0.12, len(policies)) if len(policies) > 1 else [0.0]
+    for color, offset, policy in zip(COLORS * 10, offsets, policies):
+        part = table[table["policy"] == policy].set_index("mission").reindex(missions)
+        x = np.arange(len(missions)) + offset
+        mean = part["mean"].to_numpy(dtype=np.float64)
+        err = [mean - part["ci_low"].to_numpy(dtype=np.float64), part["ci_high"].to_numpy(dtype=np.float64) - mean]
+        ax.errorbar(x, mean, yerr=err, fmt="o-", capsize=3, color=color, label=policy)
+    ax.set_xticks(range(len(missions)), missions, rotation=20)
+    ax.set_ylabel("mean reward per agent per episode")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"Across mission variants, {confidence:.0%} bootstrap CI", fontsize=10)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _read_sweeps(directories: list[str], study) -> list[dict]:
+    sweeps = []
+    for directory in directories:
+        path = Path(directory)
+        name = path.name
+        for needed in ("trials.parquet", "importance.parquet", "summary.json", "best.json", "top.parquet"):
+            if not (path / needed).is_file():
+                raise UserError(f"sweep result '{path / needed}' does not exist (the sweep rules make it)")
+        table = pd.read_parquet(path / "trials.parquet")
+        config = study.sweeps.get(name)
+        spaces = {k: v.model_dump() for k, v in config.space.items()} if config else {}
+        summary = json.loads((path / "summary.json").read_text())
+        params = [c for c in table.columns if c.startswith("param.")]
+        sweeps.append({
+            "name": name,
+            "summary": summary,
+            "policy": config.policy if config else "",
+            "seeds": config.seeds if config else [],
+            "params": [c.removeprefix("param.") for c in params],
+            "trials": [dict(r, values=[r[c] for c in params]) for r in table.to_dict("records")],
+            "importance": pd.read_parquet(path / "importance.parquet").to_dict("records"),
+            "best": json.loads((path / "best.json").read_text()),
+            "top": pd.read_parquet(path / "top.parquet").to_dict("records"),
+            "objective_figure": sweep_objective_figure(table, spaces, summary["metric"]),
+            "parallel_figure": parallel_coordinates_figure(table, spaces),
+            "history_figure": sweep_history_figure(table, summary["direction"], summary["metric"]),
+        })  # fmt: skip
+    return sweeps
+
+
+def _read_variants(paths: list[str], confidence: float) -> list[dict]:
+    variants = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise UserError(f"variant table '{path}' does not exist (the `variants` rule makes it)")
+        table = pd.read_parquet(path)
+        variants.append({"name": Path(path).stem, "rows": table.to_dict("records"),
+                         "figure": variants_figure(table, confidence)})  # fmt: skip
+    return variants
+
+
 def read_benchmarks(directory: str | Path | None) -> list[dict]:
     """Snakemake `benchmark:` TSVs: seconds and peak memory per job.
 
@@ -333,6 +496,8 @@ def build_report(
     replays: list[str] | None = None,
     benchmarks_dir: str | None = None,
     command: str = "snakemake -c2 report",
+    sweep_dirs: list[str] | None = None,
+    variant_tables: list[str] | None = None,
 ) -> None:
     study = load_study(config_path)
     directory = Path(comparison_dir)
@@ -393,6 +558,8 @@ def build_report(
             outcomes_figure=outcomes_figure(analysis),
             difficulty=difficulty_table.to_dict("records"),
             replays=_read_replays(replays or []),
+            sweeps=_read_sweeps(sweep_dirs or [], study),
+            variants=_read_variants(variant_tables or [], confidence),
             missions_table=[get_mission(m).summary() | {"id": mid} for mid, m in study.mission_by_id().items()],
             policies=[
                 {"name": n, "spec": study.policy_spec(n), "description": p.description}

@@ -12,6 +12,7 @@ from daf.config import load_study, validate_study
 from daf.errors import UserError
 from daf.missions import get_mission, is_mission_file, mission_id
 from daf.policies import parse_spec
+from daf.sweep import planned_trials, tpe_slots
 
 logging.root.handlers[:] = _root_handlers
 logging.root.setLevel(_root_level)
@@ -30,13 +31,14 @@ except UserError as exc:
 
 POLICIES = list(STUDY.policies)
 TRAINED = STUDY.trained_policies()
-MISSIONS = STUDY.mission_by_id()  # result-path id -> registry name or mission file
+MISSIONS = {**STUDY.variant_missions(), **STUDY.mission_by_id()}  # result-path id -> name or mission file
 # Changing a mission's game (its MettaGridConfig) or success criterion changes this hash
 # and reruns exactly that mission's jobs; Snakemake's params trigger does the bookkeeping.
 MISSION_SHA = {
     mid: get_mission(name).fingerprint()
     for mid, name in {**MISSIONS, **{mission_id(STUDY.policies[p].train.mission): STUDY.policies[p].train.mission
-                                     for p in TRAINED}}.items()
+                                     for p in TRAINED},
+                      **{mission_id(m): m for s in STUDY.sweeps for m in STUDY.sweep_mission_names(s)}}.items()
 }
 
 
@@ -72,7 +74,7 @@ def weights_sha(*policies):
 
     digests = []
     for policy in policies:
-        if policy in TRAINED:
+        if policy in TRAINED or (STUDY.policies[policy].spec or "").startswith("sweep:"):
             continue
         data = parse_spec(STUDY.policy_spec(policy), check_files=False).data_path
         if data:
@@ -135,8 +137,64 @@ def vor_outputs():
 def report_flags(wildcards, input):
     """Optional report inputs as flags (a flag with no files would be an error)."""
     flags = []
-    for name in ("vor", "train_logs", "replays"):
+    for name in ("vor", "train_logs", "replays", "variants"):
         files = list(input[name])
         if files:
             flags.append(f"--{name.replace('_', '-')} " + " ".join(files))
+    if input.sweeps:
+        flags.append("--sweeps " + " ".join(str(Path(f).parent) for f in input.sweeps))
     return " ".join(flags)
+
+
+# --- sweeps and variants -----------------------------------------------------------------
+
+SWEEPS = STUDY.sweeps
+PLANNED_SWEEPS = [name for name, s in SWEEPS.items() if s.strategy != "tpe"]  # grid, random
+TPE_SWEEPS = [name for name, s in SWEEPS.items() if s.strategy == "tpe"]
+PLANNED_TRIALS = {name: {t.id: t for t in planned_trials(SWEEPS[name])} for name in PLANNED_SWEEPS}
+TPE_SLOTS = {name: tpe_slots(SWEEPS[name]) for name in TPE_SWEEPS}  # [(round, trial id), ...]
+
+
+def sweep_trial_ids(sweep):
+    if sweep in PLANNED_TRIALS:
+        return list(PLANNED_TRIALS[sweep])
+    return [tid for _, tid in TPE_SLOTS[sweep]]
+
+
+def sweep_runs(sweep, trials=None):
+    return [f"results/sweeps/{sweep}/trials/{t}/seed{s}/run.json"
+            for t in (trials or sweep_trial_ids(sweep)) for s in SWEEPS[sweep].seeds]
+
+
+def sweep_base(sweep):
+    """The tuned policy's train settings (the trial's hyperparameters and seed go on top)."""
+    base = STUDY.policies[SWEEPS[sweep].policy].train.model_dump(mode="json")
+    base.pop("seed")
+    return json.dumps(base, sort_keys=True)
+
+
+def sweep_replacement_flags(sweep):
+    if SWEEPS[sweep].objective.metric != "vor":
+        return ""
+    names = STUDY.sweep_replacement(sweep)
+    flags = " ".join(f"--replacement {shlex.quote(STUDY.policy_spec(p))}" for p in names)
+    return flags + " --replacement-labels " + ",".join(names)
+
+
+def sweep_json(sweep):
+    return json.dumps(SWEEPS[sweep].model_dump(mode="json"), sort_keys=True)
+
+
+def sweep_best_inputs():
+    return [f"results/sweeps/{name}/best.json" for name in SWEEPS]
+
+
+VARIANTS = STUDY.variants
+VARIANT_MISSIONS = STUDY.variant_missions()  # mission id -> name, for the evaluate rule
+
+
+def variant_tables(name):
+    from daf.missions import mission_id
+
+    return [f"results/evals/{p}/{mission_id(m)}.parquet"
+            for p in VARIANTS[name].policies for m in VARIANTS[name].mission_names()]

@@ -13,6 +13,8 @@ rule report:
         if STUDY.report.replays
         else [],
         evals=eval_tables(),
+        sweeps=sweep_best_inputs(),
+        variants=[f"results/variants/{v}.parquet" for v in VARIANTS],
     output:
         html=report("results/report/index.html", caption="../report/index.rst", category="Report"),
     params:

@@ -1,0 +1,323 @@
+"""`daf sweep ...`: the commands behind workflow/rules/sweep.smk (see daf.sweep)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from daf.errors import UserError
+
+
+def _json_arg(text: str, flag: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{flag} is not valid JSON: {exc}") from None
+
+
+def _sweep_from_args(args):
+    from pydantic import ValidationError
+
+    from daf.config import SweepConfig, format_validation_error
+
+    try:
+        return SweepConfig.model_validate(_json_arg(args.sweep_json, "--sweep-json"))
+    except ValidationError as exc:
+        raise UserError(
+            format_validation_error(exc, "(--sweep-json)").replace("invalid config", "invalid sweep")
+        ) from None
+
+
+def cmd_sweep_trials(args) -> None:
+    """List a sweep's trials (grid/random: their settings; tpe: the slots)."""
+    from daf.config import load_study
+    from daf.errors import unknown_choice
+    from daf.sweep import planned_trials, tpe_slots
+
+    study = load_study(args.config)
+    if args.sweep not in study.sweeps:
+        raise UserError(unknown_choice("sweep", args.sweep, study.sweeps))
+    sweep = study.sweeps[args.sweep]
+    if sweep.strategy == "tpe":
+        rows = [{"trial": tid, "round": r, "params": "(asked from Optuna)"} for r, tid in tpe_slots(sweep)]
+    else:
+        rows = [{"trial": t.id, "params": t.params} for t in planned_trials(sweep)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['trial']}  {json.dumps(row['params']) if isinstance(row['params'], dict) else row['params']}")
+        print(f"{len(rows)} trials x {len(sweep.seeds)} seeds", file=sys.stderr)
+
+
+def cmd_sweep_ask(args) -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from daf.config import ParamSpace, _check_param_space
+    from daf.io import ensure_writable, write_json
+    from daf.sweep import ask
+
+    try:
+        spaces = TypeAdapter(dict[str, ParamSpace]).validate_python(_json_arg(args.space, "--space"))
+        for key, space in spaces.items():
+            _check_param_space(key, space, "tpe")
+    except (ValidationError, ValueError) as exc:
+        raise UserError(f"--space: {str(exc).splitlines()[-1] if isinstance(exc, ValidationError) else exc}") from None
+    ensure_writable(args.out)
+    proposal = ask(spaces, args.direction, args.sampler_seed, args.startup_trials, args.study_name,
+                   Path(args.journal), args.trial, args.index)  # fmt: skip
+    write_json(args.out, proposal)
+    print(f"{args.trial}: {json.dumps(proposal['params'])}", file=sys.stderr)
+
+
+def cmd_sweep_run(args) -> None:
+    import torch
+
+    from daf.config import TrainConfig
+    from daf.io import ensure_writable, git_commit, package_versions, write_json
+    from daf.sweep import Pruning, apply_params, open_study, run_trial
+
+    out = Path(args.out)
+    ensure_writable(out / "run.json")
+    if (args.params is None) == (args.proposal is None):
+        raise UserError("give the trial's hyperparameters with exactly one of --params JSON or --proposal FILE")
+    if args.proposal:
+        try:
+            proposal = json.loads(Path(args.proposal).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read proposal '{args.proposal}': {exc}") from None
+    else:
+        proposal = {"trial": args.trial, "params": _json_arg(args.params, "--params")}
+    base = TrainConfig.model_validate({**_json_arg(args.base, "--base"), "seed": args.seed})
+    try:
+        settings = apply_params(base, proposal["params"])
+    except Exception as exc:  # pydantic names the field
+        raise UserError(f"trial {args.trial}: invalid hyperparameters {proposal['params']}: {exc}") from None
+    replacement = []
+    if args.replacement:
+        labels = (args.replacement_labels or "").split(",")
+        if len(labels) != len(args.replacement):
+            raise UserError(f"--replacement-labels needs {len(args.replacement)} names, one per --replacement")
+        replacement = list(zip(labels, args.replacement))
+    pruning = None
+    if args.pruner:
+        if not args.journal or "optuna_trial_id" not in proposal:
+            raise UserError("--pruner needs --journal and a --proposal from `daf sweep ask`")
+        pruner = _json_arg(args.pruner, "--pruner")
+        study = open_study(Path(args.journal), args.study_name, args.direction, pruner)
+        pruning = Pruning(study, proposal["optuna_trial_id"], pruner["interval"], reporter=args.reporter)
+    torch.set_num_threads(args.threads)
+    record = run_trial(
+        settings,
+        out,
+        args.missions,
+        args.episodes,
+        args.eval_seed,
+        args.metric,
+        replacement,
+        label=args.trial,
+        pruning=pruning,
+        device=args.device,
+    )
+    record = {
+        "trial": args.trial,
+        "seed": args.seed,
+        "params": proposal["params"],
+        "settings": settings.model_dump(mode="json"),
+        "metric": args.metric,
+        "missions": args.missions,
+        **record,
+        "versions": package_versions(),
+        "git_commit": git_commit(Path(__file__).parent),
+    }
+    if record.get("traceback"):
+        print(record["traceback"], file=sys.stderr)  # the job log keeps the whole story
+    write_json(out / "run.json", record)
+    shown = f"{record['objective']:.4g}" if record["objective"] is not None else record["error"] or ""
+    print(f"trial {args.trial} seed {args.seed}: {record['status']} {shown}", file=sys.stderr)
+
+
+def cmd_sweep_tell(args) -> None:
+    from daf.io import write_json
+    from daf.sweep import load_runs, tell
+
+    proposal = json.loads(Path(args.proposal).read_text())
+    told = tell(args.study_name, Path(args.journal), args.direction, proposal, load_runs(args.runs))
+    write_json(args.out, told)
+
+
+def cmd_sweep_summarize(args) -> None:
+    from daf.io import ensure_writable, write_json, write_parquet, write_text
+    from daf.sweep import group_runs, importance, load_runs, top_trials, trial_table
+
+    sweep = _sweep_from_args(args)
+    out = Path(args.out)
+    ensure_writable(out / "trials.parquet")
+    runs = load_runs(args.runs)
+    proposals = {}
+    for run in runs:
+        proposals.setdefault(run["trial"], {"params": run["params"]})
+    table = trial_table(group_runs(runs, proposals))
+    write_parquet(out / "trials.parquet", table)
+    write_text(out / "trials.csv", table.drop(columns=[], errors="ignore").to_csv(index=False, float_format="%.6g"))
+    write_parquet(out / "importance.parquet", importance(table))
+    counts = table["status"].value_counts().to_dict()
+    summary = {
+        "strategy": sweep.strategy,
+        "metric": sweep.objective.metric,
+        "direction": sweep.objective.direction,
+        "trials": len(table),
+        "completed": int(counts.get("completed", 0)),
+        "pruned": int(counts.get("pruned", 0)),
+        "failed": int(counts.get("failed", 0)),
+        "top": top_trials(table, sweep.top_k, sweep.objective.direction),
+    }
+    write_json(out / "summary.json", summary)
+    print(f"{summary['trials']} trials: {summary['completed']} completed, {summary['pruned']} pruned, "
+          f"{summary['failed']} failed; top {summary['top']}", file=sys.stderr)  # fmt: skip
+
+
+def cmd_sweep_best(args) -> None:
+    import pandas as pd
+
+    from daf.io import ensure_writable, write_json, write_parquet
+    from daf.sweep import evaluate_checkpoint, load_runs, select_best
+
+    sweep = _sweep_from_args(args)
+    out = Path(args.out)
+    ensure_writable(out / "best.json")
+    summary = json.loads(Path(args.summary).read_text())
+    if not summary["top"]:
+        raise UserError(
+            f"sweep '{args.name}': no trial completed ({summary['failed']} failed, {summary['pruned']} pruned); "
+            f"see {Path(args.summary).parent / 'trials.csv'}"
+        )
+    runs = {}
+    for run in load_runs(args.runs):
+        runs.setdefault(run["trial"], []).append(run)
+    replacement = []
+    if args.replacement:
+        replacement = list(zip(args.replacement_labels.split(","), args.replacement))
+    frames = {}
+    for trial in summary["top"]:
+        parts = []
+        for j, run in enumerate(sorted(runs[trial], key=lambda r: r["seed"])):
+            frame = evaluate_checkpoint(
+                Path(run["checkpoint"]), run["missions"], sweep.reevaluation_episodes, sweep.reevaluation_seed,
+                sweep.objective.metric, replacement, trial,
+            )  # fmt: skip
+            # each training seed's checkpoint plays the same episode seeds; its episodes are distinct rows
+            frame["episode"] += j * sweep.reevaluation_episodes
+            if "scenario" in frame:
+                frame["scenario"] = f"s{run['seed']}-" + frame["scenario"]
+            parts.append(frame.assign(train_seed=run["seed"]))
+        frames[trial] = pd.concat(parts, ignore_index=True)
+    table, choice = select_best(
+        frames, sweep.objective.metric, sweep.objective.direction, args.confidence, args.reps, 0
+    )
+    best_run = sorted(runs[choice["trial"]], key=lambda r: r["seed"])[0]
+    choice.update(
+        params=best_run["params"],
+        settings=best_run["settings"],
+        checkpoint=str(out / "best" / "model.pt"),
+        source_checkpoint=best_run["checkpoint"],
+        metric=sweep.objective.metric,
+        direction=sweep.objective.direction,
+        reevaluation_episodes=sweep.reevaluation_episodes,
+        reevaluation_seed=sweep.reevaluation_seed,
+        confidence=args.confidence,
+    )
+    table["search_objective"] = table["trial"].map(
+        {t: float(sum(r["objective"] for r in rs) / len(rs)) for t, rs in runs.items() if t in frames}
+    )
+    write_parquet(out / "top.parquet", table)
+    write_parquet(out / "reevaluations.parquet", pd.concat(frames.values(), ignore_index=True))
+    for name in ("model.pt", "model.json"):
+        source = Path(best_run["checkpoint"]).with_name(name)
+        target = out / "best" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{name}.tmp")
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+    write_json(out / "best.json", choice)
+    sep = "" if choice.get("separated", True) else " (not separated from the runner-up at this confidence)"
+    print(f"best trial {choice['trial']}: {choice['objective']:.4g} "
+          f"[{choice['ci_low']:.4g}, {choice['ci_high']:.4g}]{sep}", file=sys.stderr)  # fmt: skip
+
+
+def add_parsers(sub, parser_class) -> None:
+    sweep = sub.add_parser("sweep", help="hyperparameter sweeps (the sweep rules call these)")
+    actions = sweep.add_subparsers(dest="action", required=True, parser_class=parser_class)
+
+    p = actions.add_parser("trials", help="list a sweep's trials")
+    p.add_argument("--config", default="config/config.yaml")
+    p.add_argument("--sweep", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sweep_trials)
+
+    def sweep_flags(p):
+        p.add_argument("--sweep-json", required=True, help="the sweep's config (JSON)")
+
+    def optuna_flags(p):
+        p.add_argument("--journal", help="Optuna journal file")
+        p.add_argument("--study-name", default="sweep")
+
+    p = actions.add_parser("ask", help="tpe: propose one trial (idempotent)")
+    p.add_argument("--space", required=True, help="the search space (JSON)")
+    p.add_argument("--direction", required=True, choices=["maximize", "minimize"])
+    p.add_argument("--sampler-seed", type=int, default=0)
+    p.add_argument("--startup-trials", type=int, default=8)
+    optuna_flags(p)
+    p.add_argument("--trial", required=True, help="slot id, e.g. r000-001")
+    p.add_argument("--index", type=int, required=True, help="slot number (seeds its proposal)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sweep_ask)
+
+    p = actions.add_parser("run", help="train one run of a trial, evaluate it, write run.json")
+    p.add_argument("--trial", required=True)
+    p.add_argument("--seed", type=int, required=True, help="training seed")
+    p.add_argument("--params", help="the trial's hyperparameters (JSON)")
+    p.add_argument("--proposal", help="or a proposal file from `daf sweep ask`")
+    p.add_argument("--base", required=True, help="the tuned policy's train settings (JSON)")
+    p.add_argument("--missions", nargs="+", required=True)
+    p.add_argument("--episodes", type=int, required=True)
+    p.add_argument("--eval-seed", type=int, required=True)
+    p.add_argument("--metric", required=True, choices=["mean", "iqm", "median", "success_rate", "vor"])
+    p.add_argument("--direction", default="maximize", choices=["maximize", "minimize"])
+    p.add_argument("--replacement", nargs="*", help="vor: replacement SPECs")
+    p.add_argument("--replacement-labels", help="vor: their names, comma-separated")
+    optuna_flags(p)
+    p.add_argument("--pruner", help="tpe: pruner settings (JSON)")
+    p.add_argument("--reporter", action="store_true", help="this run reports to the pruner (the first seed)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True, help="run directory")
+    p.set_defaults(func=cmd_sweep_run)
+
+    p = actions.add_parser("tell", help="tpe: report a finished trial to Optuna (idempotent)")
+    p.add_argument("--direction", required=True, choices=["maximize", "minimize"])
+    optuna_flags(p)
+    p.add_argument("--proposal", required=True)
+    p.add_argument("--runs", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sweep_tell)
+
+    p = actions.add_parser("summarize", help="trial table, importance, top-k")
+    sweep_flags(p)
+    p.add_argument("--runs", nargs="+", required=True, help="run.json files, trials in order")
+    p.add_argument("--out", required=True, help="sweep directory")
+    p.set_defaults(func=cmd_sweep_summarize)
+
+    p = actions.add_parser("best", help="re-evaluate the top-k on fresh seeds; choose with CIs")
+    sweep_flags(p)
+    p.add_argument("--name", required=True, help="the sweep's name (for messages)")
+    p.add_argument("--summary", required=True, help="summary.json from `daf sweep summarize`")
+    p.add_argument("--runs", nargs="+", required=True)
+    p.add_argument("--replacement", nargs="*")
+    p.add_argument("--replacement-labels")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--reps", type=int, default=10_000)
+    p.add_argument("--out", required=True, help="sweep directory")
+    p.set_defaults(func=cmd_sweep_best)

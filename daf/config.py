@@ -200,10 +200,12 @@ class ObjectiveConfig(Strict):
 
 
 class PrunerConfig(Strict):
-    """Stop poor TPE trials early from the training log (mean episode reward per agent)."""
+    """Stop poor TPE trials early from the training log (mean reward per agent-step)."""
 
     kind: Literal["median", "successive_halving"] = Field(default="median", description="Optuna pruner.")
-    interval: int = Field(ge=1, description="Agent-steps between the intermediate values reported to the pruner.")
+    interval: int = Field(
+        ge=1, description="Agent-steps between intermediate values (mean reward per agent-step) sent to the pruner."
+    )
     startup_trials: int = Field(default=4, ge=0, description="median: trials that finish before any pruning.")
     warmup_reports: int = Field(default=1, ge=0, description="median: reports of a trial before it can be pruned.")
     reduction_factor: int = Field(default=3, ge=2, description="successive_halving: keep 1/this per rung.")
@@ -546,7 +548,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             problems.append(f"{where}: required key is missing")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}: {msg} (got {_short(err.get('input'))})")
+            got = err.get("input")
+            # a check of a whole section names its fields itself; echoing the section is noise
+            problems.append(f"{where}: {msg}" + ("" if isinstance(got, dict) else f" (got {_short(got)})"))
     return f"invalid config {source}: " + "; ".join(problems)
 
 

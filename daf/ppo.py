@@ -311,6 +311,7 @@ def train(
             "episodes": len(finished),
             "episode_reward": float(np.mean([e.reward for e in finished])) if finished else float("nan"),
             "episode_length": float(np.mean([e.length for e in finished])) if finished else float("nan"),
+            "reward_per_step": float(rewards.mean()),  # per agent-step of this rollout: defined before any episode ends
             **stats,
             "explained_variance": explained_variance(values.flatten().cpu().numpy(), returns.flatten().cpu().numpy()),
             "learning_rate": optimizer.param_groups[0]["lr"],

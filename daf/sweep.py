@@ -219,9 +219,10 @@ def tell(name: str, journal: Path, direction: str, proposal: dict, runs: list[di
 
 
 class Pruning:
-    """`on_update` hook for ppo.train: every `interval` agent-steps, report the mean episode
-    reward since the last report to the Optuna trial and stop when the pruner says so. With
-    several seeds the first seed's run reports; the others stop once it was pruned."""
+    """`on_update` hook for ppo.train: every `interval` agent-steps, report the mean reward
+    per agent-step of the rollouts since the last report (defined long before the first
+    episode ends) to the Optuna trial, and stop when the pruner says so. With several seeds
+    the first seed's run reports; the others stop once it was pruned."""
 
     def __init__(self, study, optuna_trial_id: int, interval: int, reporter: bool):
         import optuna
@@ -235,8 +236,8 @@ class Pruning:
         self.pruned_at: int | None = None
 
     def __call__(self, row: dict) -> bool:
-        if math.isfinite(row["episode_reward"]):
-            self.window.append(row["episode_reward"])
+        if math.isfinite(row["reward_per_step"]):
+            self.window.append(row["reward_per_step"])
         if row["agent_steps"] < self.next_report:
             return False
         step = row["agent_steps"] // self.interval

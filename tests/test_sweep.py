@@ -1,0 +1,389 @@
+"""Sweeps: search spaces, trial identity, hyperparameters reaching the trainer, failures,
+pruning, Optuna ask/tell resume, importance and best-trial selection."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+from daf import ppo, sweep
+from daf.config import PPOConfig, SweepConfig, TrainConfig, validate_study
+from daf.errors import UserError
+from daf.rollout import episode_seed
+
+BASE = {"policies": {"ppo": {"train": {"mission": "cogs.tiny", "steps": 128}}}, "missions": ["cogs.tiny"]}
+
+
+def make_sweep(**fields) -> SweepConfig:
+    return SweepConfig.model_validate({"policy": "ppo", **fields})
+
+
+# --- search spaces and trial identity ------------------------------------------------------
+
+
+def test_grid_expands_every_combination_with_stable_ids():
+    space = {
+        "learning_rate": {"values": [1e-3, 3e-3, 1e-2]},
+        "ent_coef": {"low": 0.0, "high": 0.03, "points": 4},
+        "arch": {"values": ["cnn", "lstm"]},
+    }
+    trials = sweep.planned_trials(make_sweep(strategy="grid", space=space))
+    assert len(trials) == 3 * 4 * 2
+    assert len({t.id for t in trials}) == 24
+    assert sorted({t.params["ent_coef"] for t in trials}) == pytest.approx([0.0, 0.01, 0.02, 0.03])
+    # a new grid value adds trials; every existing trial keeps its id (and its results)
+    space["learning_rate"]["values"].append(3e-2)
+    grown = sweep.planned_trials(make_sweep(strategy="grid", space=space))
+    assert len(grown) == 32 and {t.id for t in trials} < {t.id for t in grown}
+
+
+def test_grid_points_on_a_log_scale_and_integers():
+    space = {"hidden_size": {"low": 16, "high": 256, "log": True, "points": 5}}
+    values = [t.params["hidden_size"] for t in sweep.planned_trials(make_sweep(strategy="grid", space=space))]
+    assert values == [16, 32, 64, 128, 256] and all(type(v) is int for v in values)
+
+
+def test_random_trials_are_seeded_in_range_and_a_larger_budget_appends():
+    space = {
+        "learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
+        "num_envs": {"low": 2, "high": 8},
+        "norm_adv": {"values": [True, False]},
+    }
+    small = sweep.planned_trials(make_sweep(strategy="random", trials=6, space=space))
+    large = sweep.planned_trials(make_sweep(strategy="random", trials=40, space=space))
+    assert [t.id for t in large[:6]] == [t.id for t in small]
+    lrs = np.array([t.params["learning_rate"] for t in large])
+    assert lrs.min() >= 1e-4 and lrs.max() <= 1e-1
+    assert (np.log10(lrs) < -2.5).sum() >= 10  # log-uniform: half the mass below 10^-2.5
+    envs = {t.params["num_envs"] for t in large}
+    assert envs <= set(range(2, 9)) and len(envs) >= 5 and all(type(v) is int for v in envs)
+    other_seed = sweep.planned_trials(make_sweep(strategy="random", trials=6, space=space, sampler_seed=1))
+    assert [t.id for t in other_seed] != [t.id for t in small]
+
+
+def test_trial_settings_apply_hyperparameters_and_arch():
+    base = TrainConfig(mission="cogs.tiny", steps=100, hyperparameters=PPOConfig(num_envs=2))
+    settings = sweep.apply_params(base, {"learning_rate": 0.01, "arch": "lstm"})
+    assert settings.arch == "lstm" and settings.hyperparameters.learning_rate == 0.01
+    assert settings.hyperparameters.num_envs == 2  # the rest of the base stays
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (
+            {"strategy": "grid", "space": {"lr": {"values": [1]}}},
+            "space.lr: not a hyperparameter; valid: learning_rate",
+        ),
+        (
+            {"strategy": "grid", "space": {"learning_rate": {"low": 0.001, "high": 0.01}}},
+            "a grid needs `values` or `points`",
+        ),
+        ({"strategy": "random", "space": {"learning_rate": {"values": [0.1]}}}, "needs a trial budget: `trials`"),
+        ({"strategy": "grid", "trials": 3, "space": {"gamma": {"values": [0.9]}}}, "remove `trials`"),
+        (
+            {"strategy": "random", "trials": 3, "space": {"learning_rate": {"low": 0.0, "high": 0.1, "log": True}}},
+            "log-scale range needs `low` > 0",
+        ),
+        (
+            {"strategy": "random", "trials": 3, "space": {"num_envs": {"low": 1.5, "high": 8}}},
+            "1.5 is not a valid num_envs",
+        ),
+        ({"strategy": "random", "trials": 3, "space": {"gamma": {"values": [0.9, 2.0]}}}, "2.0 is not a valid gamma"),
+        (
+            {"strategy": "random", "trials": 3, "space": {"arch": {"values": ["cnn", "mlp"]}}},
+            "space.arch: give `values` from cnn, lstm",
+        ),
+        (
+            {
+                "strategy": "random",
+                "trials": 3,
+                "space": {"gamma": {"values": [0.9]}},
+                "pruner": {"kind": "median", "interval": 100},
+            },
+            "`pruner` needs strategy tpe",
+        ),
+    ],
+)
+def test_bad_sweeps_name_the_field(fields, message):
+    with pytest.raises(UserError, match="sweeps.s") as info:
+        validate_study({**BASE, "sweeps": {"s": {"policy": "ppo", **fields}}})
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            {"sweeps": {"s": {"policy": "nope", "strategy": "grid", "space": {"gamma": {"values": [0.9]}}}}},
+            "sweeps.s.policy: unknown policy 'nope'; valid policies: ppo",
+        ),
+        (
+            {
+                "policies": {**BASE["policies"], "r": {"spec": "random"}},
+                "sweeps": {"s": {"policy": "r", "strategy": "grid", "space": {"gamma": {"values": [0.9]}}}},
+            },
+            "'r' has no `train:` settings to tune; trained policies: ppo",
+        ),
+        (
+            {"policies": {**BASE["policies"], "best": {"spec": "sweep:other:best"}}},
+            "policies.best.spec: unknown sweep 'other'",
+        ),
+        (
+            {
+                "sweeps": {
+                    "s": {
+                        "policy": "ppo",
+                        "strategy": "grid",
+                        "space": {"gamma": {"values": [0.9]}},
+                        "objective": {"metric": "vor"},
+                    }
+                }
+            },
+            "the vor objective needs `replacement`",
+        ),
+        (
+            {"variants": {"v": {"family": "cogz", "policies": ["ppo"]}}},
+            "unknown family 'cogz'; valid families: cogs, forage",
+        ),
+        (
+            {"variants": {"v": {"family": "forage", "policies": ["ppo"]}}},
+            "'ppo' (trained on cogs.tiny) cannot play forage.open",
+        ),
+    ],
+)
+def test_bad_sweep_references(extra, message):
+    with pytest.raises(UserError) as info:
+        validate_study({**BASE, **extra})
+    assert message in str(info.value)
+
+
+def test_sweep_best_spec_resolves_to_the_sweeps_checkpoint():
+    study = validate_study({
+        **BASE,
+        "policies": {**BASE["policies"], "tuned": {"spec": "sweep:s:best", "missions": ["cogs.tiny"]}},
+        "sweeps": {"s": {"policy": "ppo", "strategy": "grid", "space": {"gamma": {"values": [0.9]}}}},
+    })  # fmt: skip
+    assert study.policy_spec("tuned") == "class=trained,data=results/sweeps/s/best/model.pt"
+
+
+# --- runs: hyperparameters reach the trainer, failures are recorded ---------------------------
+
+
+def _run(tmp_path: Path, name: str, **params) -> dict:
+    base = TrainConfig(mission="cogs.tiny", steps=128, hyperparameters=PPOConfig(num_envs=2, rollout_steps=16))
+    settings = sweep.apply_params(base, params)
+    return sweep.run_trial(settings, tmp_path / name, ["cogs.tiny"], 2, 5, "mean", [], label=name)
+
+
+def test_hyperparameters_reach_the_trainer(tmp_path):
+    a = _run(tmp_path, "a", learning_rate=0.01)
+    b = _run(tmp_path, "b", learning_rate=0.0001)
+    _run(tmp_path, "again", learning_rate=0.01)
+    assert a["status"] == b["status"] == "completed"
+    sidecar = json.loads((tmp_path / "a" / "model.json").read_text())
+    assert sidecar["hyperparameters"]["learning_rate"] == 0.01
+    assert json.loads((tmp_path / "b" / "model.json").read_text())["hyperparameters"]["learning_rate"] == 0.0001
+
+    def weights(name):
+        return torch.load(tmp_path / name / "model.pt", weights_only=True)["model"]
+
+    wa, wb, wa2 = weights("a"), weights("b"), weights("again")
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa)  # another learning rate, other weights
+    assert all(torch.equal(wa[k], wa2[k]) for k in wa)  # same trial, same weights
+    evals = pd.read_parquet(tmp_path / "a" / "evals.parquet")
+    assert sorted(evals["seed"].unique()) == sorted(episode_seed(5, k) for k in range(2))
+    assert a["objective"] == pytest.approx(evals.groupby("episode")["reward"].mean().mean())
+
+
+def test_a_failing_trial_is_recorded_not_scored(tmp_path):
+    record = _run(tmp_path, "bad", num_minibatches=4096)  # more minibatches than samples
+    assert record["status"] == "failed" and record["objective"] is None
+    assert "num_minibatches (4096)" in record["error"] and "Traceback" in record["traceback"]
+    table = sweep.trial_table(
+        [
+            {
+                "trial": "t1",
+                "order": 0,
+                "params": {"x": 1},
+                "runs": [{"seed": 0, "status": "completed", "objective": 0.2, "error": None}],
+            },
+            {"trial": "t2", "order": 1, "params": {"x": 2}, "runs": [{"seed": 0, **record}]},
+            {
+                "trial": "t3",
+                "order": 2,
+                "params": {"x": 3},
+                "runs": [
+                    {"seed": 0, "status": "completed", "objective": 0.5, "error": None},
+                    {"seed": 1, "status": "pruned", "objective": None, "error": None},
+                ],
+            },
+        ]
+    )
+    assert list(table["status"]) == ["completed", "failed", "pruned"]
+    assert table["objective"].isna().tolist() == [False, True, True]
+    assert sweep.top_trials(table, 3, "maximize") == ["t1"]  # never the failed one, even minimizing
+    assert sweep.top_trials(table, 3, "minimize") == ["t1"]
+
+
+def test_machine_errors_propagate_so_the_job_is_retried(tmp_path, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ppo, "train", full_disk)
+    with pytest.raises(OSError):
+        _run(tmp_path, "disk")
+
+
+def test_a_diverged_loss_stops_training(tmp_path, monkeypatch):
+    real = ppo._learn
+
+    def nan_loss(*args, **kwargs):
+        return {**real(*args, **kwargs), "value_loss": float("nan")}
+
+    monkeypatch.setattr(ppo, "_learn", nan_loss)
+    record = _run(tmp_path, "nan")
+    assert record["status"] == "failed"
+    assert "TrainingDiverged: training diverged at update 1" in record["error"] and "value_loss" in record["error"]
+    assert not (tmp_path / "nan" / "model.pt").exists()
+
+
+# --- Optuna: ask/tell resume, pruning -----------------------------------------------------
+
+SPACE = {"learning_rate": {"low": 1e-4, "high": 1e-1, "log": True}, "arch": {"values": ["cnn", "lstm"]}}
+
+
+def _spaces():
+    return make_sweep(strategy="tpe", trials=4, space=SPACE).space
+
+
+def _ask(journal, slot, index, spaces=None):
+    return sweep.ask(spaces or _spaces(), "maximize", 0, 2, "s", journal, slot, index)
+
+
+def _completed(value):
+    return [{"seed": 0, "status": "completed", "objective": value, "error": None}]
+
+
+def test_tpe_resumes_from_the_journal_without_repeating_a_trial(tmp_path):
+    journal = tmp_path / "optuna.journal"
+    first = [_ask(journal, f"r000-00{i}", i) for i in range(2)]
+    assert first[0]["params"] != first[1]["params"]
+    for proposal, value in zip(first, [0.3, 0.7]):
+        told = sweep.tell("s", journal, "maximize", proposal, _completed(value))
+        assert told["status"] == "completed"
+    # a crash after the journal got round 1's trial but before its proposal file: re-asking
+    # the slot (in a new process: a fresh study object) returns the same trial
+    second = _ask(journal, "r001-000", 2)
+    again = _ask(journal, "r001-000", 2)
+    assert again == second
+    # telling twice is a no-op; the journal keeps every finished trial
+    sweep.tell("s", journal, "maximize", first[0], _completed(0.9))
+    study = sweep.open_study(journal, "s", "maximize")
+    trials = study.get_trials()
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert [t.value for t in trials[:2]] == [0.3, 0.7]
+    assert [t.user_attrs["slot"] for t in trials] == ["r000-000", "r000-001", "r001-000"]
+    assert trials[2].params == second["params"]
+    failed = sweep.tell(
+        "s", journal, "maximize", second, [{"seed": 0, "status": "failed", "objective": None, "error": "boom"}]
+    )
+    assert failed["status"] == "failed"
+    frozen = sweep.open_study(journal, "s", "maximize").get_trials()[2]
+    assert frozen.state.name == "FAIL" and frozen.value is None
+    # the space changed under an asked slot: a clear error, not silently mixed trials
+    other = make_sweep(strategy="tpe", trials=4, space={"learning_rate": {"low": 1e-3, "high": 1e-2}}).space
+    with pytest.raises(UserError, match="asked before with another search space"):
+        _ask(journal, "r000-000", 0, other)
+
+
+def test_median_pruner_stops_a_trial_below_the_median(tmp_path):
+    journal = tmp_path / "optuna.journal"
+    pruner = {"kind": "median", "interval": 100, "startup_trials": 2, "warmup_reports": 0, "reduction_factor": 3}
+    study = sweep.open_study(journal, "s", "maximize", pruner)
+    for good in (1.0, 2.0):  # two finished trials with intermediate values at steps 1..3
+        proposal = _ask(journal, f"r000-00{int(good)}", int(good))
+        hook = sweep.Pruning(study, proposal["optuna_trial_id"], 100, reporter=True)
+        for step in range(1, 4):
+            assert hook({"agent_steps": 100 * step, "reward_per_step": good}) is False
+        sweep.tell("s", journal, "maximize", proposal, _completed(good))
+    poor = _ask(journal, "r001-000", 3)
+    hook = sweep.Pruning(study, poor["optuna_trial_id"], 100, reporter=True)
+    assert hook({"agent_steps": 50, "reward_per_step": 0.0}) is False  # between reports: nothing reported
+    assert hook({"agent_steps": 100, "reward_per_step": 0.1}) is True  # mean of 0.0 and 0.1 < median 1.5
+    assert hook.reports == [{"step": 1, "agent_steps": 100, "value": pytest.approx(0.05)}]
+    # another seed's run of the same trial stops at its next report too
+    follower = sweep.Pruning(study, poor["optuna_trial_id"], 100, reporter=False)
+    assert follower({"agent_steps": 100, "reward_per_step": 5.0}) is True
+
+
+def test_pruned_run_writes_no_model(tmp_path):
+    base = TrainConfig(mission="cogs.tiny", steps=256, hyperparameters=PPOConfig(num_envs=2, rollout_steps=16))
+    calls = []
+
+    def stop_after_two(row):
+        calls.append(row["agent_steps"])
+        return len(calls) == 2
+
+    stop_after_two.pruned_at = None
+    stop_after_two.reports = []
+    record = sweep.run_trial(base, tmp_path / "p", ["cogs.tiny"], 2, 0, "mean", [], "p", pruning=stop_after_two)
+    assert record["status"] == "pruned" and record["objective"] is None
+    assert calls == [64, 128] and not (tmp_path / "p" / "model.pt").exists()
+
+
+# --- summaries ------------------------------------------------------------------------------
+
+
+def test_importance_matches_scipy():
+    rng = np.random.default_rng(0)
+    lr = rng.uniform(0, 1, 12)
+    arch = np.array(["cnn", "lstm"] * 6)
+    y = 2 * lr + (arch == "lstm") * 0.5 + rng.normal(0, 0.1, 12)
+    table = pd.DataFrame({"trial": [f"t{i}" for i in range(12)], "status": "completed", "objective": y,
+                          "param.learning_rate": lr, "param.arch": arch, "param.gamma": 0.99})  # fmt: skip
+    table.loc[0, "status"] = "failed"  # excluded
+    result = sweep.importance(table).set_index("parameter")
+    done = table[table["status"] == "completed"]
+    expected_rho = abs(stats.spearmanr(done["param.learning_rate"], done["objective"]).statistic)
+    assert result.loc["learning_rate", "importance"] == pytest.approx(expected_rho)
+    h = stats.kruskal(*(done["objective"][done["param.arch"] == a] for a in ("cnn", "lstm"))).statistic
+    assert result.loc["arch", "importance"] == pytest.approx(h / (len(done) - 1))
+    assert math.isnan(result.loc["gamma", "importance"])  # never varied
+
+
+def _frame(label, scores, missions=("m",)):
+    rows = []
+    for mission in missions:
+        for episode, score in enumerate(scores):
+            for agent in range(2):
+                rows.append({"policy": label, "mission": mission, "episode": episode, "seed": episode_seed(0, episode),
+                             "agent": agent, "reward": score, "success": score > 0.5})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_best_trial_is_chosen_on_reevaluation_with_uncertainty():
+    rng = np.random.default_rng(1)
+    strong = _frame("a", rng.normal(1.0, 0.1, 40))
+    weak = _frame("b", rng.normal(0.5, 0.1, 40))
+    close = _frame("c", rng.normal(0.98, 0.1, 40))
+    table, choice = sweep.select_best({"b": weak, "a": strong}, "mean", "maximize", 0.95, 2000, 0)
+    assert list(table["trial"]) == ["a", "b"] and choice["trial"] == "a"
+    assert choice["separated"] and choice["poi_vs_runner_up"] > 0.95
+    assert choice["ci_low"] < choice["objective"] < choice["ci_high"]
+    _, tight = sweep.select_best({"a": strong, "c": close}, "mean", "maximize", 0.95, 2000, 0)
+    assert not tight["separated"] and 0.3 < tight["poi_vs_runner_up"] < 0.8
+    _, low = sweep.select_best({"a": strong, "b": weak}, "mean", "minimize", 0.95, 2000, 0)
+    assert low["trial"] == "b" and low["poi_vs_runner_up"] > 0.95
+
+
+def test_objective_metrics():
+    frame = pd.concat([_frame("x", [0.0, 1.0, 1.0, 0.0], missions=("m1",)), _frame("x", [2.0, 2.0], missions=("m2",))])
+    assert sweep.objective(frame, "mean", "x").point == pytest.approx((0.5 + 2.0) / 2)  # missions weigh equally
+    assert sweep.objective(frame, "success_rate", "x").point == pytest.approx((0.5 + 1.0) / 2)
+    assert sweep.objective(frame, "median", "x").point == pytest.approx(1.0)

@@ -1,0 +1,187 @@
+"""Sweeps through Snakemake: trials as DAG jobs, failed trials excluded, the best trial as a
+policy of the comparison, resume after losing a trial, budget increases that run only the
+new trials, TPE rounds that resume from the Optuna journal."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+STUDY = {
+    "policies": {
+        "random": {"spec": "random"},
+        "ppo": {
+            "train": {"mission": "cogs.tiny", "steps": 256,
+                      "hyperparameters": {"num_envs": 2, "rollout_steps": 16, "update_epochs": 1}},
+            "missions": ["cogs.tiny"],
+        },
+        "tuned": {"spec": "sweep:grid:best", "missions": ["cogs.tiny"]},
+    },
+    "missions": ["cogs.tiny"],
+    "evaluation": {"episodes": 2, "num_envs": 2},
+    "compare": {"bootstrap_reps": 200},
+    "report": {"replays": False},
+    "sweeps": {
+        "grid": {
+            "policy": "ppo",
+            "strategy": "grid",
+            # 4096 minibatches cannot be cut from 64 samples: those trials fail
+            "space": {"learning_rate": {"values": [0.001, 0.01]}, "num_minibatches": {"values": [1, 4096]}},
+            "episodes": 2,
+            "top_k": 2,
+            "reevaluation_episodes": 3,
+        },
+        "tpe": {
+            "policy": "ppo",
+            "strategy": "tpe",
+            "trials": 4,
+            "batch_size": 2,
+            "startup_trials": 2,
+            "space": {"learning_rate": {"low": 0.0001, "high": 0.01, "log": True}},
+            "pruner": {"kind": "median", "interval": 64, "startup_trials": 1},
+            "episodes": 2,
+            "top_k": 1,
+            "reevaluation_episodes": 2,
+        },
+    },
+    "variants": {"cogs": {"missions": ["cogs.tiny", "cogs.small"], "policies": ["random", "ppo"]}},
+}  # fmt: skip
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(workdir / "study.yaml"), "--profile", str(REPO / "profiles/local"), *args]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+def planned(workdir: Path, *targets: str) -> set[tuple]:
+    """(rule, wildcards) of every job a dry run would execute."""
+    result = snakemake(workdir, "-n", *targets)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    jobs = set()
+    for block in re.split(r"\n\s*\n", result.stdout + "\n" + result.stderr):
+        rule = re.search(r"^(?:localrule|rule) (\w+):", block, re.M)
+        if rule:
+            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+            jobs.add((rule.group(1), wildcards.group(1) if wildcards else ""))
+    return jobs
+
+
+def rules(jobs: set[tuple], name: str) -> set[str]:
+    return {w for r, w in jobs if r == name}
+
+
+def write_study(workdir: Path, study: dict) -> None:
+    (workdir / "study.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("sweep")
+    write_study(workdir, STUDY)
+    result = snakemake(workdir, "-c2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir
+
+
+def test_grid_trials_ran_and_failures_are_excluded(swept):
+    table = pd.read_parquet(swept / "results/sweeps/grid/trials.parquet")
+    assert len(table) == 4
+    failed = table[table["status"] == "failed"]
+    assert sorted(failed["param.num_minibatches"]) == [4096, 4096]
+    assert failed["objective"].isna().all()
+    assert failed["error"].str.contains("num_minibatches \\(4096\\)").all()
+    completed = table[table["status"] == "completed"]
+    assert sorted(completed["param.learning_rate"]) == [0.001, 0.01]
+    for trial in table["trial"]:  # each trial trained with its own hyperparameters
+        sidecar = swept / f"results/sweeps/grid/trials/{trial}/seed0/model.json"
+        row = table[table["trial"] == trial].iloc[0]
+        if row["status"] == "completed":
+            assert json.loads(sidecar.read_text())["hyperparameters"]["learning_rate"] == row["param.learning_rate"]
+    best = json.loads((swept / "results/sweeps/grid/best.json").read_text())
+    assert best["trial"] in set(completed["trial"]) and best["params"]["num_minibatches"] == 1
+    top = pd.read_parquet(swept / "results/sweeps/grid/top.parquet")
+    assert set(top["trial"]) == set(completed["trial"])  # top-2 re-evaluated, failed ones never
+    source = Path(swept / best["source_checkpoint"])
+    assert (swept / "results/sweeps/grid/best/model.pt").read_bytes() == source.read_bytes()
+
+
+def test_best_trial_is_a_policy_of_the_comparison(swept):
+    board = pd.read_parquet(swept / "results/comparison/leaderboard.parquet")
+    assert "tuned" in set(board["policy"])
+    html = " ".join((swept / "results/report/index.html").read_text().split())
+    assert "Hyperparameter sweeps" in html and "4 trials (2 completed, 0 pruned, 2 failed)" in html
+    assert "sweep:grid:best" in html and "Mission variants" in html
+    variants = pd.read_parquet(swept / "results/variants/cogs.parquet")
+    assert sorted(zip(variants["policy"], variants["mission"])) == [
+        ("ppo", "cogs.small"), ("ppo", "cogs.tiny"), ("random", "cogs.small"), ("random", "cogs.tiny")]  # fmt: skip
+
+
+def test_tpe_rounds_are_in_the_journal(swept):
+    from daf.sweep import open_study
+
+    study = open_study(swept / "results/sweeps/tpe/optuna.journal", "tpe", "maximize")
+    trials = study.get_trials()
+    assert sorted(t.user_attrs["slot"] for t in trials) == ["r000-000", "r000-001", "r001-000", "r001-001"]
+    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    assert all(t.intermediate_values for t in trials)  # the first seed reported to the pruner
+    table = pd.read_parquet(swept / "results/sweeps/tpe/trials.parquet")
+    for t in trials:
+        row = table[table["trial"] == t.user_attrs["slot"]].iloc[0]
+        assert row["param.learning_rate"] == t.params["learning_rate"]
+        assert (row["status"] == "pruned") == (t.state.name == "PRUNED")
+
+
+def test_finished_sweep_has_nothing_to_do(swept):
+    assert planned(swept) == set()
+
+
+def test_a_lost_trial_reruns_alone(swept):
+    table = pd.read_parquet(swept / "results/sweeps/grid/trials.parquet")
+    lost = table[table["status"] == "completed"]["trial"].iloc[0]
+    run_dir = swept / f"results/sweeps/grid/trials/{lost}/seed0"
+    # the sweep was interrupted while this trial trained: no run.json, nothing downstream yet
+    for path in (run_dir / "run.json", "summary.json", "best.json", "best/model.pt"):
+        (swept / "results/sweeps/grid" / path).unlink()
+    (swept / "results/report/index.html").unlink()
+    jobs = planned(swept)
+    assert rules(jobs, "sweep_run") == {f"sweep=grid, trial={lost}, seed=0"}
+    assert not rules(jobs, "sweep_run_tpe") and not rules(jobs, "sweep_ask") and not rules(jobs, "train")
+    assert rules(jobs, "sweep_summary") == {"sweep=grid"}
+    result = snakemake(swept, "-c2", "results/sweeps/grid/summary.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+
+
+def test_larger_budgets_run_only_new_trials(swept, tmp_path):
+    workdir = tmp_path / "copy"
+    shutil.copytree(swept, workdir, symlinks=True)
+    before = {p.parent.name: json.loads(p.read_text())["params"]
+              for p in (workdir / "results/sweeps/tpe/trials").glob("*/proposal.json")}  # fmt: skip
+    study = json.loads(json.dumps(STUDY))
+    study["sweeps"]["tpe"]["trials"] = 6
+    study["sweeps"]["grid"]["space"]["learning_rate"]["values"].append(0.003)
+    write_study(workdir, study)
+    jobs = planned(workdir)
+    assert rules(jobs, "sweep_ask") == {"sweep=tpe, trial=r002-000", "sweep=tpe, trial=r002-001"}
+    assert rules(jobs, "sweep_run_tpe") == {"sweep=tpe, trial=r002-000, seed=0", "sweep=tpe, trial=r002-001, seed=0"}
+    new_grid = {w for w in rules(jobs, "sweep_run")}
+    assert len(new_grid) == 2 and not rules(jobs, "train")
+    result = snakemake(workdir, "-c2", "results/sweeps/tpe/summary.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = {p.parent.name: json.loads(p.read_text())["params"]
+             for p in (workdir / "results/sweeps/tpe/trials").glob("*/proposal.json")}  # fmt: skip
+    assert len(after) == 6 and {k: after[k] for k in before} == before
+    from daf.sweep import open_study
+
+    trials = open_study(workdir / "results/sweeps/tpe/optuna.journal", "tpe", "maximize").get_trials()
+    assert len(trials) == 6  # resumed from the journal: nothing asked twice

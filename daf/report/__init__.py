@@ -269,7 +269,10 @@ def sweep_objective_figure(table: pd.DataFrame, spaces: dict, metric: str) -> Ma
                 ax.scatter([x], [floor], marker=mark, color=COLORS[1], s=30)
         space = spaces.get(name)
         if space is not None and space.get("log"):
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overlap
         if not pd.api.types.is_numeric_dtype(table[column]) or pd.api.types.is_bool_dtype(table[column]):
             labels = sorted(map(str, table[column].unique()))
             ax.set_xticks(range(len(labels)), labels)
@@ -360,7 +363,7 @@ def variants_figure(table: pd.DataFrame, confidence: float) -> Markup:
         x = np.arange(len(missions)) + offset
         mean = part["mean"].to_numpy(dtype=np.float64)
         err = [mean - part["ci_low"].to_numpy(dtype=np.float64), part["ci_high"].to_numpy(dtype=np.float64) - mean]
-        ax.errorbar(x, mean, yerr=err, fmt="o-", capsize=3, color=color, label=policy)
+        ax.errorbar(x, mean, yerr=err, fmt="o", capsize=3, color=color, label=policy)  # variants are categories
     ax.set_xticks(range(len(missions)), missions, rotation=20)
     ax.set_ylabel("mean reward per agent per episode")
     ax.grid(alpha=0.3)

@@ -387,3 +387,23 @@ def test_objective_metrics():
     assert sweep.objective(frame, "mean", "x").point == pytest.approx((0.5 + 2.0) / 2)  # missions weigh equally
     assert sweep.objective(frame, "success_rate", "x").point == pytest.approx((0.5 + 1.0) / 2)
     assert sweep.objective(frame, "median", "x").point == pytest.approx(1.0)
+
+
+def test_sweep_cli_errors_are_one_line(daf):
+    config = str(Path(__file__).resolve().parents[1] / "config/config.yaml")
+    result = daf("sweep", "trials", "--config", config, "--sweep", "nope")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "daf: error: unknown sweep 'nope'; valid sweeps: ppo_lr"
+    result = daf("sweep", "trials", "--config", config, "--sweep", "ppo_lr", "--json")
+    assert result.returncode == 0
+    assert [row["trial"] for row in json.loads(result.stdout)][:5] == [
+        "r000-000",
+        "r000-001",
+        "r000-002",
+        "r000-003",
+        "r001-000",
+    ]
+    flags = ["--base", "{}", "--missions", "cogs.tiny", "--episodes", "1", "--eval-seed", "0", "--metric", "mean"]
+    bad = daf("sweep", "run", "--trial", "t0", "--seed", "0", "--params", "{lr: 1", *flags, "--out", "/tmp/daf-bad-run")
+    assert bad.returncode == 2 and bad.stderr.startswith("daf: error: --params is not valid JSON")
+    assert not Path("/tmp/daf-bad-run/run.json").exists()

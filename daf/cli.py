@@ -85,7 +85,7 @@ def _weights(text: str | None, count: int) -> list[float]:
     return weights
 
 
-def cmd_evaluate(args) -> None:
+def cmd_evaluate(args) -> dict:
     import torch
 
     from daf.io import ensure_writable, git_commit, package_versions, write_json, write_parquet
@@ -162,12 +162,14 @@ def cmd_evaluate(args) -> None:
         },
     )
     print(f"wrote {out} ({len(frame)} rows, {throughput(frame, seconds):,.0f} agent-steps/s)", file=sys.stderr)
+    return {"rows": len(frame), "episodes": args.episodes, "wall_seconds": round(seconds, 3),
+            "agent_steps_per_second": round(throughput(frame, seconds), 1)}  # fmt: skip
 
 
 # --- train -------------------------------------------------------------------------------
 
 
-def cmd_train(args) -> None:
+def cmd_train(args) -> dict:
     import torch
 
     from daf.io import ensure_writable
@@ -206,12 +208,14 @@ def cmd_train(args) -> None:
         f"trained {sidecar['steps']:,} agent-steps in {sidecar['wall_seconds']:.1f} s{resumed}: {out}/model.pt",
         file=sys.stderr,
     )
+    return {"agent_steps": sidecar["steps"], "wall_seconds": round(sidecar["wall_seconds"], 3),
+            "resumed_from_step": sidecar["resumed_from_step"], "world_size": sidecar["world_size"]}  # fmt: skip
 
 
 # --- summary / report ------------------------------------------------------------------
 
 
-def cmd_summarize(args) -> None:
+def cmd_summarize(args) -> dict:
     from daf.io import read_parquets, write_parquet
     from daf.stats import episode_scores, leaderboard
 
@@ -222,6 +226,7 @@ def cmd_summarize(args) -> None:
         from daf.io import write_text
 
         write_text(args.csv, board.to_csv(index=False, float_format="%.6g"))
+    return {"rows": len(board)}
 
 
 def cmd_profile_install(args) -> None:
@@ -231,7 +236,7 @@ def cmd_profile_install(args) -> None:
     print(f"installed profile {target}; use it with: snakemake --profile {args.name}")
 
 
-def cmd_render(args) -> None:
+def cmd_render(args) -> dict:
     from daf import replay
 
     data = replay.load(args.replay)
@@ -243,6 +248,7 @@ def cmd_render(args) -> None:
     else:
         raise UserError(f"--out '{out}' must end in .gif (animation) or .png (frame strip)")
     print(f"wrote {out} ({count} frames)", file=sys.stderr)
+    return {"frames": count}
 
 
 def cmd_analyze(args) -> None:
@@ -265,7 +271,7 @@ def cmd_analysis_summary(args) -> None:
     write_text(out / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
 
 
-def cmd_compare(args) -> None:
+def cmd_compare(args) -> dict:
     from daf.comparison import CompareSettings, compare, jsonable
     from daf.io import ensure_writable, read_parquets, write_json, write_parquet, write_text
 
@@ -290,9 +296,10 @@ def cmd_compare(args) -> None:
         out / "comparison.json",
         {"settings": settings.__dict__, "leaderboard": jsonable(board), "pairwise": jsonable(pairwise)},
     )
+    return {"policies": int(board["policy"].nunique()), "leaderboard_rows": len(board), "pairwise_rows": len(pairwise)}
 
 
-def cmd_vor(args) -> None:
+def cmd_vor(args) -> dict:
     import pandas as pd
 
     from daf.io import ensure_writable, read_parquets, write_json
@@ -302,9 +309,10 @@ def cmd_vor(args) -> None:
     frames = [read_parquets([path]).assign(scenario=str(path)) for path in args.scenarios]
     result = vor(pd.concat(frames, ignore_index=True), args.candidate, args.confidence, args.reps, args.seed)
     write_json(args.out, {**result, "scenarios": [str(p) for p in args.scenarios]})
+    return {"vor": result["vor"], "ci_low": result["ci_low"], "ci_high": result["ci_high"]}
 
 
-def cmd_report(args) -> None:
+def cmd_report(args) -> dict:
     from daf.report import build_report
 
     build_report(
@@ -320,7 +328,9 @@ def cmd_report(args) -> None:
         command=args.regenerate_command,
         sweep_dirs=args.sweeps,
         variant_tables=args.variants,
+        logs_dir=args.logs,
     )
+    return {"bytes": Path(args.out).stat().st_size}
 
 
 def cmd_validate_config(args) -> None:
@@ -355,6 +365,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="daf", description="DAF: train, evaluate, compare and report on CoGames missions.")
     parser.add_argument("--version", action="version", version=f"daf {_version()}")
+    parser.add_argument(
+        "--log-json", metavar="FILE", help="append structured JSON-lines records of this command to FILE"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("missions", help="list missions")
@@ -478,12 +491,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", nargs="*", default=[], help="variant tables (results/variants/NAME.parquet)")
     p.add_argument("--out", required=True)
     p.add_argument("--benchmarks", help="directory of Snakemake benchmark TSVs")
+    p.add_argument("--logs", help="directory of the jobs' JSON-lines logs (daf --log-json), joined with the TSVs")
     p.add_argument("--regenerate-command", default="snakemake -c2 report", help="shown in the provenance section")
     p.set_defaults(func=cmd_report)
 
+    from daf.cli_ops import add_parsers as add_ops_parsers
     from daf.cli_sweep import add_parsers as add_sweep_parsers
 
     add_sweep_parsers(sub, _Parser)
+    add_ops_parsers(sub, _Parser)
 
     p = sub.add_parser("validate-config", help="check a study config")
     p.add_argument("config")
@@ -502,15 +518,35 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from daf.logs import EventLog
+
     args = build_parser().parse_args(argv)
+    command = " ".join(filter(None, [args.command, getattr(args, "action", None)]))
+    log = EventLog(args.log_json or os.environ.get("DAF_LOG_JSON"), command)
+    rank = {"rank": int(os.environ["RANK"])} if "RANK" in os.environ else {}  # torchrun ranks share the file
+    log.event("start", argv=list(sys.argv[1:] if argv is None else argv), **rank)
+    started = time.perf_counter()
+
+    def finish(status: str, **fields) -> None:
+        log.event("end", status=status, duration_s=round(time.perf_counter() - started, 3), **rank, **fields)
+
     try:
-        args.func(args)
+        metrics = args.func(args)
     except UserError as exc:
+        finish("error", error=str(exc))
         print(f"daf: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        finish("ok", metrics={})
         return 0
+    except SystemExit as exc:
+        finish("ok" if not exc.code else "failed", exit_code=exc.code)
+        raise
+    except BaseException as exc:  # a crash or an interrupt: record it, then let it propagate
+        finish("crash", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finish("ok", metrics=metrics if isinstance(metrics, dict) else {})
     return 0
 
 

@@ -137,6 +137,7 @@ def cmd_sweep_run(args) -> None:
     write_json(out / "run.json", record)
     shown = f"{record['objective']:.4g}" if record["objective"] is not None else record["error"] or ""
     print(f"trial {args.trial} seed {args.seed}: {record['status']} {shown}", file=sys.stderr)
+    return {"status": record["status"], "objective": record["objective"], "error": record["error"]}
 
 
 def cmd_sweep_tell(args) -> None:
@@ -177,6 +178,7 @@ def cmd_sweep_summarize(args) -> None:
     write_json(out / "summary.json", summary)
     print(f"{summary['trials']} trials: {summary['completed']} completed, {summary['pruned']} pruned, "
           f"{summary['failed']} failed; top {summary['top']}", file=sys.stderr)  # fmt: skip
+    return {k: summary[k] for k in ("trials", "completed", "pruned", "failed")}
 
 
 def cmd_sweep_best(args) -> None:
@@ -245,6 +247,8 @@ def cmd_sweep_best(args) -> None:
     sep = "" if choice.get("separated", True) else " (not separated from the runner-up at this confidence)"
     print(f"best trial {choice['trial']}: {choice['objective']:.4g} "
           f"[{choice['ci_low']:.4g}, {choice['ci_high']:.4g}]{sep}", file=sys.stderr)  # fmt: skip
+    return {"best": choice["trial"], "objective": choice["objective"], "ci_low": choice["ci_low"],
+            "ci_high": choice["ci_high"]}  # fmt: skip
 
 
 def add_parsers(sub, parser_class) -> None:

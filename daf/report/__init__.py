@@ -414,14 +414,18 @@ def _read_variants(paths: list[str], confidence: float) -> list[dict]:
     return variants
 
 
-def read_benchmarks(directory: str | Path | None) -> list[dict]:
-    """Snakemake `benchmark:` TSVs: seconds and peak memory per job.
+def read_benchmarks(directory: str | Path | None, logs_dir: str | Path | None = None) -> list[dict]:
+    """Snakemake `benchmark:` TSVs: seconds and peak memory per job, joined with the job's
+    structured log (`daf --log-json`): its status and key metrics.
 
     The report's own benchmark is left out: it describes the previous report build, and
     showing it would make a regenerated report differ from the first.
     """
     if not directory or not Path(directory).is_dir():
         return []
+    from daf.logs import job_summaries
+
+    logs = job_summaries(logs_dir) if logs_dir else {}
     rows = []
     for path in sorted(Path(directory).rglob("*.tsv")):
         if path.name == "report.tsv" and path.parent == Path(directory):
@@ -433,9 +437,18 @@ def read_benchmarks(directory: str | Path | None) -> list[dict]:
                         "job": str(path.relative_to(directory).with_suffix("")),
                         "seconds": float(record.get("s", "nan")),
                         "max_rss_mb": float(record.get("max_rss", "nan") or "nan"),
+                        **_log_fields(logs.get(str(path.relative_to(directory).with_suffix("")))),
                     }
                 )
     return rows
+
+
+def _log_fields(end: dict | None) -> dict:
+    if end is None:
+        return {"status": "", "metrics": ""}
+    metrics = end.get("metrics") or {}
+    shown = ", ".join(f"{k} {_num(v) if isinstance(v, float) else v}" for k, v in sorted(metrics.items()))
+    return {"status": end.get("status", ""), "metrics": shown or end.get("error", "")}
 
 
 def _read_table(directory: Path, name: str, columns: list[str]) -> pd.DataFrame:
@@ -501,6 +514,7 @@ def build_report(
     command: str = "snakemake -c2 report",
     sweep_dirs: list[str] | None = None,
     variant_tables: list[str] | None = None,
+    logs_dir: str | None = None,
 ) -> None:
     study = load_study(config_path)
     directory = Path(comparison_dir)
@@ -572,7 +586,7 @@ def build_report(
             .agg(episodes=("episode", "nunique"), agents=("agent", "nunique"))
             .reset_index()
             .to_dict("records"),
-            benchmarks=read_benchmarks(benchmarks_dir),
+            benchmarks=read_benchmarks(benchmarks_dir, logs_dir),
             provenance={
                 "config_path": config_path,
                 "config_hash": config_hash(study),

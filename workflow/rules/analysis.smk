@@ -9,11 +9,12 @@ rule analyze:
         mission=lambda w: MISSIONS[w.mission],
         version=RULE_VERSIONS["analysis"],
     log:
-        "results/logs/analyze/{policy}/{mission}.log",
+        text="results/logs/analyze/{policy}/{mission}.log",
+        json="results/logs/analyze/{policy}/{mission}.jsonl",
     benchmark:
         "results/benchmarks/analyze/{policy}/{mission}.tsv"
     shell:
-        "daf analyze --evals {input.evals} --mission {params.mission:q} --out {output} > {log} 2>&1"
+        "daf --log-json {log.json} analyze --evals {input.evals} --mission {params.mission:q} --out {output} > {log.text} 2>&1"
 
 
 rule analysis_summary:
@@ -27,11 +28,12 @@ rule analysis_summary:
         confidence=STUDY.compare.confidence,
         version=RULE_VERSIONS["analysis"],
     log:
-        "results/logs/analysis_summary.log",
+        text="results/logs/analysis_summary.log",
+        json="results/logs/analysis_summary.jsonl",
     benchmark:
         "results/benchmarks/analysis_summary.tsv"
     shell:
-        "daf analysis-summary --analyses {input} --out results/analysis --confidence {params.confidence} > {log} 2>&1"
+        "daf --log-json {log.json} analysis-summary --analyses {input} --out results/analysis --confidence {params.confidence} > {log.text} 2>&1"
 
 
 rule render:
@@ -48,6 +50,7 @@ rule render:
     params:
         version=RULE_VERSIONS["render"],
     log:
-        "results/logs/render/{policy}/{mission}.log",
+        text="results/logs/render/{policy}/{mission}.log",
+        json="results/logs/render/{policy}/{mission}.jsonl",
     shell:
-        "daf render {input} --out {output} --every 2 --max-frames 100 --cell 8 > {log} 2>&1"
+        "daf --log-json {log.json} render {input} --out {output} --every 2 --max-frames 100 --cell 8 > {log.text} 2>&1"

@@ -178,7 +178,7 @@ def sweep_replacement_flags(sweep):
         return ""
     names = STUDY.sweep_replacement(sweep)
     flags = " ".join(f"--replacement {shlex.quote(STUDY.policy_spec(p))}" for p in names)
-    return flags + " --replacement-labels " + ",".join(names)
+    return f"{flags} --replacement-labels {','.join(names)}"
 
 
 def sweep_json(sweep):
@@ -198,3 +198,38 @@ def variant_tables(name):
 
     return [f"results/evals/{p}/{mission_id(m)}.parquet"
             for p in VARIANTS[name].policies for m in VARIANTS[name].mission_names()]
+
+
+def planned_trial_params(w):
+    return PLANNED_TRIALS[w.sweep][w.trial].params
+
+
+def sweep_mission_inputs(w):
+    return mission_files(train_settings(SWEEPS[w.sweep].policy).mission, *STUDY.sweep_mission_names(w.sweep))
+
+
+def sweep_run_params(w):
+    """Everything a run's result depends on (a change reruns it; a larger budget does not)."""
+    sweep = SWEEPS[w.sweep]
+    return {
+        "base": sweep_base(w.sweep),
+        "missions": " ".join(shlex.quote(m) for m in STUDY.sweep_mission_names(w.sweep)),
+        "mission_sha": [MISSION_SHA[mission_id(m)] for m in STUDY.sweep_mission_names(w.sweep)],
+        "episodes": sweep.episodes,
+        "eval_seed": sweep.evaluation_seed,
+        "metric": sweep.objective.metric,
+        "direction": sweep.objective.direction,
+        "replacement": sweep_replacement_flags(w.sweep),
+    }
+
+
+def tpe_previous_round(w):
+    """tpe: a trial of round r is asked once every trial of round r-1 is told."""
+    rounds = dict((tid, r) for r, tid in TPE_SLOTS[w.sweep])
+    previous = [tid for r, tid in TPE_SLOTS[w.sweep] if r == rounds[w.trial] - 1]
+    return [f"results/sweeps/{w.sweep}/trials/{tid}/told.json" for tid in previous]
+
+
+def sweep_pruner_flag(w):
+    pruner = SWEEPS[w.sweep].pruner
+    return f"--pruner {shlex.quote(json.dumps(pruner.model_dump(mode='json'), sort_keys=True))}" if pruner else ""

@@ -15,11 +15,12 @@ rule compare:
         normalize=compare_normalize_flag(),
         version=RULE_VERSIONS["compare"],
     log:
-        "results/logs/compare.log",
+        text="results/logs/compare.log",
+        json="results/logs/compare.jsonl",
     benchmark:
         "results/benchmarks/compare.tsv"
     shell:
-        "daf compare --evals {input} --out results/comparison --confidence {params.settings[confidence]}"
+        "daf --log-json {log.json} compare --evals {input} --out results/comparison --confidence {params.settings[confidence]}"
         " --reps {params.settings[bootstrap_reps]} --interval {params.settings[interval]}"
         " --alpha {params.settings[alpha]} --correction {params.settings[correction]} --seed {params.seed}"
-        " {params.normalize} > {log} 2>&1"
+        " {params.normalize} > {log.text} 2>&1"

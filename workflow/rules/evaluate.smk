@@ -16,7 +16,8 @@ rule evaluate:
         num_envs=STUDY.evaluation.num_envs,
         version=RULE_VERSIONS["evaluate"],
     log:
-        "results/logs/evaluate/{policy}/{mission}.log",
+        text="results/logs/evaluate/{policy}/{mission}.log",
+        json="results/logs/evaluate/{policy}/{mission}.jsonl",
     benchmark:
         "results/benchmarks/evaluate/{policy}/{mission}.tsv"
     threads: 1
@@ -24,7 +25,7 @@ rule evaluate:
         mem_mb=2000,
         runtime=60,
     shell:
-        "daf evaluate --policy {params.spec:q} --label {wildcards.policy} --mission {params.mission:q}"
+        "daf --log-json {log.json} evaluate --policy {params.spec:q} --label {wildcards.policy} --mission {params.mission:q}"
         " --episodes {params.episodes} --seed {params.seed} --num-envs {params.num_envs}"
         " --out {output.table} --replays 1 --replay-dir results/replays/{wildcards.policy}/{wildcards.mission}"
-        " --no-progress > {log} 2>&1"
+        " --no-progress > {log.text} 2>&1"

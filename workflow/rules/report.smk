@@ -22,9 +22,10 @@ rule report:
         optional=report_flags,
         version=RULE_VERSIONS["report"],
     log:
-        "results/logs/report.log",
+        text="results/logs/report.log",
+        json="results/logs/report.jsonl",
     benchmark:
         "results/benchmarks/report.tsv"
     shell:
-        "daf report --config {input.config} --comparison results/comparison --analysis results/analysis"
-        " --evals {input.evals} {params.optional} --benchmarks {params.benchmarks} --out {output.html} > {log} 2>&1"
+        "daf --log-json {log.json} report --config {input.config} --comparison results/comparison --analysis results/analysis"
+        " --evals {input.evals} {params.optional} --benchmarks {params.benchmarks} --logs results/logs --out {output.html} > {log.text} 2>&1"

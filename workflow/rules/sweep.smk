@@ -8,43 +8,21 @@ wildcard_constraints:
     variant="|".join(map(re.escape, VARIANTS)) or "(?!)",
 
 
-def _planned(w):
-    return PLANNED_TRIALS[w.sweep][w.trial].params
-
-
-def _sweep_mission_files(w):
-    return mission_files(train_settings(SWEEPS[w.sweep].policy).mission, *STUDY.sweep_mission_names(w.sweep))
-
-
-def _run_params(w):
-    """Everything a run's result depends on (a change reruns it; a larger budget does not)."""
-    sweep = SWEEPS[w.sweep]
-    return {
-        "base": sweep_base(w.sweep),
-        "missions": " ".join(shlex.quote(m) for m in STUDY.sweep_mission_names(w.sweep)),
-        "mission_sha": [MISSION_SHA[mission_id(m)] for m in STUDY.sweep_mission_names(w.sweep)],
-        "episodes": sweep.episodes,
-        "eval_seed": sweep.evaluation_seed,
-        "metric": sweep.objective.metric,
-        "direction": sweep.objective.direction,
-        "replacement": sweep_replacement_flags(w.sweep),
-    }
-
-
 rule sweep_run:
     input:
-        _sweep_mission_files,
+        sweep_mission_inputs,
     output:
         "results/sweeps/{sweep}/trials/{trial}/seed{seed}/run.json",
     wildcard_constraints:
         sweep="|".join(map(re.escape, PLANNED_SWEEPS)) or "(?!)",
         trial=r"t[0-9a-f]{8}",
     params:
-        trial=lambda w: json.dumps(_planned(w), sort_keys=True),
-        run=_run_params,
+        trial=lambda w: json.dumps(planned_trial_params(w), sort_keys=True),
+        run=sweep_run_params,
         version=RULE_VERSIONS["sweep"],
     log:
-        "results/logs/sweeps/{sweep}/{trial}/seed{seed}.log",
+        text="results/logs/sweeps/{sweep}/{trial}/seed{seed}.log",
+        json="results/logs/sweeps/{sweep}/{trial}/seed{seed}.jsonl",
     benchmark:
         "results/benchmarks/sweeps/{sweep}/{trial}/seed{seed}.tsv"
     threads: 1
@@ -53,23 +31,16 @@ rule sweep_run:
         mem_mb=4000,
         runtime=240,
     shell:
-        "daf sweep run --trial {wildcards.trial} --seed {wildcards.seed} --params {params.trial:q}"
+        "daf --log-json {log.json} sweep run --trial {wildcards.trial} --seed {wildcards.seed} --params {params.trial:q}"
         " --base {params.run[base]:q} --missions {params.run[missions]} --episodes {params.run[episodes]}"
         " --eval-seed {params.run[eval_seed]} --metric {params.run[metric]} --direction {params.run[direction]}"
         " {params.run[replacement]} --device auto --out results/sweeps/{wildcards.sweep}/trials/{wildcards.trial}/seed{wildcards.seed}"
-        " > {log} 2>&1"
-
-
-def _previous_round(w):
-    """tpe: a trial of round r is asked once every trial of round r-1 is told."""
-    rounds = dict((tid, r) for r, tid in TPE_SLOTS[w.sweep])
-    previous = [tid for r, tid in TPE_SLOTS[w.sweep] if r == rounds[w.trial] - 1]
-    return [f"results/sweeps/{w.sweep}/trials/{tid}/told.json" for tid in previous]
+        " > {log.text} 2>&1"
 
 
 rule sweep_ask:
     input:
-        _previous_round,
+        tpe_previous_round,
     output:
         "results/sweeps/{sweep}/trials/{trial}/proposal.json",
     wildcard_constraints:
@@ -84,21 +55,17 @@ rule sweep_ask:
         index=lambda w: [tid for _, tid in TPE_SLOTS[w.sweep]].index(w.trial),
         version=RULE_VERSIONS["sweep"],
     log:
-        "results/logs/sweeps/{sweep}/{trial}/ask.log",
+        text="results/logs/sweeps/{sweep}/{trial}/ask.log",
+        json="results/logs/sweeps/{sweep}/{trial}/ask.jsonl",
     shell:
-        "daf sweep ask --space {params.space:q} --direction {params.direction} --sampler-seed {params.sampler_seed}"
+        "daf --log-json {log.json} sweep ask --space {params.space:q} --direction {params.direction} --sampler-seed {params.sampler_seed}"
         " --startup-trials {params.startup} --journal results/sweeps/{wildcards.sweep}/optuna.journal"
-        " --study-name {wildcards.sweep} --trial {wildcards.trial} --index {params.index} --out {output} > {log} 2>&1"
-
-
-def _pruner_flag(w):
-    pruner = SWEEPS[w.sweep].pruner
-    return "--pruner " + shlex.quote(json.dumps(pruner.model_dump(mode="json"), sort_keys=True)) if pruner else ""
+        " --study-name {wildcards.sweep} --trial {wildcards.trial} --index {params.index} --out {output} > {log.text} 2>&1"
 
 
 rule sweep_run_tpe:
     input:
-        missions=_sweep_mission_files,
+        missions=sweep_mission_inputs,
         proposal="results/sweeps/{sweep}/trials/{trial}/proposal.json",
     output:
         "results/sweeps/{sweep}/trials/{trial}/seed{seed}/run.json",
@@ -106,12 +73,13 @@ rule sweep_run_tpe:
         sweep="|".join(map(re.escape, TPE_SWEEPS)) or "(?!)",
         trial=r"r\d{3}-\d{3}",
     params:
-        run=_run_params,
-        pruner=_pruner_flag,
+        run=sweep_run_params,
+        pruner=sweep_pruner_flag,
         reporter=lambda w: "--reporter" if int(w.seed) == SWEEPS[w.sweep].seeds[0] else "",
         version=RULE_VERSIONS["sweep"],
     log:
-        "results/logs/sweeps/{sweep}/{trial}/seed{seed}.log",
+        text="results/logs/sweeps/{sweep}/{trial}/seed{seed}.log",
+        json="results/logs/sweeps/{sweep}/{trial}/seed{seed}.jsonl",
     benchmark:
         "results/benchmarks/sweeps/{sweep}/{trial}/seed{seed}.tsv"
     threads: 1
@@ -120,12 +88,12 @@ rule sweep_run_tpe:
         mem_mb=4000,
         runtime=240,
     shell:
-        "daf sweep run --trial {wildcards.trial} --seed {wildcards.seed} --proposal {input.proposal}"
+        "daf --log-json {log.json} sweep run --trial {wildcards.trial} --seed {wildcards.seed} --proposal {input.proposal}"
         " --base {params.run[base]:q} --missions {params.run[missions]} --episodes {params.run[episodes]}"
         " --eval-seed {params.run[eval_seed]} --metric {params.run[metric]} --direction {params.run[direction]}"
         " {params.run[replacement]} --journal results/sweeps/{wildcards.sweep}/optuna.journal"
         " --study-name {wildcards.sweep} {params.pruner} {params.reporter} --device auto"
-        " --out results/sweeps/{wildcards.sweep}/trials/{wildcards.trial}/seed{wildcards.seed} > {log} 2>&1"
+        " --out results/sweeps/{wildcards.sweep}/trials/{wildcards.trial}/seed{wildcards.seed} > {log.text} 2>&1"
 
 
 rule sweep_tell:
@@ -140,10 +108,11 @@ rule sweep_tell:
         direction=lambda w: SWEEPS[w.sweep].objective.direction,
         version=RULE_VERSIONS["sweep"],
     log:
-        "results/logs/sweeps/{sweep}/{trial}/tell.log",
+        text="results/logs/sweeps/{sweep}/{trial}/tell.log",
+        json="results/logs/sweeps/{sweep}/{trial}/tell.jsonl",
     shell:
-        "daf sweep tell --direction {params.direction} --journal results/sweeps/{wildcards.sweep}/optuna.journal"
-        " --study-name {wildcards.sweep} --proposal {input.proposal} --runs {input.runs} --out {output} > {log} 2>&1"
+        "daf --log-json {log.json} sweep tell --direction {params.direction} --journal results/sweeps/{wildcards.sweep}/optuna.journal"
+        " --study-name {wildcards.sweep} --proposal {input.proposal} --runs {input.runs} --out {output} > {log.text} 2>&1"
 
 
 rule sweep_summary:
@@ -160,10 +129,11 @@ rule sweep_summary:
         sweep=lambda w: sweep_json(w.sweep),
         version=RULE_VERSIONS["sweep"],
     log:
-        "results/logs/sweeps/{sweep}/summary.log",
+        text="results/logs/sweeps/{sweep}/summary.log",
+        json="results/logs/sweeps/{sweep}/summary.jsonl",
     shell:
-        "daf sweep summarize --sweep-json {params.sweep:q} --runs {input.runs} --out results/sweeps/{wildcards.sweep}"
-        " > {log} 2>&1"
+        "daf --log-json {log.json} sweep summarize --sweep-json {params.sweep:q} --runs {input.runs} --out results/sweeps/{wildcards.sweep}"
+        " > {log.text} 2>&1"
 
 
 rule sweep_best:
@@ -183,16 +153,17 @@ rule sweep_best:
         reps=STUDY.compare.bootstrap_reps,
         version=RULE_VERSIONS["sweep"],
     log:
-        "results/logs/sweeps/{sweep}/best.log",
+        text="results/logs/sweeps/{sweep}/best.log",
+        json="results/logs/sweeps/{sweep}/best.jsonl",
     benchmark:
         "results/benchmarks/sweeps/{sweep}/best.tsv"
     resources:
         mem_mb=2000,
         runtime=60,
     shell:
-        "daf sweep best --sweep-json {params.sweep:q} --name {wildcards.sweep} --summary {input.summary}"
+        "daf --log-json {log.json} sweep best --sweep-json {params.sweep:q} --name {wildcards.sweep} --summary {input.summary}"
         " --runs {input.runs} {params.replacement} --confidence {params.confidence} --reps {params.reps}"
-        " --out results/sweeps/{wildcards.sweep} > {log} 2>&1"
+        " --out results/sweeps/{wildcards.sweep} > {log.text} 2>&1"
 
 
 # Variant sweeps: policies across a mission family's variants (the evaluate rule plays them).
@@ -208,7 +179,8 @@ rule variants:
         seed=STUDY.evaluation.seed,
         version=RULE_VERSIONS["compare"],
     log:
-        "results/logs/variants/{variant}.log",
+        text="results/logs/variants/{variant}.log",
+        json="results/logs/variants/{variant}.jsonl",
     shell:
-        "daf summarize --evals {input} --out {output.table} --csv {output.csv} --confidence {params.confidence}"
-        " --reps {params.reps} --seed {params.seed} > {log} 2>&1"
+        "daf --log-json {log.json} summarize --evals {input} --out {output.table} --csv {output.csv} --confidence {params.confidence}"
+        " --reps {params.reps} --seed {params.seed} > {log.text} 2>&1"

@@ -21,7 +21,8 @@ rule train:
         out=lambda w: f"results/checkpoints/{w.policy}",
         version=RULE_VERSIONS["train"],
     log:
-        "results/logs/train/{policy}.log",
+        text="results/logs/train/{policy}.log",
+        json="results/logs/train/{policy}.jsonl",
     benchmark:
         "results/benchmarks/train/{policy}.tsv"
     threads: lambda w: train_settings(w.policy).nproc_per_node
@@ -33,6 +34,6 @@ rule train:
         mem_mb=4000,
         runtime=240,
     shell:
-        "daf train --mission {params.mission:q} --steps {params.steps} --seed {params.seed} --arch {params.arch}"
+        "daf --log-json {log.json} train --mission {params.mission:q} --steps {params.steps} --seed {params.seed} --arch {params.arch}"
         " {params.hyperparameters} --out {params.out} --device auto --threads 1"
-        " --nproc-per-node {params.nproc} --nnodes {params.nnodes} --no-progress > {log} 2>&1"
+        " --nproc-per-node {params.nproc} --nnodes {params.nnodes} --no-progress > {log.text} 2>&1"

@@ -17,7 +17,8 @@ rule vor_scenario:
         version=RULE_VERSIONS["vor"],
         weights_sha=lambda w: weights_sha(w.candidate, *VOR.replacement),
     log:
-        "results/logs/vor/{candidate}/{mission}/k{k}.log",
+        text="results/logs/vor/{candidate}/{mission}/k{k}.log",
+        json="results/logs/vor/{candidate}/{mission}/k{k}.jsonl",
     benchmark:
         "results/benchmarks/vor/{candidate}/{mission}/k{k}.tsv"
     threads: 1
@@ -25,9 +26,9 @@ rule vor_scenario:
         mem_mb=2000,
         runtime=60,
     shell:
-        "daf evaluate --policy {params.spec:q} --label {wildcards.candidate} {params.replacement}"
+        "daf --log-json {log.json} evaluate --policy {params.spec:q} --label {wildcards.candidate} {params.replacement}"
         " --candidate-agents {wildcards.k} --mission {params.mission:q} --episodes {params.episodes}"
-        " --seed {params.seed} --num-envs {params.num_envs} --out {output.table} --no-progress > {log} 2>&1"
+        " --seed {params.seed} --num-envs {params.num_envs} --out {output.table} --no-progress > {log.text} 2>&1"
 
 
 rule vor_replacement:
@@ -48,7 +49,8 @@ rule vor_replacement:
         version=RULE_VERSIONS["vor"],
         weights_sha=lambda w: weights_sha(*VOR.replacement),
     log:
-        "results/logs/vor/replacement/{mission}.log",
+        text="results/logs/vor/replacement/{mission}.log",
+        json="results/logs/vor/replacement/{mission}.jsonl",
     benchmark:
         "results/benchmarks/vor/replacement/{mission}.tsv"
     threads: 1
@@ -56,9 +58,9 @@ rule vor_replacement:
         mem_mb=2000,
         runtime=60,
     shell:
-        "daf evaluate --policy {params.spec:q} --label {params.first} {params.replacement} --candidate-agents 0"
+        "daf --log-json {log.json} evaluate --policy {params.spec:q} --label {params.first} {params.replacement} --candidate-agents 0"
         " --mission {params.mission:q} --episodes {params.episodes} --seed {params.seed}"
-        " --num-envs {params.num_envs} --out {output.table} --no-progress > {log} 2>&1"
+        " --num-envs {params.num_envs} --out {output.table} --no-progress > {log.text} 2>&1"
 
 
 rule vor:
@@ -72,9 +74,10 @@ rule vor:
         seed=STUDY.evaluation.seed,
         version=RULE_VERSIONS["vor"],
     log:
-        "results/logs/vor/{candidate}.log",
+        text="results/logs/vor/{candidate}.log",
+        json="results/logs/vor/{candidate}.jsonl",
     benchmark:
         "results/benchmarks/vor/{candidate}.tsv"
     shell:
-        "daf vor --scenarios {input.scenarios} --candidate {wildcards.candidate} --out {output}"
-        " --confidence {params.confidence} --reps {params.reps} --seed {params.seed} > {log} 2>&1"
+        "daf --log-json {log.json} vor --scenarios {input.scenarios} --candidate {wildcards.candidate} --out {output}"
+        " --confidence {params.confidence} --reps {params.reps} --seed {params.seed} > {log.text} 2>&1"

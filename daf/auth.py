@@ -1,0 +1,161 @@
+"""Login tokens for tournament servers, stored the way CoGames stores them.
+
+`daf login SERVER` runs the browser-callback flow: a one-shot HTTP server on 127.0.0.1 at a
+free port, the browser opens `{SERVER}/tokens/cli?callback=http://127.0.0.1:PORT/callback`,
+and the server redirects there with `?token=...`. The token is written under
+`login_tokens.{SERVER}` in a YAML file (default ~/.metta/cogames.yaml) created with mode
+0600, by temp file + rename. It is never printed or logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+import yaml
+
+from daf.errors import UserError
+
+DEFAULT_CONFIG = Path(os.environ.get("DAF_AUTH_CONFIG", Path.home() / ".metta" / "cogames.yaml"))
+
+
+def normalize_server(server: str) -> str:
+    parts = urlsplit(server.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UserError(f"server '{server}' is not an http(s) URL, e.g. https://softmax.com/api")
+    return server.strip().rstrip("/")
+
+
+def _read(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"auth config '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"auth config '{path}' must be a mapping")
+    return data
+
+
+def tokens(path: Path) -> dict[str, str]:
+    stored = _read(path).get("login_tokens") or {}
+    return {str(k): str(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
+
+
+def load_token(path: Path, server: str) -> str | None:
+    return tokens(path).get(normalize_server(server))
+
+
+def save_token(path: Path, server: str, token: str) -> None:
+    """Merge the token into the YAML file (other keys kept); the file is 0600 from birth."""
+    token = token.strip()
+    if not token or any(c.isspace() for c in token):
+        raise UserError("the token is empty or contains whitespace; nothing saved")
+    data = _read(path)
+    stored = data.get("login_tokens") if isinstance(data.get("login_tokens"), dict) else {}
+    stored[normalize_server(server)] = token
+    data["login_tokens"] = stored
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            yaml.safe_dump(data, handle, sort_keys=True)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def remove_token(path: Path, server: str) -> bool:
+    data = _read(path)
+    stored = data.get("login_tokens") or {}
+    if normalize_server(server) not in stored:
+        return False
+    del stored[normalize_server(server)]
+    save_all = {**data, "login_tokens": stored}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as handle:
+        yaml.safe_dump(save_all, handle, sort_keys=True)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return True
+
+
+def token_expiry(token: str) -> float | None:
+    """The `exp` claim of a JWT (seconds since the epoch); None for opaque tokens."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, json.JSONDecodeError):
+        return None
+    exp = payload.get("exp") if isinstance(payload, dict) else None
+    return float(exp) if isinstance(exp, (int, float)) else None
+
+
+def login_url(server: str, callback: str) -> str:
+    return f"{normalize_server(server)}/tokens/cli?callback={quote(callback, safe='')}"
+
+
+class _Callback(BaseHTTPRequestHandler):
+    token: str | None = None
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        parts = urlsplit(self.path)
+        token = parse_qs(parts.query).get("token", [None])[0]
+        if parts.path != "/callback" or not token:
+            self.send_response(400)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(b"DAF login: this address expects /callback?token=...\n")
+            return
+        type(self).token = token
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.end_headers()
+        self.wfile.write(b"<html><body><p>DAF is logged in. You can close this tab.</p></body></html>")
+
+    def log_message(self, *args) -> None:  # the request line carries the token: never log it
+        pass
+
+
+def browser_login(server: str, open_browser: bool = True, timeout: float = 300.0, announce=print) -> str:
+    """Run the callback flow; returns the token (the caller stores it)."""
+    import webbrowser
+
+    handler = type("Callback", (_Callback,), {"token": None})
+    httpd = HTTPServer(("127.0.0.1", 0), handler)  # port 0: a free port
+    callback = f"http://127.0.0.1:{httpd.server_address[1]}/callback"
+    url = login_url(server, callback)
+    thread = threading.Thread(target=_serve_until_token, args=(httpd, handler, timeout), daemon=True)
+    thread.start()
+    announce(f"Open this URL to log in (waiting up to {timeout:.0f} s): {url}")
+    if open_browser:
+        webbrowser.open(url)
+    thread.join(timeout + 5)
+    httpd.server_close()
+    if handler.token is None:
+        raise UserError(f"no token arrived at {callback} within {timeout:.0f} s; retry, or use --token-stdin")
+    return handler.token
+
+
+def _serve_until_token(httpd: HTTPServer, handler, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    httpd.timeout = 0.5
+    while handler.token is None and time.monotonic() < deadline:
+        httpd.handle_request()
+
+
+def new_idempotency_key() -> str:
+    return secrets.token_hex(16)

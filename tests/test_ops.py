@@ -261,6 +261,13 @@ def test_submit_errors_are_clear(bundle_zip, tmp_path):
         nowhere = run("submit", str(bundle_zip), "--season", "omega", "--server", server.url, "--auth-config",
                       str(config))  # fmt: skip
         assert nowhere.returncode == 2 and "submitting to season 'omega': not found" in nowhere.stderr
+        closed = run("submit", str(bundle_zip), "--season", "archived", "--server", server.url, "--auth-config",
+                     str(config))  # fmt: skip
+        assert closed.returncode == 2
+        assert (
+            "submitting to season 'archived': not allowed by" in closed.stderr
+            and "season archived is closed" in closed.stderr
+        )
         server.state.fail_next("presigned-url", "503", "503", "503")
         busy = run("submit", str(bundle_zip), "--season", "alpha", "--server", server.url, "--attempts", "3",
                    "--backoff", "0.01", "--auth-config", str(config))  # fmt: skip

@@ -14,6 +14,7 @@ class State:
     def __init__(self, token: str, seasons: tuple[str, ...] = ("alpha",)):
         self.token = token
         self.seasons = set(seasons)
+        self.closed = {"archived"}  # exists, but takes no submissions
         self.issued: set[str] = set()  # upload ids handed out
         self.uploads: dict[str, bytes] = {}  # upload id -> stored bytes
         self.put_attempts: dict[str, int] = {}
@@ -96,6 +97,8 @@ def make_handler(state: State):
                 state.versions.append({**answer, "upload_id": body["upload_id"]})
             elif self.path.startswith("/tournament/seasons/") and self.path.endswith("/submissions"):
                 season = self.path.split("/")[3]
+                if season in state.closed:
+                    return self._send(403, {"detail": f"season {season} is closed"})
                 if season not in state.seasons:
                     return self._send(404, {"detail": f"season {season} not found"})
                 state.submissions.append((season, body["policy_version_id"]))

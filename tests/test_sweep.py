@@ -407,3 +407,19 @@ def test_sweep_cli_errors_are_one_line(daf):
     bad = daf("sweep", "run", "--trial", "t0", "--seed", "0", "--params", "{lr: 1", *flags, "--out", "/tmp/daf-bad-run")
     assert bad.returncode == 2 and bad.stderr.startswith("daf: error: --params is not valid JSON")
     assert not Path("/tmp/daf-bad-run/run.json").exists()
+
+
+def test_vor_objective_plays_every_scenario(tmp_path):
+    base = TrainConfig(mission="cogs.tiny", steps=64, hyperparameters=PPOConfig(num_envs=2, rollout_steps=16))
+    record = sweep.run_trial(base, tmp_path / "v", ["cogs.tiny"], 2, 0, "vor", [("random", "random")], "cand")
+    assert record["status"] == "completed", record.get("traceback")
+    frame = pd.read_parquet(tmp_path / "v" / "evals.parquet")
+    assert sorted(frame["scenario"].unique()) == ["k0", "k1", "k2"]  # cogs.tiny has 2 agents
+    counts = frame[frame["policy"] == "cand"].groupby("scenario")["agent"].count().to_dict()
+    assert counts == {"k1": 2, "k2": 4}  # k candidate agents in each of 2 episodes
+    from daf.scoring import vor
+
+    assert record["objective"] == pytest.approx(vor(frame, "cand", reps=100)["vor"])
+    table, choice = sweep.select_best({"a": frame.assign(policy=frame["policy"].replace("cand", "a"))}, "vor",
+                                      "maximize", 0.95, 200, 0)  # fmt: skip
+    assert choice["objective"] == pytest.approx(record["objective"]) and "runner_up" not in choice

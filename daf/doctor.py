@@ -178,7 +178,11 @@ def check_snakemake() -> list[Check]:
         try:
             out = subprocess.run([sinfo, "-h", "-o", "%P %a"], capture_output=True, text=True, timeout=15)
             answered = out.returncode == 0
-            detail = ("partitions: " + ", ".join(out.stdout.split()[::2])) if answered else out.stderr.strip()[:200]
+            detail = (
+                ("partitions: " + ", ".join(out.stdout.split()[::2]))
+                if answered
+                else (out.stderr.strip().splitlines() or ["no output"])[0][:200]
+            )
         except subprocess.TimeoutExpired:
             answered, detail = False, "sinfo did not answer within 15 s"
         checks.append(

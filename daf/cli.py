@@ -251,12 +251,14 @@ def cmd_render(args) -> dict:
     return {"frames": count}
 
 
-def cmd_analyze(args) -> None:
+def cmd_analyze(args) -> dict:
     from daf.analysis import episode_outcomes
     from daf.io import read_parquets, write_parquet
     from daf.missions import get_mission
 
-    write_parquet(args.out, episode_outcomes(read_parquets([args.evals]), get_mission(args.mission)))
+    outcomes = episode_outcomes(read_parquets([args.evals]), get_mission(args.mission))
+    write_parquet(args.out, outcomes)
+    return {"rows": len(outcomes)}
 
 
 def cmd_analysis_summary(args) -> None:

@@ -447,7 +447,13 @@ def _log_fields(end: dict | None) -> dict:
     if end is None:
         return {"status": "", "metrics": ""}
     metrics = end.get("metrics") or {}
-    shown = ", ".join(f"{k} {_num(v) if isinstance(v, float) else v}" for k, v in sorted(metrics.items()))
+
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:,.0f}" if abs(v) >= 1000 else _num(v)
+        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v
+
+    shown = ", ".join(f"{k} {fmt(v)}" for k, v in sorted(metrics.items()) if v is not None)
     return {"status": end.get("status", ""), "metrics": shown or end.get("error", "")}
 
 

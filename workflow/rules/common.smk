@@ -230,6 +230,14 @@ def tpe_previous_round(w):
     return [f"results/sweeps/{w.sweep}/trials/{tid}/told.json" for tid in previous]
 
 
+def tpe_round_runs(w):
+    """tpe: a trial is told once every trial of its round has finished. Until then no trial of
+    the round is complete, so the median pruner compares a running trial with earlier rounds
+    only, and the sweep does not depend on which job happened to finish first."""
+    rounds = dict((tid, r) for r, tid in TPE_SLOTS[w.sweep])
+    return sweep_runs(w.sweep, [tid for r, tid in TPE_SLOTS[w.sweep] if r == rounds[w.trial]])
+
+
 def sweep_pruner_flag(w):
     pruner = SWEEPS[w.sweep].pruner
     return f"--pruner {shlex.quote(json.dumps(pruner.model_dump(mode='json'), sort_keys=True))}" if pruner else ""

@@ -100,6 +100,7 @@ rule sweep_tell:
     input:
         proposal="results/sweeps/{sweep}/trials/{trial}/proposal.json",
         runs=lambda w: sweep_runs(w.sweep, [w.trial]),
+        round=tpe_round_runs,
     output:
         "results/sweeps/{sweep}/trials/{trial}/told.json",
     wildcard_constraints:

@@ -64,16 +64,7 @@ def save_token(path: Path, server: str, token: str) -> None:
     stored = data.get("login_tokens") if isinstance(data.get("login_tokens"), dict) else {}
     stored[normalize_server(server)] = token
     data["login_tokens"] = stored
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
-    try:
-        with os.fdopen(fd, "w") as handle:
-            yaml.safe_dump(data, handle, sort_keys=True)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _write(path, data)
 
 
 def remove_token(path: Path, server: str) -> bool:
@@ -82,13 +73,22 @@ def remove_token(path: Path, server: str) -> bool:
     if normalize_server(server) not in stored:
         return False
     del stored[normalize_server(server)]
-    save_all = {**data, "login_tokens": stored}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump(save_all, handle, sort_keys=True)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    _write(path, {**data, "login_tokens": stored})
     return True
+
+
+def _write(path: Path, data: dict) -> None:
+    """Replace the YAML file atomically; it is 0600 from birth (mkstemp), never world-readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            yaml.safe_dump(data, handle, sort_keys=True)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def token_expiry(token: str) -> float | None:

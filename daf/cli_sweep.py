@@ -162,7 +162,7 @@ def cmd_sweep_summarize(args) -> None:
         proposals.setdefault(run["trial"], {"params": run["params"]})
     table = trial_table(group_runs(runs, proposals))
     write_parquet(out / "trials.parquet", table)
-    write_text(out / "trials.csv", table.drop(columns=[], errors="ignore").to_csv(index=False, float_format="%.6g"))
+    write_text(out / "trials.csv", table.to_csv(index=False, float_format="%.6g"))
     write_parquet(out / "importance.parquet", importance(table))
     counts = table["status"].value_counts().to_dict()
     summary = {
@@ -184,7 +184,7 @@ def cmd_sweep_summarize(args) -> None:
 def cmd_sweep_best(args) -> None:
     import pandas as pd
 
-    from daf.io import ensure_writable, write_json, write_parquet
+    from daf.io import ensure_writable, write_atomic, write_json, write_parquet
     from daf.sweep import evaluate_checkpoint, load_runs, select_best
 
     sweep = _sweep_from_args(args)
@@ -238,11 +238,7 @@ def cmd_sweep_best(args) -> None:
     write_parquet(out / "reevaluations.parquet", pd.concat(frames.values(), ignore_index=True))
     for name in ("model.pt", "model.json"):
         source = Path(best_run["checkpoint"]).with_name(name)
-        target = out / "best" / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{name}.tmp")
-        shutil.copyfile(source, tmp)
-        tmp.replace(target)
+        write_atomic(out / "best" / name, lambda tmp, source=source: shutil.copyfile(source, tmp))
     write_json(out / "best.json", choice)
     sep = "" if choice.get("separated", True) else " (not separated from the runner-up at this confidence)"
     print(f"best trial {choice['trial']}: {choice['objective']:.4g} "

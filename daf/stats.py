@@ -383,37 +383,31 @@ def unpaired_tests(a: np.ndarray, b: np.ndarray) -> list[TestResult]:
     return results
 
 
-def holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1). NaNs stay NaN."""
+def _adjust_sorted(p_values: np.ndarray, adjust: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply `adjust` to the non-NaN p-values in ascending order, cap at 1, restore the
+    original order; NaNs stay NaN."""
     p = np.asarray(p_values, dtype=np.float64)
     out = np.full_like(p, np.nan)
     ok = ~np.isnan(p)
-    m = int(ok.sum())
-    if m == 0:
+    if not ok.any():
         return out
     order = np.argsort(p[ok], kind="stable")
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[ok][order])
-    result = np.empty(m)
-    result[order] = np.minimum(adjusted, 1.0)
+    result = np.empty(int(ok.sum()))
+    result[order] = np.minimum(adjust(p[ok][order]), 1.0)
     out[ok] = result
     return out
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1). NaNs stay NaN."""
+    return _adjust_sorted(p_values, lambda p: np.maximum.accumulate((p.size - np.arange(p.size)) * p))
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg false-discovery-rate adjusted p-values. NaNs stay NaN."""
-    p = np.asarray(p_values, dtype=np.float64)
-    out = np.full_like(p, np.nan)
-    ok = ~np.isnan(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    order = np.argsort(p[ok], kind="stable")
-    ranked = p[ok][order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-    result = np.empty(m)
-    result[order] = np.minimum(adjusted, 1.0)
-    out[ok] = result
-    return out
+    return _adjust_sorted(
+        p_values, lambda p: np.minimum.accumulate((p * p.size / np.arange(1, p.size + 1))[::-1])[::-1]
+    )
 
 
 CORRECTIONS = {"holm": holm, "bh": benjamini_hochberg}

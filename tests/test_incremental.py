@@ -1,16 +1,14 @@
 """Incremental reruns: after a change, exactly the jobs that depend on it rerun (dry runs)."""
 
 import os
-import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from workflow_runs import REPO, planned_jobs, run_snakemake
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 MISSION = """
@@ -23,34 +21,12 @@ def get_config():
 
 
 def snakemake(workdir: Path, config: str, *args: str) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(workdir / config),
-        "--profile",
-        str(REPO / "profiles/local"),
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return run_snakemake(workdir, *args, config=config, profile=str(REPO / "profiles/local"))
 
 
 def planned(workdir: Path, config: str = "study.yaml") -> set[tuple]:
     """(rule, wildcards) of every job a dry run would execute."""
-    result = snakemake(workdir, config, "-n")
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    jobs = set()
-    for block in re.split(r"\n\s*\n", result.stdout + "\n" + result.stderr):
-        rule = re.search(r"^(?:localrule|rule) (\w+):", block, re.M)
-        if rule:
-            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
-            jobs.add((rule.group(1), wildcards.group(1) if wildcards else ""))
-    return jobs
+    return planned_jobs(snakemake(workdir, config, "-n"))
 
 
 def weights(path: Path, value: float) -> None:

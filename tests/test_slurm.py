@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_runs import REPO, snakemake_command
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = [sys.executable, str(REPO / "scripts/local_slurm.py")]
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -33,24 +33,8 @@ def cluster():
 
 def snakemake(workdir: Path, *args: str, env=None, timeout: int = 900, profile: str | None = None):
     """Run Snakemake with the SLURM profile, wrapped in `timeout -k` so a hang cannot stall CI."""
-    cmd = [
-        "timeout",
-        "-k",
-        "10",
-        str(timeout),
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(workdir / "study.yaml"),
-        "--profile",
-        profile or str(REPO / "profiles/slurm"),
-        *args,
-    ]
+    profile = profile or str(REPO / "profiles/slurm")
+    cmd = ["timeout", "-k", "10", str(timeout), *snakemake_command(workdir, *args, profile=profile)]
     return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout + 30)
 
 
@@ -107,23 +91,7 @@ def test_cancelled_job_is_retried(cluster, tmp_path):
     }
     workdir = study(tmp_path / "cancel", config)
     before = {r["JobId"] for r in job_records()}
-    cmd = [
-        "timeout",
-        "-k",
-        "10",
-        "900",
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(workdir / "study.yaml"),
-        "--profile",
-        str(REPO / "profiles/slurm"),
-    ]
+    cmd = ["timeout", "-k", "10", "900", *snakemake_command(workdir, profile=str(REPO / "profiles/slurm"))]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     cancelled = None
     deadline = time.time() + 240

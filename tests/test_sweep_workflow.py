@@ -3,17 +3,15 @@ policy of the comparison, resume after losing a trial, budget increases that run
 new trials, TPE rounds that resume from the Optuna journal."""
 
 import json
-import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from workflow_runs import REPO, planned_jobs, run_snakemake
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 STUDY = {
@@ -63,22 +61,12 @@ STUDY = {
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(workdir / "study.yaml"), "--profile", str(REPO / "profiles/local"), *args]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return run_snakemake(workdir, *args, profile=str(REPO / "profiles/local"), timeout=900)
 
 
 def planned(workdir: Path, *targets: str) -> set[tuple]:
     """(rule, wildcards) of every job a dry run would execute."""
-    result = snakemake(workdir, "-n", *targets)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    jobs = set()
-    for block in re.split(r"\n\s*\n", result.stdout + "\n" + result.stderr):
-        rule = re.search(r"^(?:localrule|rule) (\w+):", block, re.M)
-        if rule:
-            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
-            jobs.add((rule.group(1), wildcards.group(1) if wildcards else ""))
-    return jobs
+    return planned_jobs(snakemake(workdir, "-n", *targets))
 
 
 def rules(jobs: set[tuple], name: str) -> set[str]:

@@ -9,26 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_runs import REPO, run_snakemake, snakemake_command
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(workdir / "study.yaml"),
-        "-c2",
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return run_snakemake(workdir, "-c2", *args, timeout=timeout)
 
 
 def build_study(tmp_path_factory) -> Path:
@@ -109,19 +96,7 @@ def test_study_produces_every_output(study):
 
 def test_native_snakemake_report(study):
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "-d",
-            str(study),
-            "--configfile",
-            str(study / "study.yaml"),
-            "--report",
-            str(study / "native.zip"),
-        ],
+        snakemake_command(study, "--report", str(study / "native.zip")),
         capture_output=True,
         text=True,
         timeout=300,
@@ -149,19 +124,7 @@ def test_changing_one_trained_policy_reruns_only_its_jobs(study):
         "hyperparameters": {**train_b["hyperparameters"], "learning_rate": 0.01},
     }
     (study / "changed.yaml").write_text(yaml.safe_dump(config))
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(study),
-        "--configfile",
-        str(study / "changed.yaml"),
-        "-n",
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    result = run_snakemake(study, "-n", config="changed.yaml", timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
     assert job_counts(output) == {

@@ -194,8 +194,6 @@ VARIANT_MISSIONS = STUDY.variant_missions()  # mission id -> name, for the evalu
 
 
 def variant_tables(name):
-    from daf.missions import mission_id
-
     return [f"results/evals/{p}/{mission_id(m)}.parquet"
             for p in VARIANTS[name].policies for m in VARIANTS[name].mission_names()]
 

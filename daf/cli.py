@@ -73,15 +73,17 @@ def _resolve_spec(text: str, config: str | None):
     return text, parse_spec(text)
 
 
-def _weights(text: str | None, count: int) -> list[float]:
+def _weights(
+    text: str | None, count: int, flag: str = "--replacement-weights", per: str = "--replacement"
+) -> list[float]:
     if text is None:
         return [1.0] * count
     try:
         weights = [float(w) for w in text.split(",")]
     except ValueError:
-        raise UserError(f"--replacement-weights '{text}' is not a comma-separated list of numbers") from None
-    if len(weights) != count or any(w <= 0 for w in weights):
-        raise UserError(f"--replacement-weights needs {count} positive numbers, one per --replacement (got '{text}')")
+        raise UserError(f"{flag} '{text}' is not a comma-separated list of numbers") from None
+    if len(weights) != count or any(not w > 0 or w == float("inf") for w in weights):
+        raise UserError(f"{flag} needs {count} positive numbers, one per {per} (got '{text}')")
     return weights
 
 
@@ -174,15 +176,23 @@ def cmd_train(args) -> dict:
 
     from daf.io import ensure_writable
     from daf.missions import get_mission
-    from daf.ppo import make_config, parse_overrides, train
+    from daf.ppo import make_config, parse_overrides, parse_shaping, train
 
     if args.steps <= 0:
         raise UserError(f"--steps must be positive (got {args.steps})")
     if args.seed < 0:
         raise UserError(f"--seed must be non-negative (got {args.seed})")
+    if args.workers is not None and args.workers < 0:
+        raise UserError(f"--workers must be 0 or more (got {args.workers})")
     out = Path(args.out)
     ensure_writable(out / "model.pt")
-    mission = get_mission(args.mission)
+    missions = [get_mission(name) for name in args.mission]
+    weights = (
+        _weights(args.mission_weights, len(missions), "--mission-weights", "--mission")
+        if args.mission_weights
+        else None
+    )
+    shaping = parse_shaping(args.shape or [])
     hp = make_config(parse_overrides(args.set or []))
     if (args.nproc_per_node > 1 or args.nnodes > 1) and "WORLD_SIZE" not in os.environ:
         from daf.launch import torchrun_command
@@ -192,8 +202,9 @@ def cmd_train(args) -> dict:
         sys.stderr.flush()
         os.execvp(command[0], command)  # each rank re-runs this command with WORLD_SIZE set
     torch.set_num_threads(args.threads)
+    workers = args.workers if args.workers is not None else _default_workers(args.nproc_per_node)
     sidecar = train(
-        mission,
+        missions,
         args.steps,
         args.seed,
         out,
@@ -202,6 +213,11 @@ def cmd_train(args) -> dict:
         device_name=args.device,
         fresh=args.fresh,
         progress=not args.no_progress,
+        mission_weights=weights,
+        shaping=shaping,
+        workers=workers,
+        tensorboard=args.tensorboard,
+        preset=args.preset,
     )
     resumed = f", resumed from step {sidecar['resumed_from_step']:,}" if sidecar["resumed_from_step"] else ""
     print(
@@ -209,7 +225,15 @@ def cmd_train(args) -> dict:
         file=sys.stderr,
     )
     return {"agent_steps": sidecar["steps"], "wall_seconds": round(sidecar["wall_seconds"], 3),
-            "resumed_from_step": sidecar["resumed_from_step"], "world_size": sidecar["world_size"]}  # fmt: skip
+            "resumed_from_step": sidecar["resumed_from_step"], "world_size": sidecar["world_size"],
+            "workers": sidecar["workers"]}  # fmt: skip
+
+
+def _default_workers(ranks: int) -> int:
+    """One env worker per core this process may use beyond the training process itself
+    (the cores Snakemake/SLURM gave the job, shared by the ranks); 0 on a single core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, cores // max(1, ranks) - 1)
 
 
 # --- summary / report ------------------------------------------------------------------
@@ -405,14 +429,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="PPO on a mission; resumes from OUT's latest periodic checkpoint")
-    p.add_argument("--mission", required=True, help="mission name or mission .py file")
+    p.add_argument(
+        "--mission",
+        action="append",
+        required=True,
+        help="mission name or mission .py file; repeat to train one network on several (drawn per episode)",
+    )
+    p.add_argument("--mission-weights", help="draw probabilities of the missions, e.g. 1,2 (default equal)")
+    p.add_argument(
+        "--shape",
+        action="append",
+        metavar="STAT=WEIGHT",
+        help="training-only reward per unit of an agent stat, e.g. carbon.gained=0.1 (repeatable)",
+    )
+    p.add_argument("--preset", help="named shaping terms: gather (0.5 per unit of each gathered resource)")
     p.add_argument("--steps", type=int, required=True, help="total agent-steps (over all ranks)")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True, help="directory: model.pt, model.json, train_log.parquet, periodic/")
-    p.add_argument("--arch", default="cnn", help="network: cnn (default) or lstm")
+    p.add_argument("--arch", default="tokens", help="network: tokens (default), tokens_lstm, cnn or lstm")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a PPO hyperparameter (repeatable)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="env worker processes (default: one per usable core beyond the first; "
+                   "speed only, the result does not depend on it)")  # fmt: skip
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars to OUT/tensorboard/")
     p.add_argument("--fresh", action="store_true", help="ignore periodic checkpoints and start over")
     p.add_argument("--nproc-per-node", type=int, default=1, help="data-parallel ranks per node (torchrun)")
     p.add_argument("--nnodes", type=int, default=1, help="nodes (inside a SLURM allocation: srun + torchrun)")

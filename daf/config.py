@@ -33,7 +33,7 @@ class PPOConfig(Strict):
     anneal_lr: bool = Field(default=True, description="Decay the learning rate linearly to 0.")
     gamma: float = Field(default=0.99, ge=0, le=1, description="Discount factor.")
     gae_lambda: float = Field(default=0.95, ge=0, le=1, description="GAE lambda.")
-    num_envs: int = Field(default=16, ge=1, le=4096, description="Parallel envs per rank.")
+    num_envs: int = Field(default=32, ge=1, le=4096, description="Parallel envs per rank.")
     rollout_steps: int = Field(default=32, ge=1, le=100_000, description="Env steps per env per update.")
     num_minibatches: int = Field(default=4, ge=1, description="Minibatches per epoch.")
     update_epochs: int = Field(default=3, ge=1, le=100, description="SGD passes over each rollout.")
@@ -44,8 +44,9 @@ class PPOConfig(Strict):
     vf_coef: float = Field(default=0.5, ge=0, description="Value loss coefficient.")
     max_grad_norm: float = Field(default=0.5, gt=0, description="Global gradient-norm clip.")
     target_kl: float | None = Field(default=None, gt=0, description="Stop the epochs early above this KL.")
-    hidden_size: int = Field(default=64, ge=8, le=4096, description="Width of the hidden layer (and LSTM).")
-    conv_channels: int = Field(default=8, ge=1, le=512, description="Channels of the first convolution.")
+    hidden_size: int = Field(default=128, ge=8, le=4096, description="Width of the hidden layers (and LSTM).")
+    token_size: int = Field(default=32, ge=4, le=1024, description="Width of the token vectors (tokens archs).")
+    conv_channels: int = Field(default=8, ge=1, le=512, description="Channels of the first convolution (cnn archs).")
     checkpoint_interval: int = Field(default=50_000, ge=1, description="Agent-steps between periodic checkpoints.")
 
 
@@ -53,19 +54,81 @@ class TrainConfig(Strict):
     """A policy DAF trains with PPO (the `train` rule); its checkpoint is
     results/checkpoints/{policy}/model.pt."""
 
-    mission: str = Field(description="Mission to train on (name or mission .py file).")
+    mission: str | None = Field(
+        default=None, description="Mission to train on (name or mission .py file); or give `missions`."
+    )
+    missions: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Several missions for one network: every env draws one per episode from its own seeded "
+        "stream. They must share observation features and actions.",
+    )
+    mission_weights: list[float] | None = Field(
+        default=None, description="Draw probabilities of `missions`, one positive weight each (default: equal)."
+    )
+    shaping: dict[str, float] = Field(
+        default_factory=dict,
+        description="Training-only reward terms: agent stat -> reward per unit, e.g. {carbon.gained: 0.1} "
+        "(resource .gained/.lost or action counters). Recorded in the checkpoint; evaluation always uses "
+        "the mission's own reward.",
+    )
+    preset: Literal["gather"] | None = Field(
+        default=None,
+        description="A named set of shaping terms (gather: 0.5 per unit of every resource the missions' agents "
+        "gather); `shaping` entries override its terms.",
+    )
     steps: int = Field(ge=1, le=10**12, description="Total agent-steps of training.")
     seed: int = Field(default=0, ge=0, description="Seeds the network init, env maps and action sampling.")
-    arch: Literal["cnn", "lstm"] = Field(default="cnn", description="Network: cnn or lstm.")
+    arch: Literal["tokens", "tokens_lstm", "cnn", "lstm"] = Field(
+        default="tokens",
+        description="Network: tokens (linear layer over every cell x feature, from the tokens, then an MLP), "
+        "tokens_lstm (with an LSTM), or the small convolutional cnn / lstm.",
+    )
     hyperparameters: PPOConfig = Field(default_factory=PPOConfig, description="PPO hyperparameters.")
+    workers: int = Field(
+        default=1,
+        ge=0,
+        le=256,
+        description="Env worker processes per rank (0: envs step in the training process). Speed only: "
+        "the trained network does not depend on it.",
+    )
     nproc_per_node: int = Field(default=1, ge=1, le=64, description="Data-parallel ranks per node (torchrun).")
     nnodes: int = Field(default=1, ge=1, le=1024, description="Nodes (inside a SLURM allocation: srun + torchrun).")
 
     @field_validator("mission")
     @classmethod
-    def _mission_exists(cls, mission: str) -> str:
-        _check_mission(mission)
+    def _mission_exists(cls, mission: str | None) -> str | None:
+        if mission is not None:
+            _check_mission(mission)
         return mission
+
+    @field_validator("missions")
+    @classmethod
+    def _missions_exist(cls, missions: list[str] | None) -> list[str] | None:
+        for name in missions or []:
+            _check_mission(name)
+        return missions
+
+    @model_validator(mode="after")
+    def _one_mission_field(self) -> TrainConfig:
+        if (self.mission is None) == (self.missions is None):
+            raise ValueError("give exactly one of `mission` (one mission) or `missions` (several)")
+        from daf.mission_set import check_compatible, check_weights, resolve_shaping
+        from daf.missions import get_mission
+
+        missions = [get_mission(m) for m in self.mission_names()]
+        try:
+            check_compatible(missions)
+            if self.mission_weights is not None:
+                check_weights(self.mission_weights, missions)
+            resolve_shaping(self.preset, self.shaping, missions)
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def mission_names(self) -> list[str]:
+        """The missions this policy trains on (names or mission files)."""
+        return [self.mission] if self.mission is not None else list(self.missions)
 
 
 class PolicyConfig(Strict):
@@ -106,6 +169,14 @@ class EvaluationConfig(Strict):
     episodes: int = Field(default=32, ge=1, le=100_000, description="Episodes per policy x mission.")
     seed: int = Field(default=0, ge=0, description="Base seed; episode k uses the same map for every policy.")
     num_envs: int = Field(default=16, ge=1, le=1024, description="Episodes run in lockstep per batch.")
+
+
+class TrackingConfig(Strict):
+    tensorboard: bool = Field(
+        default=False,
+        description="Trained policies also write TensorBoard scalars to results/checkpoints/{policy}/tensorboard/ "
+        "(needs the tensorboard extra).",
+    )
 
 
 class ReportConfig(Strict):
@@ -224,6 +295,9 @@ class SweepConfig(Strict):
         min_length=1, description="Hyperparameter -> search space; keys are PPO hyperparameters or `arch`."
     )
     trials: int | None = Field(default=None, ge=1, le=10_000, description="Trial budget (random, tpe).")
+    steps: int | None = Field(
+        default=None, ge=1, le=10**12, description="Agent-steps of each trial's training (default: the policy's)."
+    )
     batch_size: int = Field(default=4, ge=1, le=1000, description="tpe: trials proposed per round (run in parallel).")
     startup_trials: int = Field(default=8, ge=1, description="tpe: random proposals before TPE models the results.")
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
@@ -337,6 +411,7 @@ class StudyConfig(Strict):
     compare: CompareConfig = Field(default_factory=CompareConfig)
     vor: VorConfig | None = Field(default=None, description="Value-over-replacement scoring (optional).")
     report: ReportConfig = Field(default_factory=ReportConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Live training curves.")
     sweeps: dict[str, SweepConfig] = Field(default_factory=dict, description="Hyperparameter sweeps by name.")
     variants: dict[str, VariantConfig] = Field(
         default_factory=dict, description="Variant sweeps by name: policies across a mission family."
@@ -443,12 +518,14 @@ class StudyConfig(Strict):
                 if ref not in self.policies:
                     raise ValueError(f"variants.{name}.policies: unknown policy '{ref}'; valid policies: {names}")
                 if self.policies[ref].train is not None:
-                    _check_playable(f"variants.{name}", ref, self.policies[ref].train.mission, variant.mission_names())
+                    _check_playable(
+                        f"variants.{name}", ref, self.policies[ref].train.mission_names()[0], variant.mission_names()
+                    )
 
     def sweep_mission_names(self, sweep: str) -> list[str]:
         """Missions a sweep's objective is measured on (names or files)."""
         config = self.sweeps[sweep]
-        return list(config.missions or [self.policies[config.policy].train.mission])
+        return list(config.missions or self.policies[config.policy].train.mission_names())
 
     def sweep_replacement(self, sweep: str) -> list[str]:
         config = self.sweeps[sweep]

@@ -40,12 +40,12 @@ from pydantic import ValidationError
 
 from daf import checkpoint
 from daf.config import PPOConfig
-from daf.envs import VecEnv
+from daf.envs import EnvMission, VecEnv
 from daf.errors import UserError
 from daf.io import git_commit, package_versions, progress_bar, write_parquet
+from daf.mission_set import check_compatible, check_weights, resolve_shaping, shaped_config
 from daf.missions import Mission
-from daf.nn import ARCHS, ObsEncoder, PolicyNet
-from daf.rollout import mission_env_info
+from daf.nn import ARCHS, RECURRENT, ObsEncoder, PolicyNet
 
 HYPERPARAMETERS = list(PPOConfig.model_fields)
 
@@ -69,6 +69,22 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
 
             raise unknown_choice("hyperparameter", key, HYPERPARAMETERS)
         out[key] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def parse_shaping(pairs: list[str]) -> dict[str, float]:
+    """`STAT=WEIGHT` strings -> {stat: weight}; stat names are checked against the missions later."""
+    out: dict[str, float] = {}
+    for pair in pairs:
+        stat, sep, value = pair.partition("=")
+        stat = stat.strip()
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = None
+        if not sep or not stat or weight is None or not math.isfinite(weight):
+            raise UserError(f"--shape '{pair}' is not STAT=WEIGHT with a finite number (e.g. carbon.gained=0.1)")
+        out[stat] = weight
     return out
 
 
@@ -120,9 +136,25 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def run_key(mission: Mission, arch: str, hp: PPOConfig, seed: int, world_size: int) -> str:
-    """Identifies a run for resuming: everything but its length."""
-    ident = {"mission": mission.fingerprint(), "arch": arch, "hp": hp.model_dump(), "seed": seed, "world": world_size}
+def run_key(
+    missions: list[Mission],
+    weights: list[float],
+    shaping: dict[str, float],
+    arch: str,
+    hp: PPOConfig,
+    seed: int,
+    world_size: int,
+) -> str:
+    """Identifies a run for resuming: everything that shapes it but its length (and the
+    worker count, which changes only the speed)."""
+    ident = {
+        "mission": [m.fingerprint() for m in missions] if len(missions) > 1 else missions[0].fingerprint(),
+        "arch": arch, "hp": hp.model_dump(), "seed": seed, "world": world_size,
+    }  # fmt: skip
+    if len(missions) > 1:
+        ident["weights"] = weights
+    if shaping:
+        ident["shaping"] = shaping
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -134,6 +166,9 @@ def build_net(encoder: ObsEncoder, num_actions: int, arch: str, hp: PPOConfig) -
         "arch": arch,
         "hidden_size": hp.hidden_size,
         "conv_channels": hp.conv_channels,
+        "token_size": hp.token_size,
+        "height": encoder.height,
+        "width": encoder.width,
     }
     return PolicyNet(**kwargs), kwargs
 
@@ -143,61 +178,127 @@ def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
     return float("nan") if var == 0 else float(1 - np.var(target - pred) / var)
 
 
+ENV_GROUPS = 2  # envs step in 2 groups: one group's actions are computed while the other steps
+
+
+class Rollout:
+    """One update's samples, time-major `(steps, rows)`; rows are env x agent slots.
+
+    What is kept of an observation depends on the network (`PolicyNet.stored`): the
+    tokens themselves (trimmed to the longest observation so far) or the encoded grid.
+    `active` marks rows that are real agents (a mission with fewer agents than the
+    largest leaves the rest empty); only those enter the losses and statistics.
+    """
+
+    def __init__(self, net: PolicyNet, encoder: ObsEncoder, steps: int, rows: int, device: torch.device):
+        self.steps, self.rows, self.device = steps, rows, device
+        self.uses_tokens = net.uses_tokens
+        if self.uses_tokens:
+            self.tokens = torch.full((steps, rows, 64, 3), 0xFF, dtype=torch.uint8, device=device)
+            self.length = 1
+        else:
+            shape = (steps, rows, encoder.height, encoder.width, encoder.channels)  # NHWC
+            self.grids = torch.zeros(shape, dtype=torch.uint8, device=device)
+            self.globs = torch.zeros((steps, rows, encoder.num_features), dtype=torch.uint8, device=device)
+        self.actions = torch.zeros((steps, rows), dtype=torch.long, device=device)
+        for name in ("logprobs", "rewards", "dones", "values", "active"):
+            setattr(self, name, torch.zeros((steps, rows), device=device))
+
+    def put(self, t: int, rows: slice, stored: tuple[torch.Tensor, ...]) -> None:
+        if self.uses_tokens:
+            obs = stored[0]
+            if obs.shape[1] > self.tokens.shape[2]:  # a longer observation: grow the buffer
+                grown = torch.full((*self.tokens.shape[:2], obs.shape[1], 3), 0xFF, dtype=torch.uint8,
+                                   device=self.device)  # fmt: skip
+                grown[:, :, : self.tokens.shape[2]] = self.tokens
+                self.tokens = grown
+            self.tokens[t, rows, : obs.shape[1]] = obs
+            self.tokens[t, rows, obs.shape[1] :] = 0xFF
+            self.length = max(self.length, obs.shape[1])
+        else:
+            self.grids[t, rows], self.globs[t, rows] = stored
+
+    def flat_stored(self) -> tuple[torch.Tensor, ...]:
+        """Stored observations as `(steps * rows, ...)`, for minibatch row gathers."""
+        n = self.steps * self.rows
+        if self.uses_tokens:
+            return (self.tokens[:, :, : self.length].reshape(n, self.length, 3),)
+        return self.grids.reshape(n, *self.grids.shape[2:]), self.globs.reshape(n, -1)
+
+
 def train(
-    mission: Mission,
+    missions: Mission | list[Mission],
     steps: int,
     seed: int,
     out: Path,
-    arch: str = "cnn",
+    arch: str = "tokens",
     hp: PPOConfig | None = None,
     device_name: str = "auto",
     fresh: bool = False,
     progress: bool = True,
     stop_after_updates: int | None = None,
     on_update: Callable[[dict], bool] | None = None,
+    mission_weights: list[float] | None = None,
+    shaping: dict[str, float] | None = None,
+    workers: int = 0,
+    tensorboard: bool = False,
+    preset: str | None = None,
 ) -> dict:
-    """Train; returns the final sidecar (`stopped_early` when `on_update` stopped it: then
-    no final model is written). `on_update(log_row)` runs after every update on a single
-    process (sweeps use it to report to a pruner) and returns True to stop.
-    `stop_after_updates` exists for tests only. Raises TrainingDiverged on a non-finite loss."""
+    """Train one network on `missions` (each env draws its mission per episode with
+    `mission_weights`); returns the final sidecar (`stopped_early` when `on_update` stopped
+    it: then no final model is written). `on_update(log_row)` runs after every update on a
+    single process (sweeps use it to report to a pruner) and returns True to stop.
+    `shaping` adds training-only reward terms (agent stat -> weight); the log's
+    `episode_reward` is always the missions' own reward; a `preset` (daf.mission_set.PRESETS)
+    adds its terms under explicit ones. `workers` env processes change
+    the speed, never the result. `stop_after_updates` exists for tests only.
+    Raises TrainingDiverged on a non-finite loss."""
+    missions = [missions] if isinstance(missions, Mission) else list(missions)
     hp = hp or PPOConfig()
+    shaping = dict(shaping or {})
+    weights = [1.0] * len(missions) if mission_weights is None else [float(w) for w in mission_weights]
     if steps <= 0:
         raise UserError(f"--steps must be positive (got {steps})")
     if arch not in ARCHS:
         raise UserError(f"unknown arch '{arch}'; valid archs: {', '.join(ARCHS)}")
+    env_info = check_compatible(missions)
+    check_weights(weights, missions)
+    shaping = resolve_shaping(preset, shaping, missions)
+    writer = _tensorboard_writer(out) if tensorboard else None
     device = resolve_device(device_name)
     dist_ctx = Dist.from_env(device)
     if device.type == "cuda" and dist_ctx.enabled:
         device = torch.device("cuda", dist_ctx.local_rank)
     rank, world = dist_ctx.rank, dist_ctx.world_size
 
-    cfg = mission.config()
-    env_info = mission_env_info(mission)
     encoder = ObsEncoder(env_info)
     num_actions = len(env_info.action_names)
-    agents = cfg.game.num_agents
-    rows = hp.num_envs * agents  # samples per env step on this rank
-    batch = rows * hp.rollout_steps
-    if arch == "lstm" and rows % hp.num_minibatches:
-        raise UserError(f"lstm: num_envs x agents ({rows}) must be divisible by num_minibatches ({hp.num_minibatches})")
-    if arch == "cnn" and batch < hp.num_minibatches:
-        raise UserError(f"rollout batch ({batch}) is smaller than num_minibatches ({hp.num_minibatches})")
-    steps_per_update = batch * world
-    num_updates = max(1, math.ceil(steps / steps_per_update))
+    env_missions = [EnvMission(m.name, shaped_config(m.config(), shaping), shaping) for m in missions]
+    agents = max(m.num_agents for m in env_missions)
+    rows = hp.num_envs * agents  # env x agent slots per env step on this rank
+    recurrent = arch in RECURRENT
+    if recurrent and rows % hp.num_minibatches:
+        raise UserError(
+            f"{arch}: num_envs x agents ({rows}) must be divisible by num_minibatches ({hp.num_minibatches})"
+        )
+    if not recurrent and rows * hp.rollout_steps < hp.num_minibatches:
+        raise UserError(f"rollout batch ({rows * hp.rollout_steps}) is smaller than num_minibatches "
+                        f"({hp.num_minibatches})")  # fmt: skip
 
     # Seeds: the network init depends only on `seed`; envs and sampling get a stream per rank.
     torch.manual_seed(seed)
     net, net_kwargs = build_net(encoder, num_actions, arch, hp)
     net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=hp.learning_rate, eps=1e-5, fused=True)
-    env_seeds = np.random.default_rng(np.random.SeedSequence([seed, rank, 1]))
+    env_seed = np.random.SeedSequence([seed, rank, 1])
     sampler = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank, 2]).generate_state(1)[0]))
     shuffler = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank, 3]).generate_state(1)[0]))
     random.seed(seed + rank)
 
-    key = run_key(mission, arch, hp, seed, world)
+    key = run_key(missions, weights, shaping, arch, hp, seed, world)
     periodic_dir = out / "periodic" / key
     start_update, global_step, log_rows, resumed_from = 0, 0, [], None
+    env_resets = 0  # envs restart fresh after a resume: a new stream position per resume
     if not fresh:
         state = _latest_periodic(periodic_dir)
         if state is not None:
@@ -207,7 +308,7 @@ def train(
             log_rows = list(state["log"])
             sampler.set_state(state["rng"]["sampler"][rank])
             shuffler.set_state(state["rng"]["shuffler"][rank])
-            env_seeds.bit_generator.state = state["rng"]["env_seeds"][rank]
+            env_resets = int(state["rng"].get("env_resets", 0)) + 1
             random.setstate(_to_random_state(state["rng"]["python"]))
             resumed_from = global_step
     if dist_ctx.enabled:  # every rank starts from rank 0's parameters
@@ -216,135 +317,33 @@ def train(
         for p in net.parameters():
             tdist.broadcast(p.data, src=0)
 
-    envs = VecEnv(cfg, hp.num_envs, env_seeds)
-    shape_grid = (hp.rollout_steps, rows, encoder.height, encoder.width, encoder.channels)  # NHWC
-    grids = torch.zeros(shape_grid, dtype=torch.uint8, device=device)
-    globs = torch.zeros((hp.rollout_steps, rows, encoder.num_features), dtype=torch.uint8, device=device)
-    actions = torch.zeros((hp.rollout_steps, rows), dtype=torch.long, device=device)
-    logprobs = torch.zeros((hp.rollout_steps, rows), device=device)
-    rewards = torch.zeros((hp.rollout_steps, rows), device=device)
-    dones = torch.zeros((hp.rollout_steps, rows), device=device)
-    values = torch.zeros((hp.rollout_steps, rows), device=device)
-
-    next_done = torch.zeros(rows, device=device)
-    state = net.initial_state(rows, device)
-    bar = progress_bar(
-        num_updates * steps_per_update, "train", progress and rank == 0, initial=global_step, unit="step"
-    )
-    started = time.perf_counter()
-    wall_offset = log_rows[-1]["wall_seconds"] if log_rows else 0.0
-    last_checkpoint = global_step
-    total_tokens = envs.obs.shape[2]
-    stopped_early = False
-    if on_update is not None and dist_ctx.enabled:
-        raise UserError("on_update (pruning) runs on a single process, not under torchrun")
-
-    for update in range(start_update, num_updates):
-        update_start = time.perf_counter()
-        if hp.anneal_lr:
-            optimizer.param_groups[0]["lr"] = hp.learning_rate * (1.0 - update / num_updates)
-        initial_state = None if state is None else (state[0].clone(), state[1].clone())
-        finished = []
-        net.eval()
-        for step in range(hp.rollout_steps):
-            obs = torch.from_numpy(envs.obs).view(rows, total_tokens, 3)
-            length = int((obs[:, :, 0] != 0xFF).sum(1).max())  # valid tokens are a prefix
-            grid, glob = encoder(obs[:, : max(length, 1)].to(device))
-            grids[step], globs[step], dones[step] = grid, glob, next_done
-            with torch.no_grad():
-                logits, value, state = net(grid, glob, state, next_done)
-                logp = torch.log_softmax(logits.float(), dim=-1).cpu()
-                action = torch.multinomial(logp.exp(), 1, generator=sampler)
-                logprobs[step] = logp.gather(1, action).squeeze(1).to(device)
-                action = action.squeeze(1)
-            values[step], actions[step] = value, action.to(device)
-            envs.actions[:] = action.view(hp.num_envs, agents).numpy()
-            reward, done, ended = envs.step()
-            finished += ended
-            rewards[step] = torch.from_numpy(reward.reshape(rows)).to(device)
-            next_done = torch.from_numpy(done).float().repeat_interleave(agents).to(device)
-        global_step += steps_per_update
-
-        with torch.no_grad():  # bootstrap value and GAE
-            obs = torch.from_numpy(envs.obs).view(rows, total_tokens, 3)
-            grid, glob = encoder(obs.to(device))
-            _, next_value, _ = net(grid, glob, state, next_done)
-            advantages = torch.zeros_like(rewards)
-            last = torch.zeros(rows, device=device)
-            for t in reversed(range(hp.rollout_steps)):
-                not_done = 1.0 - (next_done if t == hp.rollout_steps - 1 else dones[t + 1])
-                nv = next_value if t == hp.rollout_steps - 1 else values[t + 1]
-                delta = rewards[t] + hp.gamma * nv * not_done - values[t]
-                last = delta + hp.gamma * hp.gae_lambda * not_done * last
-                advantages[t] = last
-            returns = advantages + values
-
-        net.train()
-        stats = _learn(
-            net,
-            optimizer,
-            hp,
-            dist_ctx,
-            shuffler,
-            initial_state,
-            grids,
-            globs,
-            actions,
-            logprobs,
-            advantages,
-            returns,
-            values,
-            dones,
-        )
-        bad = [name for name, value in stats.items() if not math.isfinite(value)]
-        if bad:
-            raise TrainingDiverged(
-                f"training diverged at update {update + 1} (agent-step {global_step:,}): "
-                f"{', '.join(bad)} not finite (learning_rate {hp.learning_rate}); lower the learning rate"
-            )
-        checksum = _check_in_sync(net, dist_ctx)
-
-        elapsed = time.perf_counter() - update_start
-        row = {
-            "update": update + 1,
-            "agent_steps": global_step,
-            "episodes": len(finished),
-            "episode_reward": float(np.mean([e.reward for e in finished])) if finished else float("nan"),
-            "episode_length": float(np.mean([e.length for e in finished])) if finished else float("nan"),
-            "reward_per_step": float(rewards.mean()),  # per agent-step of this rollout: defined before any episode ends
-            **stats,
-            "explained_variance": explained_variance(values.flatten().cpu().numpy(), returns.flatten().cpu().numpy()),
-            "learning_rate": optimizer.param_groups[0]["lr"],
-            "sps": steps_per_update / elapsed,
-            "wall_seconds": wall_offset + time.perf_counter() - started,
-            "param_checksum": checksum,
-        }
-        log_rows.append(row)
-        bar.update(steps_per_update)
-        # every rank decides alike (global_step is shared) because saving gathers every rank's RNG state
-        if global_step - last_checkpoint >= hp.checkpoint_interval or update + 1 == num_updates:
-            generators = {"sampler": sampler, "shuffler": shuffler}
-            _save_periodic(
-                periodic_dir, net, optimizer, update + 1, global_step, log_rows, generators, env_seeds, dist_ctx, key
-            )
-            last_checkpoint = global_step
-        if stop_after_updates is not None and update + 1 - start_update >= stop_after_updates:
-            break
-        if on_update is not None and on_update(row):
-            stopped_early = True
-            break
-    bar.close()
-    envs.close()
-
+    if env_resets:
+        env_seed = np.random.SeedSequence([seed, rank, 1, env_resets])
+    envs = VecEnv(env_missions, hp.num_envs, env_seed, weights, workers=workers, groups=ENV_GROUPS)
+    try:
+        sidecar = _train_loop(
+            net, optimizer, hp, dist_ctx, envs, encoder, device, sampler, shuffler, steps, start_update, global_step,
+            log_rows, periodic_dir, key, env_resets, progress, stop_after_updates, on_update, writer,
+        )  # fmt: skip
+    finally:
+        envs.close()
+        if writer is not None:
+            writer.close()
+    log_rows, global_step, stopped_early = sidecar
     sidecar = {
         "format": checkpoint.FORMAT,
-        "mission": {"name": mission.name, "source": mission.source, "sha256": mission.fingerprint()},
+        "mission": {"name": missions[0].name, "source": missions[0].source, "sha256": missions[0].fingerprint()},
+        "missions": [{"name": m.name, "source": m.source, "sha256": m.fingerprint()} for m in missions],
+        "mission_weights": weights,
+        "preset": preset,
+        "shaping": shaping,
         "arch": arch,
         "steps": global_step,
         "requested_steps": steps,
         "seed": seed,
         "hyperparameters": hp.model_dump(),
         "world_size": world,
+        "workers": envs.workers,
         "device": str(device),
         "resumed_from_step": resumed_from,
         "run_key": key,
@@ -354,8 +353,7 @@ def train(
         "versions": package_versions(),
         "git_commit": git_commit(Path(__file__).parent),
     }
-    complete = log_rows and log_rows[-1]["update"] == num_updates
-    if rank == 0 and complete:
+    if rank == 0 and global_step >= steps and not stopped_early:
         write_parquet(out / "train_log.parquet", pd.DataFrame(log_rows))
         payload = _policy_payload(net, net_kwargs, encoder, env_info.action_names)
         sidecar["sha256"] = checkpoint.save(out / "model.pt", payload, sidecar)
@@ -367,34 +365,193 @@ def train(
     return sidecar
 
 
-def _learn(
-    net,
-    optimizer,
-    hp,
-    dist_ctx,
-    shuffler,
-    initial_state,
-    grids,
-    globs,
-    actions,
-    logprobs,
-    advantages,
-    returns,
-    values,
-    dones,
-) -> dict:
-    """The PPO update; returns loss statistics of the last minibatch (and KL / clip fraction)."""
-    steps, rows = actions.shape
+def _train_loop(
+    net, optimizer, hp, dist_ctx, envs, encoder, device, sampler, shuffler, steps, start_update, global_step,
+    log_rows, periodic_dir, key, env_resets, progress, stop_after_updates, on_update, writer,
+) -> tuple[list[dict], int, bool]:  # fmt: skip
+    rank = dist_ctx.rank
+    agents = envs.num_agents
+    rows = envs.num_envs * agents
+    T = hp.rollout_steps
+    buf = Rollout(net, encoder, T, rows, device)
+    names = [m.name for m in envs.missions]
+    next_done = torch.zeros(rows, device=device)
+    state = net.initial_state(rows, device)
+    bar = progress_bar(steps, "train", progress and rank == 0, initial=min(global_step, steps), unit="step")
+    started = time.perf_counter()
+    wall_offset = log_rows[-1]["wall_seconds"] if log_rows else 0.0
+    last_checkpoint = global_step
+    total_tokens = envs.obs.shape[2]
+    stopped_early = False
+    if on_update is not None and dist_ctx.enabled:
+        raise UserError("on_update (pruning) runs on a single process, not under torchrun")
+    group_rows = [slice(lo * agents, hi * agents) for lo, hi in envs.groups]
+    obs_rows = torch.from_numpy(envs.obs).view(rows, total_tokens, 3)
+    rewards_rows = torch.from_numpy(envs.rewards).view(rows)
+    active_rows = torch.from_numpy(envs.active).view(rows)
+    update = start_update
 
-    def flat(x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(steps * rows, *x.shape[2:])
+    def act(t: int, g: int, noise: torch.Tensor) -> None:
+        """Actions of group g at step t: store its observations, sample, start its step."""
+        nonlocal state
+        sl = group_rows[g]
+        obs = obs_rows[sl]
+        length = max(1, int((obs[:, :, 0] != 0xFF).sum(1).max()))  # valid tokens are a prefix
+        stored = net.stored(encoder, obs[:, :length].to(device))
+        buf.put(t, sl, stored)
+        buf.dones[t, sl], buf.active[t, sl] = next_done[sl], active_rows[sl].to(device)
+        with torch.no_grad():
+            sub = None if state is None else (state[0][:, sl], state[1][:, sl])
+            logits, value, sub = net(*net.inputs(encoder, stored), sub, next_done[sl])
+            if state is not None:
+                state[0][:, sl], state[1][:, sl] = sub
+            logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+            # inverse-CDF sampling with one uniform per row drawn for the whole step: the
+            # actions do not depend on how rows are split into groups
+            cdf = logp.exp().cumsum(-1)
+            action = (cdf < noise[sl, None] * cdf[:, -1:]).sum(-1).clamp(max=logp.shape[1] - 1)
+        buf.logprobs[t, sl] = logp.gather(1, action[:, None]).squeeze(1).to(device)
+        buf.values[t, sl], buf.actions[t, sl] = value, action.to(device)
+        envs.actions.reshape(rows)[sl] = action.numpy()
+        envs.step_group_async(g)
 
-    grid_shape = grids.shape[2:]
-    b_grids = grids.reshape(steps * rows, -1)  # rows of bytes: index_select is a plain row copy
-    b_globs, b_actions = flat(globs), flat(actions)
-    b_logprobs, b_adv, b_returns, b_values, b_dones = map(flat, (logprobs, advantages, returns, values, dones))
+    def collect(t: int, g: int, finished: list) -> None:
+        """Results of group g's step t: rewards, episode ends."""
+        flags, ended = envs.wait_group(g)
+        sl = group_rows[g]
+        buf.rewards[t, sl] = rewards_rows[sl].to(device)
+        next_done[sl] = torch.from_numpy(flags).float().repeat_interleave(agents).to(device)
+        finished += ended
+
+    while global_step < steps:
+        update_start = time.perf_counter()
+        if hp.anneal_lr:
+            optimizer.param_groups[0]["lr"] = hp.learning_rate * max(0.0, 1.0 - global_step / steps)
+        initial_state = None if state is None else (state[0].clone(), state[1].clone())
+        finished: list = []
+        net.eval()
+        for t in range(T):
+            noise = torch.rand(rows, generator=sampler, dtype=torch.float64)
+            for g in range(len(group_rows)):
+                if t > 0:
+                    collect(t - 1, g, finished)
+                act(t, g, noise)
+        for g in range(len(group_rows)):
+            collect(T - 1, g, finished)
+        active_steps = int(buf.active.sum().item())
+        previous_step = global_step
+        global_step += _sum_over_ranks(active_steps, dist_ctx)
+
+        with torch.no_grad():  # bootstrap value and GAE
+            obs = obs_rows
+            length = max(1, int((obs[:, :, 0] != 0xFF).sum(1).max()))
+            stored = net.stored(encoder, obs[:, :length].to(device))
+            _, next_value, _ = net(*net.inputs(encoder, stored), state, next_done)
+            advantages = torch.zeros_like(buf.rewards)
+            last = torch.zeros(rows, device=device)
+            for t in reversed(range(T)):
+                not_done = 1.0 - (next_done if t == T - 1 else buf.dones[t + 1])
+                nv = next_value if t == T - 1 else buf.values[t + 1]
+                delta = buf.rewards[t] + hp.gamma * nv * not_done - buf.values[t]
+                last = delta + hp.gamma * hp.gae_lambda * not_done * last
+                advantages[t] = last
+            returns = advantages + buf.values
+
+        net.train()
+        stats = _learn(net, optimizer, hp, dist_ctx, shuffler, encoder, initial_state, buf, advantages, returns)
+        bad = [name for name, value in stats.items() if not math.isfinite(value)]
+        if bad:
+            raise TrainingDiverged(
+                f"training diverged at update {update + 1} (agent-step {global_step:,}): "
+                f"{', '.join(bad)} not finite (learning_rate {hp.learning_rate}); lower the learning rate"
+            )
+        checksum = _check_in_sync(net, dist_ctx)
+
+        elapsed = time.perf_counter() - update_start
+        live = buf.active.bool()
+        row = {
+            "update": update + 1,
+            "agent_steps": global_step,
+            "episodes": len(finished),
+            "episode_reward": _mean([e.score for e in finished]),  # the missions' own reward
+            "episode_length": _mean([e.length for e in finished]),
+            # per agent-step of this rollout (shaping included): defined before any episode ends
+            "reward_per_step": float(buf.rewards[live].mean()) if active_steps else float("nan"),
+            **stats,
+            "explained_variance": explained_variance(buf.values[live].cpu().numpy(), returns[live].cpu().numpy()),
+            "learning_rate": optimizer.param_groups[0]["lr"],
+            "sps": (global_step - previous_step) / elapsed,
+            "wall_seconds": wall_offset + time.perf_counter() - started,
+            "param_checksum": checksum,
+        }
+        if any(m.shaping for m in envs.missions):
+            row["episode_reward_shaped"] = _mean([e.reward for e in finished])
+        if len(names) > 1:
+            for i, name in enumerate(names):
+                row[f"episode_reward/{name}"] = _mean([e.score for e in finished if e.mission == i])
+                row[f"episodes/{name}"] = sum(e.mission == i for e in finished)
+        log_rows.append(row)
+        if writer is not None and rank == 0:
+            for name, value in row.items():
+                if isinstance(value, (int, float)) and math.isfinite(value) and name not in ("update", "agent_steps"):
+                    writer.add_scalar(name, value, global_step)
+            writer.flush()
+        bar.update(min(global_step, steps) - min(previous_step, steps))
+        update += 1
+        # every rank decides alike (global_step is shared) because saving gathers every rank's RNG state
+        if global_step - last_checkpoint >= hp.checkpoint_interval or global_step >= steps:
+            generators = {"sampler": sampler, "shuffler": shuffler}
+            _save_periodic(periodic_dir, net, optimizer, update, global_step, log_rows, generators, env_resets,
+                           dist_ctx, key)  # fmt: skip
+            last_checkpoint = global_step
+        if stop_after_updates is not None and update - start_update >= stop_after_updates:
+            break
+        if on_update is not None and on_update(row):
+            stopped_early = True
+            break
+    bar.close()
+    return log_rows, global_step, stopped_early
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _sum_over_ranks(value: int, dist_ctx: Dist) -> int:
+    if not dist_ctx.enabled:
+        return value
+    import torch.distributed as tdist
+
+    total = torch.tensor([value], dtype=torch.long)
+    tdist.all_reduce(total)
+    return int(total.item())
+
+
+def _tensorboard_writer(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise UserError(
+            "--tensorboard needs the tensorboard package: pip install -c constraints.txt -e '.[tensorboard]'"
+        ) from None
+    return SummaryWriter(log_dir=str(out / "tensorboard"))
+
+
+def _masked_mean(mask: torch.Tensor, count: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: (x * mask).sum() / count
+
+
+def _learn(net, optimizer, hp, dist_ctx, shuffler, encoder, initial_state, buf: Rollout, advantages, returns) -> dict:
+    """The PPO update over the active rows; returns loss statistics of the last minibatch
+    (and KL / clip fraction)."""
+    steps, rows = buf.actions.shape
+    n = steps * rows
+    stored = buf.flat_stored()
+    b_actions, b_logprobs = buf.actions.reshape(n), buf.logprobs.reshape(n)
+    b_adv, b_returns, b_values = advantages.reshape(n), returns.reshape(n), buf.values.reshape(n)
+    b_dones, b_active = buf.dones.reshape(n), buf.active.reshape(n)
     recurrent = net.lstm is not None
-    units = rows if recurrent else steps * rows  # lstm minibatches whole sequences
+    units = rows if recurrent else n  # recurrent minibatches are whole env-agent sequences
     per_mb = max(1, units // hp.num_minibatches)
     clipfracs, approx_kl, pg_loss, v_loss, entropy = [], 0.0, 0.0, 0.0, 0.0
     for _epoch in range(hp.update_epochs):
@@ -404,30 +561,36 @@ def _learn(
             if recurrent:  # all time steps of the chosen env-agent rows, time-major
                 idx = (torch.arange(steps)[:, None] * rows + chosen[None, :]).reshape(-1)
                 mb_state = (initial_state[0][:, chosen], initial_state[1][:, chosen])
-                mb_grids = b_grids.index_select(0, idx).view(-1, *grid_shape)
-                logits, new_values, _ = net(mb_grids, b_globs[idx], mb_state, b_dones[idx])
             else:
-                idx = chosen
-                mb_grids = b_grids.index_select(0, idx).view(-1, *grid_shape)
-                logits, new_values, _ = net(mb_grids, b_globs[idx])
+                idx, mb_state = chosen, None
+            mask = b_active[idx]
+            count = mask.sum()
+            if count == 0:
+                continue
+            inputs = net.inputs(encoder, tuple(x.index_select(0, idx) for x in stored))
+            logits, new_values, _ = net(*inputs, mb_state, b_dones[idx])
             log_all = torch.log_softmax(logits, dim=-1)
             new_logprob = log_all.gather(1, b_actions[idx][:, None]).squeeze(1)
-            ent = -(log_all.exp() * log_all).sum(-1).mean()
             logratio = new_logprob - b_logprobs[idx]
             ratio = logratio.exp()
+            masked_mean = _masked_mean(mask, count)
+            ent = masked_mean(-(log_all.exp() * log_all).sum(-1))
             with torch.no_grad():
-                approx_kl = float(((ratio - 1) - logratio).mean())
-                clipfracs.append(float(((ratio - 1.0).abs() > hp.clip_coef).float().mean()))
+                approx_kl = float(masked_mean((ratio - 1) - logratio))
+                clipfracs.append(float(masked_mean(((ratio - 1.0).abs() > hp.clip_coef).float())))
             mb_adv = b_adv[idx]
-            if hp.norm_adv and mb_adv.numel() > 1:
-                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
-            pg = torch.max(-mb_adv * ratio, -mb_adv * torch.clamp(ratio, 1 - hp.clip_coef, 1 + hp.clip_coef)).mean()
+            if hp.norm_adv and count > 1:
+                mean = masked_mean(mb_adv)
+                std = (masked_mean((mb_adv - mean) ** 2) * count / (count - 1)).sqrt()
+                mb_adv = (mb_adv - mean) / (std + 1e-8)
+            clipped = torch.clamp(ratio, 1 - hp.clip_coef, 1 + hp.clip_coef)
+            pg = masked_mean(torch.max(-mb_adv * ratio, -mb_adv * clipped))
             if hp.clip_vloss:
                 v_unclipped = (new_values - b_returns[idx]) ** 2
                 v_clipped = b_values[idx] + torch.clamp(new_values - b_values[idx], -hp.clip_coef, hp.clip_coef)
-                vl = 0.5 * torch.max(v_unclipped, (v_clipped - b_returns[idx]) ** 2).mean()
+                vl = 0.5 * masked_mean(torch.max(v_unclipped, (v_clipped - b_returns[idx]) ** 2))
             else:
-                vl = 0.5 * ((new_values - b_returns[idx]) ** 2).mean()
+                vl = 0.5 * masked_mean((new_values - b_returns[idx]) ** 2)
             loss = pg - hp.ent_coef * ent + hp.vf_coef * vl
             optimizer.zero_grad()
             loss.backward()
@@ -486,9 +649,9 @@ def _policy_payload(net: PolicyNet, net_kwargs: dict, encoder: ObsEncoder, actio
     }
 
 
-def _save_periodic(directory, net, optimizer, update, global_step, log_rows, generators, env_seeds, dist_ctx, key):
+def _save_periodic(directory, net, optimizer, update, global_step, log_rows, generators, env_resets, dist_ctx, key):
     """Collective under torchrun (every rank's RNG streams are gathered); rank 0 writes."""
-    mine = ({name: g.get_state() for name, g in generators.items()}, env_seeds.bit_generator.state)
+    mine = ({name: g.get_state() for name, g in generators.items()}, None)
     gathered = [mine]
     if dist_ctx.enabled:
         import torch.distributed as tdist
@@ -498,7 +661,7 @@ def _save_periodic(directory, net, optimizer, update, global_step, log_rows, gen
     if dist_ctx.rank != 0:
         return
     rng = {name: [g[0][name] for g in gathered] for name in generators}
-    rng["env_seeds"] = [g[1] for g in gathered]
+    rng["env_resets"] = env_resets
     rng["python"] = _from_random_state(random.getstate())
     payload = {
         "format": checkpoint.FORMAT,

@@ -286,7 +286,7 @@ def run_trial(
     record = {"status": "completed", "error": None, "objective": None}
     try:
         sidecar = ppo.train(
-            get_mission(settings.mission),
+            [get_mission(m) for m in settings.mission_names()],
             settings.steps,
             settings.seed,
             out,
@@ -295,6 +295,9 @@ def run_trial(
             device_name=device,
             progress=False,
             on_update=pruning,
+            mission_weights=settings.mission_weights,
+            shaping=settings.shaping,
+            preset=settings.preset,
         )
         record.update(steps=sidecar["steps"], wall_seconds=sidecar["wall_seconds"])
         if sidecar["stopped_early"]:

@@ -97,7 +97,7 @@ def test_trial_settings_apply_hyperparameters_and_arch():
         ({"strategy": "random", "trials": 3, "space": {"gamma": {"values": [0.9, 2.0]}}}, "2.0 is not a valid gamma"),
         (
             {"strategy": "random", "trials": 3, "space": {"arch": {"values": ["cnn", "mlp"]}}},
-            "space.arch: give `values` from cnn, lstm",
+            "space.arch: give `values` from tokens, tokens_lstm, cnn, lstm",
         ),
         (
             {

@@ -23,10 +23,11 @@ from daf.ppo import train
 TINY = {"num_envs": 2, "rollout_steps": 8, "num_minibatches": 2, "update_epochs": 1}
 
 
-def tiny_run(tmp_path: Path, name: str, steps: int = 64, **overrides) -> dict:
+def tiny_run(tmp_path: Path, name: str, steps: int = 64, arch: str = "tokens", **overrides) -> dict:
     hp = PPOConfig(**{**TINY, **overrides})
     out = tmp_path / name
-    sidecar = train(MISSIONS["cogs.tiny"], steps, 0, out, hp=hp, device_name="cpu", fresh=True, progress=False)
+    sidecar = train(MISSIONS["cogs.tiny"], steps, 0, out, arch=arch, hp=hp, device_name="cpu", fresh=True,
+                    progress=False)  # fmt: skip
     return {"sidecar": sidecar, "model": checkpoint.load(out / "model.pt"), "out": out}
 
 
@@ -51,6 +52,7 @@ CHANGES = {
     "max_grad_norm": 0.01,
     "target_kl": 1e-9,
     "hidden_size": 16,
+    "token_size": 8,
     "conv_channels": 4,
 }
 
@@ -67,7 +69,10 @@ def reference(tmp_path_factory):
 
 # Settings under which a hyperparameter can matter in a 2-update run (value clipping only
 # bites once values have moved by more than clip_coef).
-CONTEXT = {"clip_vloss": {"learning_rate": 0.05, "clip_coef": 0.01}}
+CONTEXT = {
+    "clip_vloss": {"learning_rate": 0.05, "clip_coef": 0.001, "update_epochs": 4},
+    "conv_channels": {"arch": "cnn"},
+}
 
 
 @pytest.mark.parametrize("name", sorted(CHANGES))
@@ -97,7 +102,8 @@ def test_outputs_and_sidecar(tmp_path):
     disk = json.loads((out / "model.json").read_text())
     assert disk["sha256"] == checkpoint.sha256_file(out / "model.pt")
     assert disk["steps"] == 128 and disk["requested_steps"] == 100  # whole updates of 2 envs x 2 agents x 8
-    assert disk["mission"]["name"] == "cogs.tiny" and disk["seed"] == 0 and disk["arch"] == "cnn"
+    assert disk["mission"]["name"] == "cogs.tiny" and disk["seed"] == 0 and disk["arch"] == "tokens"
+    assert disk["missions"] == [disk["mission"]] and disk["shaping"] == {} and disk["mission_weights"] == [1.0]
     assert disk["hyperparameters"]["rollout_steps"] == 8 and "torch" in disk["versions"]
     log = pd.read_parquet(out / "train_log.parquet")
     expected = {"agent_steps", "episode_reward", "policy_loss", "value_loss", "entropy", "explained_variance", "sps"}
@@ -268,7 +274,7 @@ def test_bad_checkpoints(tmp_path, daf):
         (["--set", "learning_rate"], "is not KEY=VALUE"),
         (["--steps", "-5"], "--steps must be positive"),
         (["--mission", "cogs.nope"], "unknown mission 'cogs.nope'"),
-        (["--arch", "transformer"], "unknown arch 'transformer'; valid archs: cnn, lstm"),
+        (["--arch", "transformer"], "unknown arch 'transformer'; valid archs: tokens, tokens_lstm, cnn, lstm"),
         (["--device", "tpu"], "--device 'tpu' is not one of auto, cpu, cuda"),
     ],
 )

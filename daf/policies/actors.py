@@ -135,8 +135,8 @@ class TrainedActor(Actor):
         with torch.no_grad():
             tokens = torch.from_numpy(obs)
             length = max(1, int((tokens[:, :, 0] != 0xFF).sum(1).max()))  # valid tokens are a prefix
-            grid, glob = self.encoder(tokens[:, :length].to(self.device))
-            logits, _, self.state = self.net(grid, glob, self.state, self.no_reset)
+            inputs = self.net.inputs(self.encoder, self.net.stored(self.encoder, tokens[:, :length].to(self.device)))
+            logits, _, self.state = self.net(*inputs, self.state, self.no_reset)
         return gumbel_argmax(logits.float().cpu().numpy(), self.env_rows, self.rngs)
 
 

@@ -79,7 +79,8 @@ class _TrainedAgentPolicy(AgentPolicy):
         for i, token in enumerate(obs.tokens[: shape[0]]):
             raw[i] = token.raw_token
         with torch.no_grad():
-            grid, glob = self.parent.encoder(torch.from_numpy(raw)[None])
-            logits, _, self.state = self.parent.network()(grid, glob, self.state, torch.zeros(1))
+            net, encoder = self.parent.network(), self.parent.encoder
+            inputs = net.inputs(encoder, net.stored(encoder, torch.from_numpy(raw)[None]))
+            logits, _, self.state = net(*inputs, self.state, torch.zeros(1))
         probs = torch.softmax(logits[0].double(), -1).numpy()
         return Action(name=self.parent.policy_env_info.action_names[int(self.rng.choice(len(probs), p=probs))])

@@ -23,7 +23,7 @@ from daf.comparison import LEADERBOARD, PAIRWISE
 from daf.config import config_hash, load_study
 from daf.errors import UserError
 from daf.io import git_commit, package_versions, read_parquets, write_text
-from daf.missions import get_mission
+from daf.missions import get_mission, mission_id
 from daf.stats import ALL
 
 COLORS = ["#1f4e79", "#c0504d", "#4f8a3c", "#8064a2", "#d08a1e", "#2c9fa5", "#7f7f7f", "#b5527f", "#4a6fa5", "#9c7a3c"]
@@ -218,6 +218,49 @@ def training_figure(logs: dict[str, pd.DataFrame]) -> Markup | None:
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def mission_reward_series(log: pd.DataFrame, missions: list[str]) -> dict[str, pd.DataFrame]:
+    """Mission -> (agent_steps, episode_reward) of the updates in which its episodes ended:
+    `episode_reward/<mission>` columns of a multi-mission run, `episode_reward` otherwise."""
+    out = {}
+    for mission in missions:
+        column = f"episode_reward/{mission}" if len(missions) > 1 else "episode_reward"
+        if column in log:
+            ended = log.dropna(subset=[column])
+            out[mission] = pd.DataFrame({"agent_steps": ended["agent_steps"], "reward": ended[column]})
+    return out
+
+
+def mission_curves_figure(logs: dict[str, pd.DataFrame], trained_on: dict[str, list[str]]) -> Markup | None:
+    """One panel per training mission: each policy's episode reward on it (the mission's
+    own reward, shaping excluded) against agent-steps, rolling mean."""
+    series = {p: mission_reward_series(log, trained_on.get(p, [])) for p, log in logs.items()}
+    missions = sorted({m for per in series.values() for m in per})
+    if not missions:
+        return None
+    plt = _pyplot()
+    cols = min(4, len(missions))
+    rows = -(-len(missions) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.3 * rows), squeeze=False)
+    for ax, mission in zip(axes.flat, missions):
+        for color, policy in zip(COLORS * 10, sorted(series)):
+            data = series[policy].get(mission)
+            if data is None or data.empty:
+                continue
+            window = max(3, len(data) // 15)
+            ax.plot(data["agent_steps"], data["reward"], ".", color=color, alpha=0.3, markersize=3)
+            ax.plot(data["agent_steps"], data["reward"].rolling(window, min_periods=1).mean(), color=color,
+                    label=policy)  # fmt: skip
+        ax.set_title(mission, fontsize=10)
+        ax.set_xlabel("agent-steps")
+        ax.set_ylabel("episode reward per agent")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(missions) :]:
+        ax.axis("off")
     fig.tight_layout()
     return _svg(fig)
 
@@ -487,6 +530,12 @@ def _read_analysis(directory: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.read_parquet(summary), pd.read_parquet(Path(directory) / "difficulty.parquet")
 
 
+def _train_config(study, policy: str):
+    """A policy's `train:` settings, None for a log of a policy the study does not train."""
+    config = study.policies.get(policy)
+    return config.train if config is not None else None
+
+
 def _read_train_logs(paths: list[str]) -> dict[str, pd.DataFrame]:
     logs = {}
     for path in paths:
@@ -529,6 +578,8 @@ def build_report(
     profiles = _read_table(directory, "profiles", [])
     analysis, difficulty_table = _read_analysis(analysis_dir)
     logs = _read_train_logs(train_logs or [])
+    settings = {p: _train_config(study, p) for p in logs}
+    trained_on = {p: [mission_id(m) for m in t.mission_names()] if t else [] for p, t in settings.items()}
     evals = read_parquets(eval_paths)
     vor_results = _read_vor(vor_paths or [])
     confidence = study.compare.confidence
@@ -564,9 +615,14 @@ def build_report(
             vor=vor_results,
             vor_figure=vor_figure(vor_results, confidence),
             training_figure=training_figure(logs),
+            mission_curves_figure=mission_curves_figure(logs, trained_on),
             training=[
                 {
                     "policy": p,
+                    "missions": ", ".join(trained_on.get(p, [])),
+                    "shaping": ", ".join(f"{k}={v:g}" for k, v in sorted(settings[p].shaping.items()))
+                    if settings[p]
+                    else "",
                     "updates": len(log),
                     "steps": int(log["agent_steps"].iloc[-1]),
                     "final_reward": float(log["episode_reward"].dropna().iloc[-5:].mean())

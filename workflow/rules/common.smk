@@ -36,8 +36,7 @@ MISSIONS = {**STUDY.variant_missions(), **STUDY.mission_by_id()}  # result-path 
 # and reruns exactly that mission's jobs; Snakemake's params trigger does the bookkeeping.
 MISSION_SHA = {
     mid: get_mission(name).fingerprint()
-    for mid, name in {**MISSIONS, **{mission_id(STUDY.policies[p].train.mission): STUDY.policies[p].train.mission
-                                     for p in TRAINED},
+    for mid, name in {**MISSIONS, **{mission_id(m): m for p in TRAINED for m in STUDY.policies[p].train.mission_names()},
                       **{mission_id(m): m for s in STUDY.sweeps for m in STUDY.sweep_mission_names(s)}}.items()
 }
 
@@ -90,6 +89,22 @@ def hyperparameter_flags(wildcards):
     """Every hyperparameter, explicitly: a changed default then reruns training too."""
     hp = train_settings(wildcards.policy).hyperparameters.model_dump(mode="json")
     return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in hp.items())
+
+
+def train_mission_flags(settings):
+    """--mission (repeated), --mission-weights and --shape flags of a policy's train settings."""
+    flags = " ".join(f"--mission {shlex.quote(m)}" for m in settings.mission_names())
+    if settings.mission_weights:
+        flags += " --mission-weights " + ",".join(map(str, settings.mission_weights))
+    if settings.preset:
+        flags += f" --preset {settings.preset}"
+    for stat, weight in sorted(settings.shaping.items()):
+        flags += f" --shape {shlex.quote(f'{stat}={weight}')}"
+    return flags
+
+
+def tracking_flags(wildcards):
+    return "--tensorboard" if STUDY.tracking.tensorboard else ""
 
 
 # --- comparison and VOR ------------------------------------------------------------------
@@ -170,6 +185,7 @@ def sweep_base(sweep):
     """The tuned policy's train settings (the trial's hyperparameters and seed go on top)."""
     base = STUDY.policies[SWEEPS[sweep].policy].train.model_dump(mode="json")
     base.pop("seed")
+    base["steps"] = SWEEPS[sweep].steps or base["steps"]
     return json.dumps(base, sort_keys=True)
 
 
@@ -203,7 +219,7 @@ def planned_trial_params(w):
 
 
 def sweep_mission_inputs(w):
-    return mission_files(train_settings(SWEEPS[w.sweep].policy).mission, *STUDY.sweep_mission_names(w.sweep))
+    return mission_files(*train_settings(SWEEPS[w.sweep].policy).mission_names(), *STUDY.sweep_mission_names(w.sweep))
 
 
 def sweep_run_params(w):

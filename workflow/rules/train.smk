@@ -4,20 +4,21 @@
 # so Snakemake keeps them when a job fails): rerunning a killed job resumes from them.
 rule train:
     input:
-        lambda w: mission_files(train_settings(w.policy).mission),
+        lambda w: mission_files(*train_settings(w.policy).mission_names()),
     output:
         model="results/checkpoints/{policy}/model.pt",
         sidecar="results/checkpoints/{policy}/model.json",
         log="results/checkpoints/{policy}/train_log.parquet",
     params:
-        mission=lambda w: train_settings(w.policy).mission,
-        mission_sha=lambda w: MISSION_SHA[mission_id(train_settings(w.policy).mission)],  # rerun trigger
+        missions=lambda w: train_mission_flags(train_settings(w.policy)),
+        mission_sha=lambda w: [MISSION_SHA[mission_id(m)] for m in train_settings(w.policy).mission_names()],  # rerun trigger
         steps=lambda w: train_settings(w.policy).steps,
         seed=lambda w: train_settings(w.policy).seed,
         arch=lambda w: train_settings(w.policy).arch,
         nproc=lambda w: train_settings(w.policy).nproc_per_node,
         nnodes=lambda w: train_settings(w.policy).nnodes,
         hyperparameters=hyperparameter_flags,
+        tracking=tracking_flags,
         out=lambda w: f"results/checkpoints/{w.policy}",
         version=RULE_VERSIONS["train"],
     log:
@@ -25,7 +26,9 @@ rule train:
         json="results/logs/train/{policy}.jsonl",
     benchmark:
         "results/benchmarks/train/{policy}.tsv"
-    threads: lambda w: train_settings(w.policy).nproc_per_node
+    # the ranks and their env workers; Snakemake scales this down to the cores it has, and
+    # `daf train` starts one env worker per core beyond the first (speed only, same result)
+    threads: lambda w: train_settings(w.policy).nproc_per_node * (1 + train_settings(w.policy).workers)
     resources:
         # one GPU per rank: N per node on M nodes (sbatch --gpus=N*M --nodes=M; on clusters that
         # do not spread them evenly add --set-resources "train:slurm_extra='--gpus-per-node=N'")
@@ -34,6 +37,7 @@ rule train:
         mem_mb=4000,
         runtime=240,
     shell:
-        "daf --log-json {log.json} train --mission {params.mission:q} --steps {params.steps} --seed {params.seed} --arch {params.arch}"
-        " {params.hyperparameters} --out {params.out} --device auto --threads 1"
+        "daf --log-json {log.json} train {params.missions} --steps {params.steps} --seed {params.seed} --arch {params.arch}"
+        " {params.hyperparameters} {params.tracking} --out {params.out} --device auto --threads 1"
+        " --workers $(( {threads} / {params.nproc} - 1 ))"
         " --nproc-per-node {params.nproc} --nnodes {params.nnodes} --no-progress > {log.text} 2>&1"

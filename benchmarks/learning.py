@@ -88,7 +88,7 @@ def plot_curves(curves: dict, path: Path) -> None:
     styles = {"default": "-", "gather": "--"}
     for ax, mission in zip(axes[0], missions):
         for (m, variant), runs in sorted(curves.items()):
-            if m != mission:
+            if m != mission or variant == "__refs__":
                 continue
             for color, (seed, log) in zip(["C0", "C1", "C2", "C3", "C4"], sorted(runs.items())):
                 ended = log.dropna(subset=["episode_reward"])

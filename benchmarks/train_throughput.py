@@ -1,13 +1,16 @@
 """Training throughput: PPO agent-steps/s against the raw env step rate, in one run.
 
   (a) mettagrid's MettaGridPufferEnv stepped with random actions (the env as shipped)
-  (b) DAF's VecEnv (the envs the trainer uses) stepped with random actions
-  (c) `daf train` with default hyperparameters (after a warm-up run, so imports and
-      first-call costs are excluded)
+  (b) DAF's VecEnv (the envs the trainer uses) in one process, random actions
+  (c) `daf train` with default settings in one process (`--workers 0`)
+  (d) `daf train` on 2 cores: one env worker process beside the learner (`--workers 1`)
+  (e) the same with the earlier `cnn` network, for reference
 
-All on one CPU thread (torch.set_num_threads(1)). Prints c/a (target >= 0.3) and c/b.
+Each training figure follows a warm-up run (imports and first calls excluded); torch uses
+one thread. Prints d/b (target >= 0.4: `daf train` on 2 cores against the single-process
+env loop) and the other ratios.
 
-    python benchmarks/train_throughput.py [--mission cogs.small] [--steps 61440]
+    python benchmarks/train_throughput.py [--mission cogs.small] [--steps 122880]
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def puffer_rate(cfg, agent_steps: int) -> float:
 
 
 def vecenv_rate(cfg, num_envs: int, agent_steps: int) -> float:
-    envs = VecEnv(cfg, num_envs, np.random.default_rng(0))
+    envs = VecEnv(cfg, num_envs, 0)
     rng = np.random.default_rng(1)
     done = 0
     start = time.perf_counter()
@@ -59,35 +62,40 @@ def vecenv_rate(cfg, num_envs: int, agent_steps: int) -> float:
     return done / seconds
 
 
-def train_rate(mission, steps: int, out: Path) -> float:
+def train_rate(mission, steps: int, out: Path, workers: int, arch: str = "tokens") -> float:
+    train(mission, 8192, 0, out / "warmup", arch=arch, device_name="cpu", fresh=True, progress=False, workers=workers)
     start = time.perf_counter()
-    sidecar = train(mission, steps, 0, out, hp=PPOConfig(), device_name="cpu", fresh=True, progress=False)
+    sidecar = train(mission, steps, 0, out / "run", arch=arch, device_name="cpu", fresh=True, progress=False,
+                    workers=workers)  # fmt: skip
     return sidecar["steps"] / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mission", default="cogs.small")
-    parser.add_argument("--steps", type=int, default=61_440, help="agent-steps of training to time")
+    parser.add_argument("--steps", type=int, default=122_880, help="agent-steps of training to time")
     args = parser.parse_args()
     torch.set_num_threads(1)
     mission = get_mission(args.mission)
     cfg = mission.config()
     hp = PPOConfig()
     with tempfile.TemporaryDirectory() as tmp:
-        train_rate(mission, 4096, Path(tmp) / "warmup")  # imports, allocator, first calls
         a = puffer_rate(cfg, args.steps)
         b = vecenv_rate(cfg, hp.num_envs, args.steps)
-        c = train_rate(mission, args.steps, Path(tmp) / "run")
+        c = train_rate(mission, args.steps, Path(tmp) / "c", workers=0)
+        d = train_rate(mission, args.steps, Path(tmp) / "d", workers=1)
+        e = train_rate(mission, args.steps, Path(tmp) / "e", workers=1, arch="cnn")
     print(
         f"mission {args.mission}: {cfg.game.num_agents} agents; PPO defaults: {hp.num_envs} envs x "
         f"{hp.rollout_steps} steps, {hp.update_epochs} epochs x {hp.num_minibatches} minibatches; 1 torch thread"
     )
-    print(f"(a) raw env, MettaGridPufferEnv loop : {a:>9,.0f} agent-steps/s")
-    print(f"(b) raw env, DAF VecEnv loop         : {b:>9,.0f} agent-steps/s")
-    print(f"(c) daf train (PPO)                  : {c:>9,.0f} agent-steps/s")
-    print(f"ratio c/a = {c / a:.2f}   (target >= 0.3)")
-    print(f"ratio c/b = {c / b:.2f}")
+    print(f"(a) raw env, MettaGridPufferEnv loop     : {a:>9,.0f} agent-steps/s")
+    print(f"(b) raw env, DAF VecEnv loop (1 process) : {b:>9,.0f} agent-steps/s")
+    print(f"(c) daf train, tokens, 1 process         : {c:>9,.0f} agent-steps/s")
+    print(f"(d) daf train, tokens, 2 cores (1 worker): {d:>9,.0f} agent-steps/s")
+    print(f"(e) daf train, cnn, 2 cores (1 worker)   : {e:>9,.0f} agent-steps/s")
+    print(f"ratio d/b = {d / b:.2f}   (target >= 0.4)")
+    print(f"ratio c/b = {c / b:.2f}, d/c = {d / c:.2f} (what the worker adds), e/b = {e / b:.2f}")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ STUDY = {
         },
         "tuned": {"spec": "sweep:grid:best", "missions": ["cogs.tiny"]},
         "forager": {  # forage rewards come early: the tpe sweep below has something to prune on
-            "train": {"mission": "forage.open", "steps": 512,
-                      "hyperparameters": {"num_envs": 2, "rollout_steps": 16, "update_epochs": 1}},
+            "train": {"mission": "forage.open", "steps": 512,  # pinned: one trial below gets pruned
+                      "hyperparameters": {"num_envs": 2, "rollout_steps": 16, "update_epochs": 1,
+                                          "num_minibatches": 8}},
             "missions": ["forage.open"],
         },
     },

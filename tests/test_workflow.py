@@ -118,7 +118,7 @@ def test_finished_study_has_nothing_to_do(study):
 
 def test_changing_one_trained_policy_reruns_only_its_jobs(study):
     config = yaml.safe_load((study / "study.yaml").read_text())
-    train_b = config["policies"]["ppo_b"]["train"]  # shares dicts with ppo_a through the YAML merge key
+    train_b = config["policies"]["ppo_b"]["train"]  # shares its hyperparameters dict with ppo_a (YAML alias)
     config["policies"]["ppo_b"]["train"] = {
         **train_b,
         "hyperparameters": {**train_b["hyperparameters"], "learning_rate": 0.01},

@@ -16,13 +16,18 @@ continues where it stopped (and a finished run is not repeated).
 
     python benchmarks/learning.py                       # everything (hours on 2 cores)
     python benchmarks/learning.py --missions cogs.small --variants gather --seeds 0
+    python benchmarks/learning.py --missions cogs.standard --jobs 3 --workers 0   # seeds side by side
+
+Wall times are each run's own (`train s`); with --jobs > 1 the runs share the cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +70,10 @@ def two_level_ci(per_seed: list[np.ndarray], reps: int = 10_000, seed: int = 0) 
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def train_run(mission, variant: str, seed: int, steps: int, work: Path, workers: int) -> tuple[Path, dict]:
-    out = work / mission.name / variant / f"seed{seed}"
+def train_run(name: str, variant: str, seed: int, steps: int, work: Path, workers: int) -> tuple[Path, dict]:
+    torch.set_num_threads(1)
+    mission = get_mission(name)
+    out = work / name / variant / f"seed{seed}"
     sidecar_path = out / "model.json"
     if sidecar_path.is_file():  # finished before: keep it
         sidecar = json.loads(sidecar_path.read_text())
@@ -116,11 +123,13 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=64)
     parser.add_argument("--steps", type=int, help="override every mission's budget (for a quick look)")
     parser.add_argument("--workers", type=int, default=1, help="env worker processes per run")
+    parser.add_argument("--jobs", type=int, default=1, help="training runs side by side (e.g. 2 with --workers 0)")
     parser.add_argument("--work", default="results/benchmarks/learning", help="training runs (kept, resumable)")
     parser.add_argument("--png", default="results/benchmarks/learning.png")
     args = parser.parse_args()
     torch.set_num_threads(1)
     work = Path(args.work)
+    print(f"training: {args.jobs} run(s) side by side, {args.workers} env worker process(es) each, torch 1 thread")
     rows, curves = [], {}
     for name in args.missions:
         mission = get_mission(name)
@@ -133,9 +142,12 @@ def main() -> None:
             if variant != "default" and name not in SHAPED:
                 continue
             per_seed, seed_rows = [], []
-            for seed in args.seeds:
-                start = time.perf_counter()
-                out, sidecar = train_run(mission, variant, seed, steps, work, args.workers)
+            start = time.perf_counter()
+            # seeds train side by side in --jobs processes (spawned: a clean torch in each)
+            with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                runs = list(pool.map(train_run, *zip(*[(name, variant, seed, steps, work, args.workers)
+                                                       for seed in args.seeds])))  # fmt: skip
+            for seed, (out, sidecar) in zip(args.seeds, runs):
                 scores = evaluate(mission, str(out / "model.pt"), args.episodes)
                 normalised = (scores - low) / (high - low)
                 per_seed.append(normalised)

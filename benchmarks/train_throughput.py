@@ -5,6 +5,8 @@
   (c) `daf train` with default settings in one process (`--workers 0`)
   (d) `daf train` on 2 cores: one env worker process beside the learner (`--workers 1`)
   (e) the same with the earlier `cnn` network, for reference
+  (f) `daf train --nproc-per-node 2 --workers 0` with half the envs per rank: the same samples
+      per update as (c) and (d), the learner's work split over both cores (gloo all-reduce)
 
 Each training figure follows a warm-up run (imports and first calls excluded); torch uses
 one thread. Prints d/b (target >= 0.4: `daf train` on 2 cores against the single-process
@@ -16,6 +18,9 @@ env loop) and the other ratios.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -63,11 +68,21 @@ def vecenv_rate(cfg, num_envs: int, agent_steps: int) -> float:
 
 
 def train_rate(mission, steps: int, out: Path, workers: int, arch: str = "tokens") -> float:
+    """Agent-steps per second of the training loop (the sidecar's clock: envs already built)."""
     train(mission, 8192, 0, out / "warmup", arch=arch, device_name="cpu", fresh=True, progress=False, workers=workers)
-    start = time.perf_counter()
     sidecar = train(mission, steps, 0, out / "run", arch=arch, device_name="cpu", fresh=True, progress=False,
                     workers=workers)  # fmt: skip
-    return sidecar["steps"] / (time.perf_counter() - start)
+    return sidecar["steps"] / sidecar["wall_seconds"]
+
+
+def data_parallel_rate(mission: str, steps: int, out: Path, num_envs: int) -> float:
+    """`daf train --nproc-per-node 2` (torchrun, gloo): two ranks, each stepping its own envs."""
+    cmd = [sys.executable, "-m", "daf", "train", "--mission", mission, "--steps", str(steps), "--seed", "0",
+           "--out", str(out), "--device", "cpu", "--fresh", "--no-progress", "--nproc-per-node", "2",
+           "--workers", "0", "--set", f"num_envs={num_envs}"]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True)
+    sidecar = json.loads((out / "model.json").read_text())
+    return sidecar["steps"] / sidecar["wall_seconds"]
 
 
 def main() -> None:
@@ -85,6 +100,8 @@ def main() -> None:
         c = train_rate(mission, args.steps, Path(tmp) / "c", workers=0)
         d = train_rate(mission, args.steps, Path(tmp) / "d", workers=1)
         e = train_rate(mission, args.steps, Path(tmp) / "e", workers=1, arch="cnn")
+        # the same samples per update as (c)/(d): half the envs on each of 2 ranks
+        f = data_parallel_rate(args.mission, args.steps, Path(tmp) / "f", hp.num_envs // 2)
     print(
         f"mission {args.mission}: {cfg.game.num_agents} agents; PPO defaults: {hp.num_envs} envs x "
         f"{hp.rollout_steps} steps, {hp.update_epochs} epochs x {hp.num_minibatches} minibatches; 1 torch thread"
@@ -94,8 +111,9 @@ def main() -> None:
     print(f"(c) daf train, tokens, 1 process         : {c:>9,.0f} agent-steps/s")
     print(f"(d) daf train, tokens, 2 cores (1 worker): {d:>9,.0f} agent-steps/s")
     print(f"(e) daf train, cnn, 2 cores (1 worker)   : {e:>9,.0f} agent-steps/s")
-    print(f"ratio d/b = {d / b:.2f}   (target >= 0.4)")
-    print(f"ratio c/b = {c / b:.2f}, d/c = {d / c:.2f} (what the worker adds), e/b = {e / b:.2f}")
+    print(f"(f) daf train, tokens, 2 data-parallel ranks x {hp.num_envs // 2} envs: {f:>9,.0f} agent-steps/s")
+    print(f"ratio d/b = {d / b:.2f}   (target >= 0.4); f/b = {f / b:.2f}")
+    print(f"ratio c/b = {c / b:.2f}, d/c = {d / c:.2f} (what the worker adds), f/c = {f / c:.2f}, e/b = {e / b:.2f}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -88,9 +89,11 @@ def test_study_produces_every_output(study):
     assert "Tiny &lt;b&gt;study&lt;/b&gt;" in html  # user text is escaped
     assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; friends" in html
     assert "my_mission" in html and "cogs.tiny" in html and "<svg" in html
+    # the training table: what ppo_a trained on and the shaping its sidecar recorded (the preset resolved)
+    shaping = re.search(r"<tr><td>ppo_a</td><td>cogs.tiny, cogs.small</td><td>(.*?)</td>", html).group(1)
+    assert shaping == "preset gather: carbon.gained=0.5, oxygen.gained=0.5"
+    assert re.search(r"<tr><td>ppo_b</td><td>cogs.tiny</td><td>none</td>", html)
     # no external resources: the only URLs are SVG's XML namespace identifiers
-    import re
-
     assert set(re.findall(r"https?://[^\"' ]+", html)) <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
 
 

@@ -536,6 +536,19 @@ def _train_config(study, policy: str):
     return config.train if config is not None else None
 
 
+def _shaping_text(log_path: str, settings) -> str:
+    """The shaping a run trained with, as its checkpoint sidecar recorded it (a preset resolved
+    to its terms); the config's explicit terms where no sidecar sits beside the log."""
+    sidecar_path = Path(log_path).parent / "model.json"
+    if sidecar_path.is_file():
+        sidecar = json.loads(sidecar_path.read_text())
+        preset, terms = sidecar.get("preset"), sidecar.get("shaping") or {}
+    else:
+        preset, terms = (settings.preset, settings.shaping) if settings else (None, {})
+    text = ", ".join(f"{k}={v:g}" for k, v in sorted(terms.items()))
+    return f"preset {preset}: {text}" if preset else text
+
+
 def _read_train_logs(paths: list[str]) -> dict[str, pd.DataFrame]:
     logs = {}
     for path in paths:
@@ -578,6 +591,7 @@ def build_report(
     profiles = _read_table(directory, "profiles", [])
     analysis, difficulty_table = _read_analysis(analysis_dir)
     logs = _read_train_logs(train_logs or [])
+    log_paths = {Path(path).parent.name: path for path in train_logs or []}
     settings = {p: _train_config(study, p) for p in logs}
     trained_on = {p: [mission_id(m) for m in t.mission_names()] if t else [] for p, t in settings.items()}
     evals = read_parquets(eval_paths)
@@ -620,9 +634,7 @@ def build_report(
                 {
                     "policy": p,
                     "missions": ", ".join(trained_on.get(p, [])),
-                    "shaping": ", ".join(f"{k}={v:g}" for k, v in sorted(settings[p].shaping.items()))
-                    if settings[p]
-                    else "",
+                    "shaping": _shaping_text(log_paths[p], settings[p]),
                     "updates": len(log),
                     "steps": int(log["agent_steps"].iloc[-1]),
                     "final_reward": float(log["episode_reward"].dropna().iloc[-5:].mean())

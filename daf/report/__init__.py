@@ -546,7 +546,9 @@ def _shaping_text(log_path: str, settings) -> str:
     else:
         preset, terms = (settings.preset, settings.shaping) if settings else (None, {})
     text = ", ".join(f"{k}={v:g}" for k, v in sorted(terms.items()))
-    return f"preset {preset}: {text}" if preset else text
+    if preset:
+        return f"preset {preset}: {text}" if text else f"preset {preset}"
+    return text
 
 
 def _read_train_logs(paths: list[str]) -> dict[str, pd.DataFrame]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -142,7 +141,6 @@ def main() -> None:
             if variant != "default" and name not in SHAPED:
                 continue
             per_seed, seed_rows = [], []
-            start = time.perf_counter()
             # seeds train side by side in --jobs processes (spawned: a clean torch in each)
             with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
                 runs = list(pool.map(train_run, *zip(*[(name, variant, seed, steps, work, args.workers)
@@ -153,7 +151,7 @@ def main() -> None:
                 per_seed.append(normalised)
                 curves.setdefault((name, variant), {})[seed] = pd.read_parquet(out / "train_log.parquet")
                 seed_rows.append((seed, float(scores.mean()), float(normalised.mean()), sidecar["steps"],
-                                  sidecar["wall_seconds"], time.perf_counter() - start))  # fmt: skip
+                                  sidecar["wall_seconds"]))  # fmt: skip
             mean = float(np.mean([s.mean() for s in per_seed]))
             ci = two_level_ci(per_seed)
             rows.append((name, variant, target, steps, mean, ci, seed_rows, low, high))
@@ -167,7 +165,7 @@ def print_table(rows) -> None:
           f"{'met':<4} per seed: reward/agent (normalised), agent-steps, train s")  # fmt: skip
     for name, variant, target, steps, mean, (lo, hi), seeds, low, high in rows:
         met = "yes" if mean >= target else "no"
-        detail = "; ".join(f"s{s} {r:.2f} ({n:.2f}) {st / 1e6:.2f}M {w:.0f}s" for s, r, n, st, w, _ in seeds)
+        detail = "; ".join(f"s{s} {r:.2f} ({n:.2f}) {st / 1e6:.2f}M {w:.0f}s" for s, r, n, st, w in seeds)
         print(f"{name:<14} {variant:<8} {target:>7.2f} {steps:>11,} {mean:>8.2f} [{lo:6.2f}, {hi:6.2f}]  "
               f"{met:<4} {detail}   (random {low:.2f}, baseline {high:.2f})")  # fmt: skip
 

@@ -23,6 +23,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/compare.smk"
+include: "workflow/rules/curves.smk"
+include: "workflow/rules/plan.smk"
 include: "workflow/rules/vor.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/sweep.smk"
@@ -33,6 +35,9 @@ include: "workflow/rules/report.smk"
 localrules:
     all,
     compare,
+    curves_summary,
+    evaluate,
+    plan,
     vor,
     analyze,
     analysis_summary,

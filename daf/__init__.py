@@ -6,4 +6,15 @@ __version__ = "0.1.0"
 # param, so bumping one reruns exactly that family's jobs (and what depends on them); other
 # code changes leave finished results alone. Mission games are covered separately: each
 # mission's config fingerprint is a param of its jobs.
-RULE_VERSIONS = {"train": 1, "evaluate": 1, "vor": 1, "compare": 1, "analysis": 1, "render": 1, "report": 1, "sweep": 1}
+RULE_VERSIONS = {
+    "train": 2,
+    "evaluate": 2,
+    "vor": 1,
+    "compare": 2,
+    "analysis": 1,
+    "render": 1,
+    "report": 2,
+    "sweep": 2,
+    "curves": 1,
+    "plan": 1,
+}

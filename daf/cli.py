@@ -102,6 +102,8 @@ def cmd_evaluate(args) -> dict:
         raise UserError(f"--episodes must be at least 1 (got {args.episodes})")
     if args.seed < 0:
         raise UserError(f"--seed must be non-negative (got {args.seed})")
+    if args.first_episode < 0 or args.run < 0:
+        raise UserError(f"--first-episode and --run must be non-negative (got {args.first_episode}, {args.run})")
     ensure_writable(out)
     torch.set_num_threads(args.threads)
     mission = get_mission(args.mission)
@@ -139,8 +141,11 @@ def cmd_evaluate(args) -> dict:
         progress=not args.no_progress,
         replays=args.replays,
         replay_dir=Path(args.replay_dir) if args.replay_dir else out.with_suffix(".replays"),
+        first_episode=args.first_episode,
+        run=args.run,
     )
     seconds = time.perf_counter() - start
+    episode_range = range(args.first_episode, args.first_episode + args.episodes)
     write_parquet(out, frame)
     write_json(
         out.with_suffix(".json"),
@@ -154,8 +159,10 @@ def cmd_evaluate(args) -> dict:
             "candidate_agents": args.candidate_agents,
             "mission": {"name": mission.name, "source": mission.source, "sha256": mission.fingerprint()},
             "episodes": args.episodes,
+            "first_episode": args.first_episode,
+            "run": args.run,
             "base_seed": args.seed,
-            "episode_seeds": [episode_seed(args.seed, k) for k in range(args.episodes)],
+            "episode_seeds": [episode_seed(args.seed, k) for k in episode_range],
             "num_envs": args.num_envs,
             "wall_seconds": round(seconds, 3),
             "agent_steps_per_second": round(throughput(frame, seconds), 1),
@@ -166,6 +173,83 @@ def cmd_evaluate(args) -> dict:
     print(f"wrote {out} ({len(frame)} rows, {throughput(frame, seconds):,.0f} agent-steps/s)", file=sys.stderr)
     return {"rows": len(frame), "episodes": args.episodes, "wall_seconds": round(seconds, 3),
             "agent_steps_per_second": round(throughput(frame, seconds), 1)}  # fmt: skip
+
+
+def cmd_merge_evals(args) -> dict:
+    from daf.io import ensure_writable, write_json, write_parquet
+    from daf.rollout import merge_chunks
+
+    out = Path(args.out)
+    if out.suffix != ".parquet":
+        raise UserError(f"--out '{out}' must end in .parquet")
+    ensure_writable(out)
+    frame = merge_chunks(args.chunks)
+    sidecars = [Path(c).with_suffix(".json") for c in args.chunks]
+    provenance = [json.loads(p.read_text()) if p.is_file() else None for p in sidecars]
+    write_parquet(out, frame)
+    runs = sorted(int(r) for r in frame["run"].unique())
+    episodes = int(frame["episode"].nunique())
+    write_json(
+        out.with_suffix(".json"), {"runs": runs, "episodes": episodes, "chunks": dict(zip(args.chunks, provenance))}
+    )
+    print(f"wrote {out} ({len(runs)} run(s) x {episodes} episodes, {len(args.chunks)} chunks)", file=sys.stderr)
+    return {"rows": len(frame), "runs": runs, "episodes": episodes}
+
+
+def cmd_curves(args) -> dict:
+    from daf.checkpoint_curves import evaluate_checkpoints
+    from daf.io import ensure_writable, write_parquet
+    from daf.missions import get_mission
+
+    out = Path(args.out)
+    if out.suffix != ".parquet":
+        raise UserError(f"--out '{out}' must end in .parquet")
+    if args.episodes < 1 or args.every < 1:
+        raise UserError(f"--episodes and --every must be at least 1 (got {args.episodes}, {args.every})")
+    ensure_writable(out)
+    missions = [get_mission(m) for m in args.mission]
+    start = time.perf_counter()
+    table = evaluate_checkpoints(args.run_dir, missions, args.episodes, args.seed, args.policy, args.run,
+                                 num_envs=args.num_envs, every=args.every)  # fmt: skip
+    write_parquet(out, table)
+    points = int(table["agent_steps"].nunique())
+    print(f"wrote {out} ({points} checkpoints x {len(missions)} missions x {args.episodes} episodes)", file=sys.stderr)
+    return {"checkpoints": points, "rows": len(table), "wall_seconds": round(time.perf_counter() - start, 3)}
+
+
+def _policy_pair(text: str, sep: str = ",", flag: str = "--normalize", form: str = "LOW,HIGH") -> tuple[str, str]:
+    parts = [p.strip() for p in text.split(sep)]
+    if len(parts) != 2 or not all(parts):
+        raise UserError(f"{flag} '{text}' must be {form} (two policy names)")
+    return parts[0], parts[1]
+
+
+def cmd_curves_summary(args) -> dict:
+    from daf.curves import final_vs_best, summarize_curves
+    from daf.io import read_parquets, write_parquet
+    from daf.stats import episode_scores
+
+    curves = read_parquets(args.curves)
+    normalization = None
+    if args.normalize:
+        low, high = _policy_pair(args.normalize)
+        if not args.references:
+            raise UserError("--normalize needs --references: the evaluations of the two reference policies")
+        means = episode_scores(read_parquets(args.references)).groupby(["policy", "mission"])["score"].mean()
+        normalization = {}
+        for mission in sorted(curves["mission"].unique()):
+            missing = [ref for ref in (low, high) if (ref, mission) not in means.index]
+            if missing:
+                raise UserError(f"--references lack {', '.join(missing)} on mission '{mission}' (needed to normalise)")
+            normalization[mission] = (float(means[(low, mission)]), float(means[(high, mission)]))
+    out = Path(args.out)
+    summary = summarize_curves(curves, normalization, confidence=args.confidence, reps=args.reps, seed=args.seed)
+    for policy, part in curves.groupby("policy", sort=True):
+        write_parquet(out / f"{policy}.parquet", part.reset_index(drop=True))
+    write_parquet(out / "summary.parquet", summary)
+    write_parquet(out / "final_vs_best.parquet", final_vs_best(curves))
+    print(f"wrote {out}/summary.parquet ({len(summary)} rows)", file=sys.stderr)
+    return {"rows": len(summary), "policies": int(curves["policy"].nunique())}
 
 
 # --- train -------------------------------------------------------------------------------
@@ -303,15 +387,11 @@ def cmd_compare(args) -> dict:
 
     out = Path(args.out)
     ensure_writable(out / "leaderboard.parquet")
-    normalize = None
-    if args.normalize:
-        parts = [p.strip() for p in args.normalize.split(",")]
-        if len(parts) != 2 or not all(parts):
-            raise UserError(f"--normalize '{args.normalize}' must be LOW,HIGH (two policy names)")
-        normalize = (parts[0], parts[1])
+    normalize = _policy_pair(args.normalize) if args.normalize else None
     settings = CompareSettings(
         confidence=args.confidence, reps=args.reps, seed=args.seed, interval=args.interval, alpha=args.alpha,
         correction=args.correction, normalize=normalize,
+        trained=tuple(name.strip() for name in (args.trained or "").split(",") if name.strip()),
     )  # fmt: skip
     board, pairwise, profiles = compare(read_parquets(args.evals), settings)
     write_parquet(out / "leaderboard.parquet", board)
@@ -323,6 +403,34 @@ def cmd_compare(args) -> dict:
         {"settings": settings.__dict__, "leaderboard": jsonable(board), "pairwise": jsonable(pairwise)},
     )
     return {"policies": int(board["policy"].nunique()), "leaderboard_rows": len(board), "pairwise_rows": len(pairwise)}
+
+
+def cmd_plan(args) -> dict:
+    from daf.io import ensure_writable, read_parquets, write_json, write_parquet
+    from daf.planning import PlanSettings, jsonable, plan, summary_text
+
+    out = Path(args.out)
+    ensure_writable(out / "plan.json")
+    normalize = _policy_pair(args.normalize) if args.normalize else None
+    pairs = tuple(_policy_pair(text, ":", "--pairs", "A:B") for text in args.pairs) if args.pairs else None
+    settings = PlanSettings(
+        half_width=args.half_width, difference=args.difference, power=args.power, alpha=args.alpha,
+        max_runs=args.max_runs, max_episodes=args.max_episodes, normalize=normalize, pairs=pairs, seed=args.seed,
+        sims=args.sims,
+    )  # fmt: skip
+    result = plan(read_parquets(args.evals), settings)
+    write_parquet(out / "components.parquet", result.components)
+    write_parquet(out / "precision.parquet", result.precision)
+    write_parquet(out / "power.parquet", result.power)
+    summary = summary_text(result, settings)
+    write_json(out / "plan.json", {
+        "settings": settings.__dict__, "evals": [str(p) for p in args.evals], "summary": summary.splitlines(),
+        "notes": result.notes, "components": jsonable(result.components), "precision": jsonable(result.precision),
+        "power": jsonable(result.power),
+    })  # fmt: skip
+    print(summary)
+    return {"policies": int(result.components["policy"].nunique()), "precision_rows": len(result.precision),
+            "power_rows": len(result.power)}  # fmt: skip
 
 
 def cmd_vor(args) -> dict:
@@ -355,6 +463,8 @@ def cmd_report(args) -> dict:
         sweep_dirs=args.sweeps,
         variant_tables=args.variants,
         logs_dir=args.logs,
+        curve_tables=args.curves,
+        plan_path=args.plan[0] if args.plan else None,
     )
     return {"bytes": Path(args.out).stat().st_size}
 
@@ -426,7 +536,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway without a TTY)")
     p.add_argument("--replays", type=int, default=0, help="record episodes 0..N-1 (default 0)")
     p.add_argument("--replay-dir", help="where replays go (default: OUT without .parquet + .replays/)")
+    p.add_argument("--first-episode", type=int, default=0,
+                   help="play episodes FIRST..FIRST+EPISODES-1 (a chunk of an evaluation; default 0)")  # fmt: skip
+    p.add_argument("--run", type=int, default=0, help="training run (seed) of the policy, for the `run` column")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("curves", help="evaluate a training run's periodic checkpoints (a learning curve)")
+    p.add_argument("--run-dir", required=True, help="a `daf train` output directory (model.pt, periodic/)")
+    p.add_argument("--mission", action="append", required=True, help="mission name or .py file (repeatable)")
+    p.add_argument("--episodes", type=int, required=True, help="episodes per checkpoint x mission")
+    p.add_argument("--seed", type=int, required=True, help="base episode seed (the evaluation's)")
+    p.add_argument("--policy", required=True, help="policy name written to the table")
+    p.add_argument("--run", type=int, default=0, help="training run (seed), for the `run` column")
+    p.add_argument("--every", type=int, default=1, help="evaluate every N-th checkpoint (the last always)")
+    p.add_argument("--num-envs", type=int, default=16, help="episodes run in lockstep (default 16)")
+    p.add_argument("--out", required=True, help="output .parquet: policy, run, agent_steps, mission, episode, score")
+    p.add_argument("--no-progress", action="store_true", help="accepted for symmetry with evaluate (no bar here)")
+    p.set_defaults(func=cmd_curves)
+
+    p = sub.add_parser("curves-summary", help="per-policy learning-curve tables and a summary over runs")
+    p.add_argument("--curves", nargs="+", required=True, help="`daf curves` tables (one per training run)")
+    p.add_argument("--references", nargs="*", default=[], help="evaluations of the --normalize policies")
+    p.add_argument("--normalize", metavar="LOW,HIGH", help="ALL rows on scores normalised between two policies")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--reps", type=int, default=2_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="directory: {policy}.parquet, summary.parquet, final_vs_best.parquet")
+    p.set_defaults(func=cmd_curves_summary)
+
+    p = sub.add_parser("merge-evals", help="merge evaluation chunks (runs x episode ranges) into one table")
+    p.add_argument("--chunks", nargs="+", required=True, help="`daf evaluate` parquets of one policy x mission")
+    p.add_argument("--out", required=True, help="output .parquet (a .json provenance sidecar is written beside it)")
+    p.set_defaults(func=cmd_merge_evals)
 
     p = sub.add_parser("train", help="PPO on a mission; resumes from OUT's latest periodic checkpoint")
     p.add_argument(
@@ -511,7 +652,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--correction", choices=["holm", "bh"], default="holm")
     p.add_argument("--normalize", metavar="LOW,HIGH", help="normalise per mission: LOW's mean -> 0, HIGH's -> 1")
+    p.add_argument("--trained", metavar="A,B", default="", help="policies trained by DAF (a single run is flagged)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("plan", help="power analysis from pilot evaluations: the runs and episodes a study needs")
+    p.add_argument("--evals", nargs="+", required=True, help="pilot `daf evaluate` parquets (with the `run` column)")
+    p.add_argument("--out", required=True, help="directory: components/precision/power .parquet, plan.json")
+    p.add_argument("--half-width", type=float, help="target CI half-width of a policy's mean (score units, or "
+                   "normalised ones with --normalize)")  # fmt: skip
+    p.add_argument("--difference", type=float, help="difference A - B to detect (default: the pilot's; units as above)")
+    p.add_argument("--pairs", nargs="+", metavar="A:B", help="policy pairs to plan (default: all sharing a mission)")
+    p.add_argument("--power", type=float, default=0.8, help="wanted power (default 0.8)")
+    p.add_argument("--alpha", type=float, default=0.05, help="test level; CIs at 1 - alpha (default 0.05)")
+    p.add_argument("--max-runs", type=int, default=20, help="largest runs per policy considered (default 20)")
+    p.add_argument("--max-episodes", type=int, default=1024, help="largest episodes per run considered (default 1024)")
+    p.add_argument("--normalize", metavar="LOW,HIGH", help="normalise per mission (LOW -> 0, HIGH -> 1), plan ALL too")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sims", type=int, default=2000, help="simulated experiments per design (default 2000)")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("vor", help="value over replacement from mixed-episode scenario tables (k = 0..N)")
     p.add_argument("--scenarios", nargs="+", required=True, help="`daf evaluate --candidate-agents K` parquets")
@@ -528,7 +686,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evals", nargs="+", required=True)
     p.add_argument("--vor", nargs="*", default=[], help="`daf vor` JSON results")
     p.add_argument("--analysis", help="directory written by `daf analysis-summary`")
-    p.add_argument("--train-logs", nargs="*", default=[], help="train_log.parquet files (policy = parent directory)")
+    p.add_argument("--train-logs", nargs="*", default=[],
+                   help="train_log.parquet files (results/checkpoints/POLICY/seedN/train_log.parquet)")  # fmt: skip
+    p.add_argument("--curves", nargs="*", default=[], help="`daf curves-summary` outputs (summary, final_vs_best)")
+    p.add_argument("--plan", nargs="*", default=[], help="`daf plan` plan.json, shown in the summary")
     p.add_argument("--replays", nargs="*", default=[], help="replay GIFs named POLICY/MISSION.gif")
     p.add_argument("--sweeps", nargs="*", default=[], help="sweep directories (results/sweeps/NAME)")
     p.add_argument("--variants", nargs="*", default=[], help="variant tables (results/variants/NAME.parquet)")

@@ -205,16 +205,16 @@ def cmd_sweep_best(args) -> None:
     frames = {}
     for trial in summary["top"]:
         parts = []
-        for j, run in enumerate(sorted(runs[trial], key=lambda r: r["seed"])):
+        for run in sorted(runs[trial], key=lambda r: r["seed"]):
             frame = evaluate_checkpoint(
                 Path(run["checkpoint"]), run["missions"], sweep.reevaluation_episodes, sweep.reevaluation_seed,
                 sweep.objective.metric, replacement, trial,
             )  # fmt: skip
-            # each training seed's checkpoint plays the same episode seeds; its episodes are distinct rows
-            frame["episode"] += j * sweep.reevaluation_episodes
+            # each training seed's checkpoint (a run) plays the same episode seeds: CIs are run-level
+            frame["run"] = run["seed"]
             if "scenario" in frame:
                 frame["scenario"] = f"s{run['seed']}-" + frame["scenario"]
-            parts.append(frame.assign(train_seed=run["seed"]))
+            parts.append(frame)
         frames[trial] = pd.concat(parts, ignore_index=True)
     table, choice = select_best(
         frames, sweep.objective.metric, sweep.objective.direction, args.confidence, args.reps, 0

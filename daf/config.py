@@ -51,8 +51,8 @@ class PPOConfig(Strict):
 
 
 class TrainConfig(Strict):
-    """A policy DAF trains with PPO (the `train` rule); its checkpoint is
-    results/checkpoints/{policy}/model.pt."""
+    """A policy DAF trains with PPO (the `train` rule), once per seed; a run's checkpoint is
+    results/checkpoints/{policy}/seed{seed}/model.pt."""
 
     mission: str | None = Field(
         default=None, description="Mission to train on (name or mission .py file); or give `missions`."
@@ -78,7 +78,17 @@ class TrainConfig(Strict):
         "gather); `shaping` entries override its terms.",
     )
     steps: int = Field(ge=1, le=10**12, description="Total agent-steps of training.")
-    seed: int = Field(default=0, ge=0, description="Seeds the network init, env maps and action sampling.")
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        description="One training run (default seed 0): seeds the network init, env maps and action sampling.",
+    )
+    seeds: int | list[int] | None = Field(
+        default=None,
+        description="Several training runs (the unit of replication): a list of seeds, or N for seeds 0..N-1. "
+        "Each seed is its own train job (results/checkpoints/{policy}/seed{seed}/); every run is evaluated "
+        "on the same episodes. Give `seed` or `seeds`, not both.",
+    )
     arch: Literal["tokens", "tokens_lstm", "cnn", "lstm"] = Field(
         default="tokens",
         description="Network: tokens (linear layer over every cell x feature, from the tokens, then an MLP), "
@@ -109,8 +119,24 @@ class TrainConfig(Strict):
             _check_mission(name)
         return missions
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_valid(cls, seeds: int | list[int] | None) -> int | list[int] | None:
+        if isinstance(seeds, int) and not 1 <= seeds <= 10_000:
+            raise ValueError("a number of seeds must be 1..10000")
+        if isinstance(seeds, list):
+            if not seeds:
+                raise ValueError("list at least one seed")
+            if any(s < 0 for s in seeds):
+                raise ValueError("seeds must be non-negative")
+            if len(set(seeds)) != len(seeds):
+                raise ValueError("a seed is listed twice")
+        return seeds
+
     @model_validator(mode="after")
     def _one_mission_field(self) -> TrainConfig:
+        if self.seeds is not None and self.seed is not None:
+            raise ValueError("give `seed` (one training run) or `seeds` (several), not both")
         if (self.mission is None) == (self.missions is None):
             raise ValueError("give exactly one of `mission` (one mission) or `missions` (several)")
         from daf.mission_set import check_compatible, check_weights, resolve_shaping
@@ -129,6 +155,12 @@ class TrainConfig(Strict):
     def mission_names(self) -> list[str]:
         """The missions this policy trains on (names or mission files)."""
         return [self.mission] if self.mission is not None else list(self.missions)
+
+    def run_seeds(self) -> list[int]:
+        """The training seeds: one per run."""
+        if self.seeds is None:
+            return [0 if self.seed is None else self.seed]
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
 
 class PolicyConfig(Strict):
@@ -169,6 +201,39 @@ class EvaluationConfig(Strict):
     episodes: int = Field(default=32, ge=1, le=100_000, description="Episodes per policy x mission.")
     seed: int = Field(default=0, ge=0, description="Base seed; episode k uses the same map for every policy.")
     num_envs: int = Field(default=16, ge=1, le=1024, description="Episodes run in lockstep per batch.")
+    chunk: int = Field(
+        default=16,
+        ge=1,
+        le=100_000,
+        description="Episodes per evaluation job. Episode k's seed does not depend on `episodes`, so raising "
+        "`episodes` plays only the new chunks; the chunks are merged per policy x mission.",
+    )
+
+
+class CurvesConfig(Strict):
+    """Learning curves: every periodic checkpoint of every training run, evaluated on the policy's missions."""
+
+    episodes: int = Field(default=16, ge=1, le=100_000, description="Episodes per checkpoint x mission.")
+
+
+class PlanConfig(Strict):
+    """Power analysis with this study's evaluations as the pilot (rule `plan`, `daf plan`):
+    the runs and episodes that reach a CI half-width, or detect a difference with a power."""
+
+    half_width: float | None = Field(
+        default=None,
+        gt=0,
+        description="Target CI half-width of a policy's mean (normalised units when compare.normalization is set).",
+    )
+    difference: float | None = Field(
+        default=None, gt=0, description="Difference to detect between two policies (default: the pilot's own)."
+    )
+    power: float = Field(default=0.8, gt=0, lt=1, description="Wanted power of the test at compare.alpha.")
+    max_runs: int = Field(default=20, ge=1, le=1000, description="Largest runs per policy considered.")
+    pairs: list[str] | None = Field(
+        default=None, description="Pairs 'A:B' to plan (default: every pair of policies sharing a mission)."
+    )
+    sims: int = Field(default=2000, ge=100, le=1_000_000, description="Simulated experiments per design.")
 
 
 class TrackingConfig(Strict):
@@ -412,6 +477,14 @@ class StudyConfig(Strict):
     vor: VorConfig | None = Field(default=None, description="Value-over-replacement scoring (optional).")
     report: ReportConfig = Field(default_factory=ReportConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Live training curves.")
+    plan: PlanConfig | None = Field(
+        default=None, description="Power analysis from the study's evaluations (results/plan/); off when absent."
+    )
+    curves: CurvesConfig | None = Field(
+        default=None,
+        description="Sample-efficiency curves of trained policies from their periodic checkpoints "
+        "(results/curves/); off when absent.",
+    )
     sweeps: dict[str, SweepConfig] = Field(default_factory=dict, description="Hyperparameter sweeps by name.")
     variants: dict[str, VariantConfig] = Field(
         default_factory=dict, description="Variant sweeps by name: policies across a mission family."
@@ -479,6 +552,10 @@ class StudyConfig(Strict):
                     raise ValueError(
                         f"vor: '{candidate}' and its replacement do not all play {self.vor_missions(candidate)}"
                     )
+        for i, pair in enumerate(self.plan.pairs or [] if self.plan else []):
+            parts = pair.split(":")
+            if len(parts) != 2 or any(p not in self.policies for p in parts):
+                raise ValueError(f"plan.pairs[{i}]: '{pair}' must be A:B with two of the policies ({names})")
         self._check_sweeps()
         self._check_variants()
         return self
@@ -545,11 +622,13 @@ class StudyConfig(Strict):
             return [mission_id(m) for m in self.vor.missions]
         return self.policy_missions(candidate)
 
-    def policy_spec(self, name: str) -> str:
-        """The SPEC `daf evaluate` gets for a policy (a trained one: its checkpoint)."""
+    def policy_spec(self, name: str, run: int | None = None) -> str:
+        """The SPEC `daf evaluate` gets for a policy (a trained one: the checkpoint of training
+        run `run`, by default its first seed)."""
         policy = self.policies[name]
         if policy.spec is None:
-            return f"class=trained,data={checkpoint_path(name)}"
+            seeds = policy.train.run_seeds()
+            return f"class=trained,data={checkpoint_path(name, seeds[0] if run is None else run)}"
         match = SWEEP_SPEC.match(policy.spec.strip())
         return f"class=trained,data={sweep_best_path(match.group(1))}" if match else policy.spec
 
@@ -562,6 +641,11 @@ class StudyConfig(Strict):
     def trained_policies(self) -> list[str]:
         return [name for name, p in self.policies.items() if p.train is not None]
 
+    def policy_runs(self, name: str) -> list[int]:
+        """A policy's runs: the training seeds of a policy DAF trains, else one run, 0."""
+        train = self.policies[name].train
+        return train.run_seeds() if train is not None else [0]
+
     def mission_ids(self) -> list[str]:
         from daf.missions import mission_id
 
@@ -573,8 +657,8 @@ class StudyConfig(Strict):
         return {mission_id(m): m for m in self.missions}
 
 
-def checkpoint_path(policy: str) -> str:
-    return f"results/checkpoints/{policy}/model.pt"
+def checkpoint_path(policy: str, seed: int) -> str:
+    return f"results/checkpoints/{policy}/seed{seed}/model.pt"
 
 
 def sweep_best_path(sweep: str) -> str:

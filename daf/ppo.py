@@ -499,7 +499,9 @@ def _train_loop(
         bar.update(min(global_step, steps) - min(previous_step, steps))
         update += 1
         # every rank decides alike (global_step is shared) because saving gathers every rank's RNG state
-        if global_step - last_checkpoint >= hp.checkpoint_interval or global_step >= steps:
+        # on a fixed grid (the first update at or past each multiple of the interval), so runs whose
+        # updates differ in size (several missions) have checkpoints at comparable agent-steps
+        if global_step // hp.checkpoint_interval > last_checkpoint // hp.checkpoint_interval or global_step >= steps:
             generators = {"sampler": sampler, "shuffler": shuffler}
             _save_periodic(periodic_dir, net, optimizer, update, global_step, log_rows, generators, env_resets,
                            dist_ctx, key)  # fmt: skip

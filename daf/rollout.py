@@ -33,6 +33,7 @@ CANDIDATE, REPLACEMENT = "candidate", "replacement"
 STREAM_ASSIGN, STREAM_CANDIDATE, STREAM_REPLACEMENT = 1, 2, 3
 CORE_COLUMNS = [
     "policy",
+    "run",
     "role",
     "mission",
     "episode",
@@ -126,8 +127,14 @@ def run_episodes(
     progress: bool = False,
     replays: int = 0,
     replay_dir: Path | None = None,
+    first_episode: int = 0,
+    run: int = 0,
 ) -> pd.DataFrame:
-    """Play `episodes` episodes and return one row per episode x agent.
+    """Play episodes `first_episode`..`first_episode + episodes - 1`; one row per episode x agent.
+
+    Episode k is the same game whatever the range it is played in (its seeds depend on k
+    and `base_seed` only), so an evaluation can grow by chunks without replaying old ones.
+    `run` is written to the `run` column: the training seed of the candidate's network.
 
     Without `replacement` the candidate controls every agent. With it, the candidate
     controls `candidate_agents` agents (0..N) and the replacement the rest; a replacement
@@ -152,8 +159,9 @@ def run_episodes(
     obs, actions, buffers = make_buffers(base_cfg, num_envs)
     results: list[dict] = []
     bar = progress_bar(episodes, f"{candidate.label} on {mission.name}", progress, unit="ep")
-    for first in range(0, episodes, num_envs):
-        group = list(range(first, min(first + num_envs, episodes)))
+    last = first_episode + episodes
+    for first in range(first_episode, last, num_envs):
+        group = list(range(first, min(first + num_envs, last)))
         seeds = [episode_seed(base_seed, ep) for ep in group]
         _seed_globals(seeds[0])
         sims = [new_simulation(base_cfg, seed, buffers[e]) for e, seed in enumerate(seeds)]
@@ -186,7 +194,7 @@ def run_episodes(
                     still.append(e)
             active = still
     bar.close()
-    return _to_frame(results, mission, [seat.label for seat in seats], k)
+    return _to_frame(results, mission, [seat.label for seat in seats], k, run)
 
 
 def _rows(assignments: list[np.ndarray], seat: int) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +217,7 @@ def _episode_record(sim: Simulation, episode: int, seed: int, assignment: np.nda
     }
 
 
-def _to_frame(results: list[dict], mission: Mission, labels: list[str], k: int) -> pd.DataFrame:
+def _to_frame(results: list[dict], mission: Mission, labels: list[str], k: int, run: int) -> pd.DataFrame:
     results.sort(key=lambda r: r["episode"])
     stat_names = set(expected_stats(mission))
     for r in results:
@@ -223,6 +231,7 @@ def _to_frame(results: list[dict], mission: Mission, labels: list[str], k: int) 
         for agent, (reward, stats, seat) in enumerate(zip(r["rewards"], r["stats"], r["assignment"])):
             row = {
                 "policy": labels[seat],
+                "run": run,
                 "role": CANDIDATE if seat == 0 else REPLACEMENT,
                 "mission": mission.name,
                 "episode": r["episode"],
@@ -239,6 +248,7 @@ def _to_frame(results: list[dict], mission: Mission, labels: list[str], k: int) 
     frame = pd.DataFrame(rows, columns=CORE_COLUMNS + [f"stat.{n}" for n in stat_names])
     return frame.astype(
         {
+            "run": "int64",
             "episode": "int32",
             "seed": "int64",
             "agent": "int16",
@@ -248,6 +258,38 @@ def _to_frame(results: list[dict], mission: Mission, labels: list[str], k: int) 
             "success": "bool",
         }
     )
+
+
+def merge_chunks(paths: list[str | Path]) -> pd.DataFrame:
+    """One policy x mission table from its chunks (runs x episode ranges), sorted by run,
+    episode and agent. Every run must cover the same episodes 0..N-1 (common random numbers)."""
+    from daf.io import read_parquets
+
+    frame = read_parquets(paths)
+    if frame.empty:
+        raise UserError("no evaluation rows in the chunks")
+    if "run" not in frame:
+        frame.insert(1, "run", np.int64(0))
+    for column in ("policy", "mission"):
+        values = sorted(frame.loc[frame["role"] == CANDIDATE, column].unique()) if "role" in frame else []
+        if len(values) != 1:
+            raise UserError(f"chunks to merge must share one {column}; got {values} in {', '.join(map(str, paths))}")
+    episodes = frame.groupby("run")["episode"].unique()
+    counts = frame.groupby(["run", "episode"])["agent"].count()
+    agents = frame.groupby(["run", "episode"])["num_agents"].first()
+    if not (counts == agents).all():
+        run, episode = counts[counts != agents].index[0]
+        raise UserError(f"run {run} episode {episode} appears in more than one chunk (or is incomplete)")
+    expected = set(range(max(len(e) for e in episodes)))
+    for run, present in episodes.items():
+        if set(present) != expected:
+            missing = sorted(expected - set(present))[:5]
+            raise UserError(f"run {run} lacks episodes {missing} that other runs have: every run plays episodes "
+                            f"0..{len(expected) - 1}")  # fmt: skip
+    stats = sorted(c for c in frame.columns if c.startswith("stat."))
+    frame[stats] = frame[stats].fillna(0.0)  # a stat no agent of a chunk touched is zero there
+    frame = frame.sort_values(["run", "episode", "agent"], kind="stable").reset_index(drop=True)
+    return frame[[*CORE_COLUMNS, *stats]]
 
 
 def _team_total(stat: str, record: dict) -> float:

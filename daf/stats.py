@@ -1,8 +1,14 @@
 """Statistics over evaluation tables: pure functions over numpy / pandas.
 
-The unit of analysis is the episode: a policy's score in an episode is the mean reward
-of the agents it controlled. Agents within an episode share a map and interact, so they
-are not independent samples; episodes are.
+Units. A policy's score in an episode is the mean reward of the agents it controlled.
+Agents within an episode share a map and interact, so they are not independent samples;
+episodes are. A policy trained by DAF can have several training runs (the `run` column:
+the training seed of the network that played), every run playing the same episodes
+(common random numbers). Runs are the unit of replication (Agarwal et al. 2021): the
+spread between training seeds is usually larger than the evaluation noise, so an interval
+over one run's episodes says how well *this network* plays, not how well the *training
+procedure* does. Hence the two-level (runs, then episodes) bootstrap below, and the run x
+mission score matrix for aggregates.
 
 Bootstrap engine. A bootstrap replicate of a sample of N observations is a vector of
 multinomial counts (how often each observation was drawn). Every statistic here - mean,
@@ -10,7 +16,10 @@ median, interquartile mean, optimality gap, performance profile, probability of
 improvement - is a function of (counts, values), so R replicates are one `(R, N)` count
 matrix and each statistic is a few vectorised numpy operations (a matrix product for the
 probability of improvement). Stratified resampling (episodes within each mission) is one
-multinomial draw per stratum. This is what makes 10k-replicate intervals cheap.
+multinomial draw per stratum. This is what makes 10k-replicate intervals cheap. The
+two-level bootstrap stays a count matrix: drawing K copies of a run and then E episodes
+within each copy draws K * E episodes of that run, so one replicate is still one count
+vector over the observations (`nested_counts`).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from scipy import stats as sps
 
 from daf.errors import UserError
 
-SCORE_COLUMNS = ["policy", "mission", "episode", "seed", "score", "success"]
+SCORE_COLUMNS = ["policy", "mission", "run", "episode", "seed", "score", "success"]
 LEADERBOARD_COLUMNS = [
     "policy", "mission", "episodes", "mean", "ci_low", "ci_high", "std",
     "success_rate", "success_low", "success_high",
@@ -39,13 +48,52 @@ Interval = Literal["percentile", "bca"]
 
 
 def episode_scores(evals: pd.DataFrame) -> pd.DataFrame:
-    """One row per policy x mission x episode: mean reward of the policy's agents."""
+    """One row per policy x mission x run x episode: mean reward of the policy's agents.
+
+    A table without a `run` column (or rows of one concatenated with tables that have it)
+    predates training runs: its rows are run 0."""
     missing = {"policy", "mission", "episode", "seed", "reward", "success"} - set(evals.columns)
     if missing:
         raise UserError(f"evaluation table lacks columns {sorted(missing)} (is it a `daf evaluate` parquet?)")
-    grouped = evals.groupby(["policy", "mission", "episode"], sort=True)
+    raw = evals["run"] if "run" in evals else pd.Series(0, evals.index)
+    run = pd.to_numeric(raw, errors="coerce")
+    bad = (run.isna() & raw.notna()) | (run.notna() & (run % 1 != 0))
+    if bad.any():
+        raise UserError(f"evaluation table has a `run` value '{raw[bad].iloc[0]}': runs are integer training seeds")
+    evals = evals.assign(run=run.fillna(0).astype(np.int64))
+    grouped = evals.groupby(["policy", "mission", "run", "episode"], sort=True)
     scores = grouped.agg(seed=("seed", "first"), score=("reward", "mean"), success=("success", "first"))
     return scores.reset_index()[SCORE_COLUMNS]
+
+
+def check_runs(scores: pd.DataFrame) -> None:
+    """Every run of a policy on a mission must have played the same episodes (indices and
+    seeds): the run x episode matrices and the two-level bootstrap rely on it, and common
+    random numbers are what make runs comparable. Raises a one-line UserError otherwise."""
+    for (policy, mission), part in scores.groupby(["policy", "mission"], sort=True):
+        if part["run"].nunique() < 2:
+            continue
+        played = {run: set(zip(g["episode"], g["seed"])) for run, g in part.groupby("run", sort=True)}
+        (first, reference), *others = played.items()
+        for run, episodes in others:
+            if episodes != reference:
+                episode, seed = min(reference ^ episodes)
+                raise UserError(
+                    f"policy '{policy}' on mission '{mission}': runs {first} and {run} played different episodes "
+                    f"({len(reference)} vs {len(episodes)}; episode {episode} with seed {seed} is in one only); "
+                    "every training run must be evaluated on the same episodes"
+                )
+
+
+def run_matrix(part: pd.DataFrame, column: str = "score") -> np.ndarray:
+    """(runs, episodes) matrix of one policy on one mission, runs and episodes in ascending
+    order (one run: a single row, the episodes in the order of `episode_scores`)."""
+    table = part.pivot(index="run", columns="episode", values=column)
+    if table.isna().to_numpy().any():
+        check_runs(part)  # names the runs that differ
+        raise UserError(f"runs of policy '{part['policy'].iloc[0]}' on mission '{part['mission'].iloc[0]}' "
+                        "played different episodes")  # fmt: skip
+    return table.to_numpy(dtype=np.float64)
 
 
 def normalize_scores(scores: pd.DataFrame, low: str, high: str) -> pd.DataFrame:
@@ -144,11 +192,44 @@ def stratified_counts(
     """Resample within each stratum (e.g. episodes within a mission), strata side by side:
     (reps, sum(sizes)) counts. With `position` (observation -> column), the columns come
     out in that order (e.g. sorted by value) without a separate reordering pass."""
-    total = int(sum(sizes))
+    return _count_draws(_stratified_draws(sizes, reps, rng), int(sum(sizes)), position)
+
+
+def nested_counts(
+    shapes: list[tuple[int, int]], reps: int, rng: np.random.Generator, position: np.ndarray | None = None
+) -> np.ndarray:
+    """Two-level stratified resampling: within each stratum (mission) of `runs x episodes`
+    observations (laid out run by run), draw `runs` runs with replacement, then `episodes`
+    episodes with replacement within each drawn run. (reps, N) counts, N = sum of sizes.
+
+    With one run in every stratum this is `stratified_counts` over episodes, with one
+    episode in every run `stratified_counts` over runs: the same draws, so the same
+    intervals as the one-level bootstraps for the same seed."""
+    runs = [int(r) for r, _ in shapes]
+    episodes = [int(e) for _, e in shapes]
+    if all(r == 1 for r in runs):
+        return stratified_counts(episodes, reps, rng, position)
+    if all(e == 1 for e in episodes):
+        return stratified_counts(runs, reps, rng, position)
+    total = int(np.dot(runs, episodes))
+    run_width = np.repeat(episodes, runs)  # episodes of each run (all runs of the pooled sample)
+    run_first = np.cumsum([0, *run_width[:-1]])  # its first observation
+    picked = _stratified_draws(runs, reps, rng)  # (reps, runs): which run fills each run slot
+    slot = np.repeat(np.arange(run_width.size), run_width)  # observation slot -> its run slot
+    draws = run_first[picked][:, slot] + (rng.random((reps, total)) * run_width[slot]).astype(np.int64)
+    return _count_draws(draws, total, position)
+
+
+def _stratified_draws(sizes: list[int], reps: int, rng: np.random.Generator) -> np.ndarray:
+    """(reps, sum(sizes)) indices drawn with replacement within each stratum. Uniform
+    doubles scaled to each stratum: as good as integers(), twice as fast."""
     starts = np.repeat(np.cumsum([0, *sizes[:-1]]), sizes)
-    widths = np.repeat(sizes, sizes)
-    # uniform doubles scaled to each stratum: as good as integers(), twice as fast
-    draws = starts + (rng.random((reps, total)) * widths).astype(np.int64)
+    return starts + (rng.random((reps, int(sum(sizes)))) * np.repeat(sizes, sizes)).astype(np.int64)
+
+
+def _count_draws(draws: np.ndarray, total: int, position: np.ndarray | None) -> np.ndarray:
+    """Counts of each observation per row of `draws` (one bincount over offset rows)."""
+    reps = draws.shape[0]
     if position is not None:
         draws = position[draws]
     draws += (np.arange(reps, dtype=np.int64) * total)[:, None]
@@ -200,6 +281,34 @@ class Estimate:
     high: float
 
 
+def as_runs(strata: list) -> list[np.ndarray]:
+    """Each stratum as a float (runs, episodes) matrix; a 1-D sample is one run's episodes.
+    Zero observations are an error, never a silent NaN."""
+    samples = []
+    for stratum in strata:
+        sample = np.asarray(stratum, dtype=np.float64)
+        if sample.ndim not in (1, 2):
+            raise ValueError(f"a stratum must be 1-D (episodes) or 2-D (runs x episodes), not {sample.ndim}-D")
+        samples.append(sample[None, :] if sample.ndim == 1 else sample)
+    if not samples or any(sample.size == 0 for sample in samples):
+        raise UserError("cannot compute a confidence interval from zero episodes")
+    return samples
+
+
+def _jackknife_units(shapes: list[tuple[int, int]]) -> np.ndarray | None:
+    """Observation -> its top-level resampling unit (a run where the stratum has several, else
+    an episode), for the leave-one-unit-out jackknife of BCa; None when a stratum has a single
+    unit (leaving it out would empty the stratum)."""
+    units, first = [], 0
+    for runs, episodes in shapes:
+        count = runs if runs > 1 else episodes
+        if count < 2:
+            return None
+        units.append(first + (np.repeat(np.arange(runs), episodes) if runs > 1 else np.arange(episodes)))
+        first += count
+    return np.concatenate(units)
+
+
 def bootstrap_estimate(
     strata: list[np.ndarray],
     statistic: str | Callable = "mean",
@@ -211,17 +320,19 @@ def bootstrap_estimate(
 ) -> Estimate:
     """Point estimate and stratified-bootstrap CI of `statistic` over the pooled strata.
 
-    `strata` is a list of 1-D samples (e.g. one per mission). With `equal_weight`, the
-    `mean` gives every stratum the same weight (a mean of stratum means); other statistics
-    pool the observations. Zero observations are an error, never a silent NaN.
+    `strata` is a list of samples (e.g. one per mission): 1-D (one run's episodes; episodes
+    are resampled) or 2-D runs x episodes (two-level: runs, then episodes within each drawn
+    run; `nested_counts`). Runs of a stratum have equally many episodes, so the pooled mean
+    is the mean of run means. With `equal_weight`, the `mean` gives every stratum the same
+    weight (a mean of stratum means); other statistics pool the observations. BCa's
+    jackknife leaves out one top-level unit (a run, or an episode of a single-run stratum).
     """
-    samples = [np.asarray(s, dtype=np.float64) for s in strata]
-    if not samples or any(s.size == 0 for s in samples):
-        raise UserError("cannot compute a confidence interval from zero episodes")
-    values = np.concatenate(samples)
+    samples = as_runs(strata)
+    values = np.concatenate([sample.ravel() for sample in samples])
     order = np.argsort(values, kind="stable")
     sorted_values = values[order]
-    sizes = [s.size for s in samples]
+    sizes = [sample.size for sample in samples]
+    shapes = [sample.shape for sample in samples]
     stat = STATISTICS[statistic] if isinstance(statistic, str) else statistic
     if equal_weight and statistic == "mean" and len(samples) > 1:
         stat = _mean_of_strata(sizes, order, values)
@@ -234,11 +345,91 @@ def bootstrap_estimate(
     position = np.empty(values.size, dtype=np.int64)
     position[order] = np.arange(values.size)  # observation -> its column among the sorted values
     for start in range(0, reps, chunk):
-        counts = stratified_counts(sizes, min(chunk, reps - start), rng, position)
+        counts = nested_counts(shapes, min(chunk, reps - start), rng, position)
         boot[start : start + counts.shape[0]] = stat(counts, sorted_values)
-    if interval == "bca" and min(sizes) > 1:
-        loo = 1 - np.eye(values.size, dtype=np.int32)[:, order]  # leave one observation out
-        jackknife = np.concatenate([stat(loo[i : i + 512], sorted_values) for i in range(0, values.size, 512)])
+    units = _jackknife_units(shapes) if interval == "bca" else None
+    if units is not None:
+        n_units = int(units.max()) + 1
+        jackknife = np.concatenate([
+            stat((units[None, order] != np.arange(i, min(i + 512, n_units))[:, None]).astype(np.int32), sorted_values)
+            for i in range(0, n_units, 512)
+        ])  # fmt: skip
+        low, high = _bca_interval(boot, point, jackknife, confidence)
+    else:
+        low, high = _percentile_interval(boot, confidence)
+    return Estimate(point, low, high)
+
+
+def _cell_statistic(statistic: str, runs: list[int]) -> Callable[[np.ndarray], np.ndarray]:
+    """A statistic of (R, cells) score-matrix replicates, cells being run means laid out
+    mission by mission (`runs` per mission), as rliable's aggregates define it: the mean and
+    median of per-mission means, IQM and optimality gap over all cells."""
+    starts = np.cumsum([0, *runs])
+    weights = np.concatenate([np.full(r, 1.0 / (r * len(runs))) for r in runs])
+
+    def mission_means(cells: np.ndarray) -> np.ndarray:
+        return np.stack([cells[:, a:b].mean(axis=1) for a, b in zip(starts[:-1], starts[1:])], axis=1)
+
+    def iqm(cells: np.ndarray) -> np.ndarray:
+        cut = int(0.25 * cells.shape[1])  # scipy.stats.trim_mean's floor
+        return np.sort(cells, axis=1)[:, cut : cells.shape[1] - cut].mean(axis=1)
+
+    functions = {
+        "mean": lambda cells: cells @ weights,
+        "median": lambda cells: np.median(mission_means(cells), axis=1),
+        "iqm": iqm,
+        "optimality_gap": lambda cells: np.maximum(1.0 - cells, 0.0).mean(axis=1),
+    }
+    if statistic not in functions:
+        raise ValueError(f"unknown score-matrix statistic '{statistic}'; valid: {', '.join(functions)}")
+    return functions[statistic]
+
+
+def score_matrix_estimate(
+    strata: list[np.ndarray],
+    statistic: str = "iqm",
+    confidence: float = 0.95,
+    reps: int = 10_000,
+    seed: int = 0,
+    interval: Interval = "percentile",
+) -> Estimate:
+    """An aggregate over missions of rliable's score matrix (Agarwal et al. 2021), with CI.
+
+    `strata` holds one (runs, episodes) matrix per mission. A cell of the score matrix is a
+    run's mean episode score on a mission; the statistic (`_cell_statistic`) is over cells.
+    The CI resamples runs within each mission (rliable's StratifiedBootstrap) and, when runs
+    have several episodes, episodes within each drawn run: the cell values are then
+    recomputed per replicate. With one episode per run this is `bootstrap_estimate` over
+    the run values (the same numbers, draw for draw)."""
+    samples = as_runs(strata)
+    runs = [sample.shape[0] for sample in samples]
+    if all(sample.shape[1] == 1 for sample in samples) and statistic != "median":
+        return bootstrap_estimate([sample[:, 0] for sample in samples], statistic, confidence, reps, seed,
+                                  interval, equal_weight=True)  # fmt: skip
+    stat = _cell_statistic(statistic, runs)
+    cells = np.concatenate([sample.mean(axis=1) for sample in samples])
+    point = float(stat(cells[None, :])[0])
+    values = np.concatenate([sample.ravel() for sample in samples])
+    if np.all(values == values[0]):
+        return Estimate(point, point, point)
+    rng = np.random.default_rng(seed)
+    boot = np.empty(reps)
+    chunk = max(1, 4_000_000 // values.size)  # bound memory
+    for start in range(0, reps, chunk):
+        k = min(chunk, reps - start)
+        replicate = []
+        for sample in samples:  # per mission: draw runs, then episodes within each drawn run
+            n_runs, n_episodes = sample.shape
+            picked = (rng.random((k, n_runs)) * n_runs).astype(np.int64) * n_episodes
+            episodes = (rng.random((k, n_runs, n_episodes)) * n_episodes).astype(np.int64)
+            replicate.append(sample.ravel()[picked[:, :, None] + episodes].mean(axis=2))
+        boot[start : start + k] = stat(np.concatenate(replicate, axis=1))
+    if interval == "bca" and min(runs) > 1:  # jackknife: leave one run (one cell) out
+        starts = np.cumsum([0, *runs[:-1]])
+        jackknife = np.array([
+            _cell_statistic(statistic, [r - (m == mission) for m, r in enumerate(runs)])(np.delete(cells, i)[None])[0]
+            for mission, first in enumerate(starts) for i in range(first, first + runs[mission])
+        ])  # fmt: skip
         low, high = _bca_interval(boot, point, jackknife, confidence)
     else:
         low, high = _percentile_interval(boot, confidence)
@@ -300,12 +491,14 @@ def performance_profile(
     reps: int = 2_000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Fraction of episodes scoring above each tau, with a stratified-bootstrap CI band."""
-    values = np.concatenate([np.asarray(s, dtype=np.float64) for s in strata])
+    """Fraction of episodes scoring above each tau, with a stratified-bootstrap CI band.
+    Strata as in `bootstrap_estimate`: 2-D (runs x episodes) ones are resampled on two levels."""
+    samples = as_runs(strata)
+    values = np.concatenate([sample.ravel() for sample in samples])
     taus = np.asarray(taus, dtype=np.float64)
     point = counts_fraction_above(np.ones(values.size), values, taus)[0]
     rng = np.random.default_rng(seed)
-    boot = counts_fraction_above(stratified_counts([len(s) for s in strata], reps, rng), values, taus)
+    boot = counts_fraction_above(nested_counts([sample.shape for sample in samples], reps, rng), values, taus)
     alpha = 1.0 - confidence
     low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
     return pd.DataFrame({"tau": taus, "fraction": point, "low": low, "high": high})
@@ -383,6 +576,34 @@ def unpaired_tests(a: np.ndarray, b: np.ndarray) -> list[TestResult]:
     return results
 
 
+def one_sample_tests(differences: np.ndarray) -> list[TestResult]:
+    """Wilcoxon signed-rank and one-sample t of differences against 0, as `paired_tests`
+    (effect sizes: matched-pairs rank-biserial correlation, Cohen's d = mean / sd)."""
+    d = np.asarray(differences, dtype=np.float64)
+    names = {"wilcoxon": "wilcoxon_one_sample", "paired_t": "t_one_sample"}
+    results = paired_tests(d, np.zeros_like(d))
+    return [TestResult(names[r.test], r.statistic, r.p_value, r.effect_size, r.n, r.note) for r in results]
+
+
+def run_tests(a: np.ndarray, b: np.ndarray) -> list[TestResult]:
+    """Tests over training runs: `a` and `b` are two policies' run means on a mission.
+
+    Both with >= 2 runs: Mann-Whitney U and Welch's t (runs of two policies are independent
+    trainings: nothing to pair). One side with a single run (e.g. a scripted policy): its
+    mean is the reference, and the other side's run means are tested against it with
+    one-sample tests of the differences a - b (`one_sample_tests`). That reference's own
+    evaluation noise is not part of the test: with many episodes it is small next to the
+    spread between training runs, which is what the run level is about."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size >= 2 and b.size >= 2:
+        return unpaired_tests(a, b)
+    if a.size >= 2 and b.size == 1:
+        return one_sample_tests(a - b[0])
+    if b.size >= 2 and a.size == 1:
+        return one_sample_tests(a[0] - b)
+    raise ValueError(f"run-level tests need >= 2 runs on one side (got {a.size} and {b.size})")
+
+
 def _adjust_sorted(p_values: np.ndarray, adjust: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Apply `adjust` to the non-NaN p-values in ascending order, cap at 1, restore the
     original order; NaNs stay NaN."""
@@ -437,11 +658,13 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
 
 
 def leaderboard(scores: pd.DataFrame, confidence: float = 0.95, reps: int = 10_000, seed: int = 0) -> pd.DataFrame:
-    """Per policy x mission: mean episode score with bootstrap CI, success rate with Wilson CI."""
+    """Per policy x mission: mean episode score with bootstrap CI (two-level when the policy
+    has several training runs), success rate with Wilson CI."""
     rows = []
     for (policy, mission), group in scores.groupby(["policy", "mission"], sort=True):
         values = group["score"].to_numpy()
-        low, high = bootstrap_ci(values, confidence, reps, seed)
+        estimate = bootstrap_estimate([run_matrix(group)], "mean", confidence, reps, seed)
+        low, high = estimate.low, estimate.high
         wins = int(group["success"].sum())
         s_low, s_high = wilson_interval(wins, len(group), confidence)
         rows.append(

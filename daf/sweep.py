@@ -34,7 +34,7 @@ import pandas as pd
 
 from daf.config import PPOConfig, SweepConfig, TrainConfig
 from daf.errors import UserError
-from daf.stats import Estimate, bootstrap_estimate, episode_scores, poi_estimate
+from daf.stats import Estimate, bootstrap_estimate, episode_scores, poi_estimate, run_matrix
 
 STATUSES = ("completed", "pruned", "failed")
 
@@ -288,7 +288,7 @@ def run_trial(
         sidecar = ppo.train(
             [get_mission(m) for m in settings.mission_names()],
             settings.steps,
-            settings.seed,
+            settings.run_seeds()[0],
             out,
             arch=settings.arch,
             hp=settings.hyperparameters,
@@ -360,7 +360,9 @@ def objective(
     frame: pd.DataFrame, metric: str, label: str, confidence: float = 0.95, reps: int = 2000, seed: int = 0
 ) -> Estimate:
     """The objective with a bootstrap CI. Missions weigh equally for the mean and success
-    rate; iqm and median pool the episodes of all missions (as rliable does)."""
+    rate; iqm and median pool the episodes of all missions (as rliable does). A trial trained
+    with several seeds has one run per seed (`run` column): the CI is then run-level, a
+    two-level bootstrap (runs, then episodes within each run), not one network's episodes."""
     if metric == "vor":
         from daf.scoring import vor
 
@@ -368,7 +370,7 @@ def objective(
         return Estimate(result["vor"], result["ci_low"], result["ci_high"])
     scores = episode_scores(frame[frame["policy"] == label])
     column = "success" if metric == "success_rate" else "score"
-    strata = [part[column].to_numpy(dtype=np.float64) for _, part in scores.groupby("mission", sort=True)]
+    strata = [run_matrix(part, column) for _, part in scores.groupby("mission", sort=True)]
     statistic = "mean" if metric in ("mean", "success_rate") else metric
     return bootstrap_estimate(strata, statistic, confidence, reps, seed, equal_weight=True)
 
@@ -450,9 +452,9 @@ def select_best(
 def _paired_scores(a: pd.DataFrame, b: pd.DataFrame, label_a: str, label_b: str) -> list[tuple]:
     sa, sb = episode_scores(a[a["policy"] == label_a]), episode_scores(b[b["policy"] == label_b])
     pairs = []
-    for mission, part in sa.groupby("mission", sort=True):
-        other = sb[sb["mission"] == mission].set_index("episode")["score"]
-        part = part.set_index("episode")["score"]
+    for mission, part in sa.groupby("mission", sort=True):  # runs of both trials share seeds: pair (run, episode)
+        other = sb[sb["mission"] == mission].set_index(["run", "episode"])["score"]
+        part = part.set_index(["run", "episode"])["score"]
         common = part.index.intersection(other.index)
         pairs.append((part[common].to_numpy(), other[common].to_numpy()))
     return pairs

@@ -89,6 +89,21 @@ def test_default_config_is_valid():
         (lambda c: c["policies"].update({"a/b": {"spec": "random"}}), "policy name 'a/b'", "file names"),
         (lambda c: c.update(missions="cogs.tiny"), "missions: Input should be a valid list", ""),
         (lambda c: c.update(missions=["cogs.tiny", "cogs.tiny"]), "missions listed twice", "cogs.tiny"),
+        (
+            lambda c: c["policies"].update(p={"train": {"mission": "cogs.tiny", "steps": 9, "seed": 1, "seeds": 3}}),
+            "policies.p.train: give `seed` (one training run) or `seeds` (several), not both",
+            "",
+        ),
+        (
+            lambda c: c["policies"].update(p={"train": {"mission": "cogs.tiny", "steps": 9, "seeds": [1, 1]}}),
+            "policies.p.train.seeds: a seed is listed twice",
+            "",
+        ),
+        (
+            lambda c: c["policies"].update(p={"train": {"mission": "cogs.tiny", "steps": 9, "seeds": 0}}),
+            "policies.p.train.seeds",
+            "1..10000",
+        ),
     ],
 )
 def test_bad_config_messages(mutate, culprit, hint):
@@ -100,6 +115,25 @@ def test_bad_config_messages(mutate, culprit, hint):
     assert "\n" not in message
     assert message.startswith("invalid config study.yaml: ")
     assert culprit in message and hint in message
+
+
+def test_training_seeds_are_runs():
+    """`seeds: N` is seeds 0..N-1, a list is itself, `seed` (or nothing) one run; every run of a
+    trained policy has its own checkpoint, and policies DAF does not train have one run, 0."""
+    config = copy.deepcopy(VALID)
+    config["policies"].update(
+        a={"train": {"mission": "cogs.tiny", "steps": 9, "seeds": 3}},
+        b={"train": {"mission": "cogs.tiny", "steps": 9, "seeds": [7, 2]}},
+        c={"train": {"mission": "cogs.tiny", "steps": 9, "seed": 5}},
+        d={"train": {"mission": "cogs.tiny", "steps": 9}},
+    )
+    study = validate_study(config)
+    assert [study.policy_runs(p) for p in "abcd"] == [[0, 1, 2], [7, 2], [5], [0]]
+    assert study.policy_runs("random") == [0]
+    assert study.policy_spec("b") == "class=trained,data=results/checkpoints/b/seed7/model.pt"
+    assert study.policy_spec("b", 2) == "class=trained,data=results/checkpoints/b/seed2/model.pt"
+    # a dumped study validates to itself (the Snakefile compares the two)
+    assert validate_study(study.model_dump(mode="json")) == study
 
 
 def test_malformed_yaml_and_missing_file(tmp_path):

@@ -218,3 +218,54 @@ def test_policy_choosing_an_unknown_action_is_a_user_error():
     actor = build_actor(parse_spec("policies_for_tests.VibePolicy"), mission_env_info(mission), seed=0)
     with pytest.raises(UserError, match=r"chose action 'dance', not one of the mission's actions: noop, move_north"):
         run_episodes(mission, Seat("vibe", actor), 1, 0)
+
+
+def _chunk(tmp_path, name, first, episodes, run=0, policy="baseline"):
+    return evaluate(tmp_path, name, "--policy", policy, "--mission", "cogs.tiny", "--seed", "3", "--num-envs", "2",
+                    "--first-episode", str(first), "--episodes", str(episodes), "--run", str(run))  # fmt: skip
+
+
+def test_chunks_merge_into_the_whole_evaluation(tmp_path):
+    """Episode k does not depend on the range it is played in: chunks 0-1 and 2-4, merged, are
+    byte for byte the 5-episode evaluation, so an evaluation grows without replaying."""
+    whole = _chunk(tmp_path, "whole", 0, 5)
+    parts = [_chunk(tmp_path, "b", 2, 3), _chunk(tmp_path, "a", 0, 2)]
+    merged = tmp_path / "merged.parquet"
+    assert main(["merge-evals", "--chunks", *map(str, parts), "--out", str(merged)]) == 0
+    assert sha(merged) == sha(whole)
+    assert json.loads(merged.with_suffix(".json").read_text())["episodes"] == 5
+    frame = pd.read_parquet(_chunk(tmp_path, "r7", 0, 2, run=7))
+    assert set(frame["run"]) == {7} and frame["run"].dtype == np.int64
+
+
+def test_runs_merge_side_by_side(tmp_path):
+    """Two runs of one policy on the same episodes: one table, the `run` column tells them apart."""
+    chunks = [_chunk(tmp_path, f"r{run}", 0, 2, run=run, policy="random") for run in (4, 1)]
+    merged = tmp_path / "merged.parquet"
+    assert main(["merge-evals", "--chunks", *map(str, chunks), "--out", str(merged)]) == 0
+    frame = pd.read_parquet(merged)
+    assert list(frame.groupby("run")["episode"].nunique().items()) == [(1, 2), (4, 2)]
+    assert list(frame["run"].iloc[[0, -1]]) == [1, 4]  # sorted by run, episode, agent
+
+
+@pytest.mark.parametrize(
+    "chunks, needle",
+    [
+        ([("a", 0, 2, 0), ("b", 1, 2, 0)], "run 0 episode 1 appears in more than one chunk"),
+        ([("a", 0, 2, 0), ("b", 0, 1, 1)], "run 1 lacks episodes [1] that other runs have"),
+    ],
+)
+def test_merge_refuses_inconsistent_chunks(tmp_path, capsys, chunks, needle):
+    paths = [str(_chunk(tmp_path, name, first, n, run=run, policy="random")) for name, first, n, run in chunks]
+    capsys.readouterr()
+    assert main(["merge-evals", "--chunks", *paths, "--out", str(tmp_path / "m.parquet")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("daf: error: ") and needle in error and "\n" not in error
+    assert not (tmp_path / "m.parquet").exists()
+
+
+def test_merge_refuses_chunks_of_two_policies(tmp_path, capsys):
+    paths = [str(_chunk(tmp_path, "a", 0, 1, policy="random")), str(_chunk(tmp_path, "b", 1, 1, policy="noop"))]
+    capsys.readouterr()
+    assert main(["merge-evals", "--chunks", *paths, "--out", str(tmp_path / "m.parquet")]) == 2
+    assert "chunks to merge must share one policy; got ['noop', 'random']" in capsys.readouterr().err

@@ -54,7 +54,7 @@ def study(tmp_path_factory):
             "ext": {"spec": f"class=stateless,data={root / 'w.pt'}"},
         },
         "missions": ["cogs.tiny", str(root / "mine.py")],
-        "evaluation": {"episodes": 2, "seed": 0, "num_envs": 2},
+        "evaluation": {"episodes": 2, "seed": 0, "num_envs": 2, "chunk": 2},
         "compare": {"bootstrap_reps": 200},
         "vor": {"candidates": ["baseline"], "replacement": "random", "episodes": 2, "missions": ["cogs.tiny"]},
     }
@@ -68,7 +68,7 @@ def per_policy(policy: str, missions: list[str]) -> set[tuple]:
     jobs = set()
     for mission in missions:
         wc = f"policy={policy}, mission={mission}"
-        jobs |= {("evaluate", wc), ("analyze", wc), ("render", wc)}
+        jobs |= {("evaluate_first_chunk", f"{wc}, run=0"), ("evaluate", wc), ("analyze", wc), ("render", wc)}
     return jobs
 
 
@@ -129,3 +129,29 @@ def test_config_sections_rerun_only_their_consumers(study):
     (root / "vor.yaml").write_text(yaml.safe_dump(vor))
     jobs = planned(root, "vor.yaml")
     assert {rule for rule, _ in jobs} == {"vor_scenario", "vor_replacement", "vor", "report", "all"}
+
+
+def test_more_episodes_play_only_the_new_ones(study, tmp_path):
+    """Raising `evaluation.episodes` from 2 to 4 plays one new chunk (episodes 2-3) per policy x
+    mission; the merged tables keep the old episodes byte for byte."""
+    import shutil
+
+    import pandas as pd
+
+    root, config = study
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, symlinks=True)  # keeps modification times: the copy is up to date
+    more = {**config, "evaluation": {**config["evaluation"], "episodes": 4}}
+    (copy / "more.yaml").write_text(yaml.safe_dump(more))
+    pairs = [(p, m) for p in ("random", "baseline", "ext") for m in ("cogs.tiny", "mine")]
+    new = {("evaluate_chunk", f"policy={p}, mission={m}, run=0, chunk=1") for p, m in pairs}
+    merged = {(rule, f"policy={p}, mission={m}") for p, m in pairs for rule in ("evaluate", "analyze")}
+    assert planned(copy, "more.yaml") == new | merged | AGGREGATES
+    before = pd.read_parquet(copy / "results/evals/baseline/cogs.tiny.parquet")
+    old_chunk = (copy / "results/evals/baseline/cogs.tiny/run0/chunk0.parquet").read_bytes()
+    result = snakemake(copy, "more.yaml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    after = pd.read_parquet(copy / "results/evals/baseline/cogs.tiny.parquet")
+    assert sorted(after["episode"].unique()) == [0, 1, 2, 3]
+    pd.testing.assert_frame_equal(after[after["episode"] < 2].reset_index(drop=True), before)
+    assert (copy / "results/evals/baseline/cogs.tiny/run0/chunk0.parquet").read_bytes() == old_chunk

@@ -12,6 +12,7 @@ from daf.stats import (
     benjamini_hochberg,
     bootstrap_ci,
     bootstrap_estimate,
+    check_runs,
     counts_iqm,
     counts_mean,
     counts_median,
@@ -20,11 +21,15 @@ from daf.stats import (
     holm,
     leaderboard,
     multinomial_counts,
+    nested_counts,
     normalize_scores,
     paired_tests,
     performance_profile,
     poi_estimate,
     probability_of_improvement,
+    run_matrix,
+    run_tests,
+    score_matrix_estimate,
     stratified_counts,
     unpaired_tests,
     wilson_interval,
@@ -297,3 +302,218 @@ def test_leaderboard_values():
 def test_missing_columns_named():
     with pytest.raises(UserError, match=r"lacks columns \['success'\]"):
         episode_scores(_evals().drop(columns=["success"]))
+
+
+# --- training runs: the two-level bootstrap and the score matrix ----------------------------------
+
+
+def _direct_bootstrap(values: np.ndarray, runs: int, reps: int, seed: int, statistic) -> np.ndarray:
+    """Replicates of a two-level bootstrap written out with fancy indexing: the draws the
+    count engine makes, in the same order (runs first, then episodes; a level with one
+    choice draws nothing), so the two agree to rounding."""
+    rng = np.random.default_rng(seed)
+    episodes = values.size // runs
+    if runs == 1:
+        picked = np.zeros((reps, 1), dtype=np.int64)
+    else:
+        picked = (rng.random((reps, runs)) * runs).astype(np.int64)
+    if episodes == 1:
+        within = np.zeros((reps, runs), dtype=np.int64)
+    else:
+        within = (rng.random((reps, runs * episodes)) * episodes).astype(np.int64)
+    slot = np.repeat(np.arange(runs), episodes)
+    return statistic(values[picked[:, slot] * episodes + within])
+
+
+@pytest.mark.parametrize("statistic", ["mean", "iqm"])
+@pytest.mark.parametrize("shape", [(1, 40), (12, 1), (4, 15)])
+def test_two_level_bootstrap_equals_direct_resampling(shape, statistic):
+    """One run = the episode bootstrap, one episode per run = the run bootstrap, and both
+    levels together: the count engine gives the replicates of explicit index resampling."""
+    values = np.random.default_rng(11).gamma(2.0, 1.0, size=shape)
+    func = {"mean": lambda x: x.mean(axis=1), "iqm": lambda x: sps.trim_mean(x, 0.25, axis=1)}[statistic]
+    boot = _direct_bootstrap(values.ravel(), shape[0], 4000, 5, func)
+    ours = bootstrap_estimate([values], statistic, reps=4000, seed=5)
+    assert (ours.low, ours.high) == pytest.approx(tuple(np.quantile(boot, [0.025, 0.975])), rel=1e-12)
+    assert ours.point == pytest.approx(func(values.ravel()[None])[0])
+
+
+def test_one_run_and_one_episode_per_run_reduce_exactly():
+    rng = np.random.default_rng(12)
+    episodes, runs = rng.normal(0, 1, 30), rng.normal(0, 1, 9)
+    for interval in ("percentile", "bca"):
+        # a single run is today's episode bootstrap of the 1-D sample, draw for draw
+        assert bootstrap_estimate([episodes[None, :]], "iqm", interval=interval, reps=3000) == bootstrap_estimate(
+            [episodes], "iqm", interval=interval, reps=3000
+        )
+        # runs of one episode each: the bootstrap of the run values
+        assert bootstrap_estimate([runs[:, None]], interval=interval, reps=3000) == bootstrap_estimate(
+            [runs], interval=interval, reps=3000
+        )
+    assert (nested_counts([(1, 5), (1, 3)], 50, np.random.default_rng(0)) == stratified_counts(
+        [5, 3], 50, np.random.default_rng(0))).all()  # fmt: skip
+    assert (nested_counts([(4, 1), (2, 1)], 50, np.random.default_rng(0)) == stratified_counts(
+        [4, 2], 50, np.random.default_rng(0))).all()  # fmt: skip
+
+
+def test_one_episode_per_run_matches_scipy_run_bootstrap():
+    runs = np.random.default_rng(13).normal(5.0, 2.0, 10)
+    ours = bootstrap_estimate([runs[:, None]], reps=40_000, seed=1)
+    ref = sps.bootstrap((runs,), np.mean, method="percentile", n_resamples=40_000, random_state=2).confidence_interval
+    width = ref.high - ref.low
+    assert ours.low == pytest.approx(ref.low, abs=0.05 * width) and ours.high == pytest.approx(
+        ref.high, abs=0.05 * width
+    )
+
+
+def test_nested_counts_resample_runs_then_episodes():
+    counts = nested_counts([(3, 4), (2, 5)], 40_000, np.random.default_rng(3))
+    assert counts.shape == (40_000, 22)
+    assert (counts[:, :12].sum(axis=1) == 12).all() and (counts[:, 12:].sum(axis=1) == 10).all()
+    per_run = counts[:, :12].reshape(-1, 3, 4).sum(axis=2)  # episodes drawn from each run: 4 x (copies drawn)
+    assert (per_run % 4 == 0).all()
+    copies = per_run / 4  # Binomial(3, 1/3) copies of each run
+    assert copies.mean() == pytest.approx(1.0, abs=0.02) and copies.var() == pytest.approx(2 / 3, abs=0.02)
+
+
+def test_spread_between_runs_dominates_the_interval():
+    """Runs at 0, 10, 20 with little episode noise: the two-level CI spans most of that
+    spread; an episode bootstrap treats the 600 pooled episodes as independent draws and
+    gives an interval a tenth as wide or less."""
+    rng = np.random.default_rng(14)
+    matrix = np.array([0.0, 10.0, 20.0])[:, None] + rng.normal(0, 0.3, (3, 200))
+    two_level = bootstrap_estimate([matrix], reps=4000)
+    pooled = bootstrap_estimate([matrix.ravel()], reps=4000)
+    assert two_level.point == pytest.approx(pooled.point) == pytest.approx(matrix.mean())
+    assert two_level.low < 5.0 and two_level.high > 15.0
+    assert (two_level.high - two_level.low) > 10 * (pooled.high - pooled.low)
+    matrix_ci = score_matrix_estimate([matrix, matrix + 1.0], "mean", reps=4000)
+    assert matrix_ci.low < 5.0 and matrix_ci.high > 15.0
+
+
+def _rliable_reference(strata: list[np.ndarray], reps: int, seed: int, statistic: str) -> np.ndarray:
+    """rliable's StratifiedBootstrap spelled out: per mission, runs drawn with replacement,
+    then the aggregate of the score matrix (IQM over cells, mean of mission means)."""
+    rng = np.random.default_rng(seed)
+    cells = [s.mean(axis=1) for s in strata]
+    drawn = [c[rng.integers(0, c.size, (reps, c.size))] for c in cells]
+    if statistic == "iqm":
+        return sps.trim_mean(np.concatenate(drawn, axis=1), 0.25, axis=1)
+    return np.mean([d.mean(axis=1) for d in drawn], axis=0)
+
+
+@pytest.mark.parametrize("statistic", ["iqm", "mean"])
+def test_score_matrix_with_one_episode_per_run_is_rliable(statistic):
+    rng = np.random.default_rng(15)
+    strata = [rng.gamma(2.0, scale, size=(10, 1)) for scale in (0.5, 1.0, 3.0, 2.0)]
+    cells = np.concatenate([s[:, 0] for s in strata])
+    ours = score_matrix_estimate(strata, statistic, reps=40_000, seed=1)
+    expected = sps.trim_mean(cells, 0.25) if statistic == "iqm" else np.mean([s.mean() for s in strata])
+    assert ours.point == pytest.approx(expected)
+    ref = np.quantile(_rliable_reference(strata, 40_000, 2, statistic), [0.025, 0.975])
+    width = ref[1] - ref[0]
+    assert ours.low == pytest.approx(ref[0], abs=0.04 * width) and ours.high == pytest.approx(ref[1], abs=0.04 * width)
+
+
+def test_score_matrix_with_episodes_resamples_them_within_runs():
+    rng = np.random.default_rng(16)
+    strata = [rng.normal(loc, 1.0, size=(5, 20)) + rng.normal(0, 0.5, (5, 1)) for loc in (0.0, 2.0, 4.0)]
+    cells = np.concatenate([s.mean(axis=1) for s in strata])
+    iqm = score_matrix_estimate(strata, "iqm", reps=4000)
+    assert iqm.point == pytest.approx(sps.trim_mean(cells, 0.25))
+    assert iqm.low < iqm.point < iqm.high
+    median = score_matrix_estimate(strata, "median", reps=500)
+    assert median.point == pytest.approx(np.median([s.mean() for s in strata]))  # rliable: median of mission means
+    gap = score_matrix_estimate(strata, "optimality_gap", reps=500)
+    assert gap.point == pytest.approx(np.mean(np.maximum(1 - cells, 0)))
+    # episodes within runs add to the run-only interval (cell values vary per replicate)
+    runs_only = score_matrix_estimate([s.mean(axis=1, keepdims=True) for s in strata], "mean", reps=4000)
+    both = score_matrix_estimate(strata, "mean", reps=4000)
+    assert both.point == pytest.approx(runs_only.point) and both.high - both.low > runs_only.high - runs_only.low
+    bca = score_matrix_estimate(strata, "mean", reps=4000, interval="bca")
+    assert bca.low < bca.point < bca.high
+    with pytest.raises(ValueError, match="unknown score-matrix statistic"):
+        score_matrix_estimate(strata, "max")
+
+
+def test_two_level_bca_leaves_out_runs():
+    rng = np.random.default_rng(17)
+    matrix = rng.normal(0, 1, (6, 10)) + rng.normal(0, 2, (6, 1))
+    bca = bootstrap_estimate([matrix], reps=4000, interval="bca")
+    pct = bootstrap_estimate([matrix], reps=4000)
+    assert bca.low < bca.point < bca.high and bca != pct
+    # a stratum with a single unit cannot be jackknifed: percentile, as for one episode
+    assert bootstrap_estimate([matrix, np.array([[1.0]])], reps=500, interval="bca") == bootstrap_estimate(
+        [matrix, np.array([[1.0]])], reps=500
+    )
+
+
+def test_performance_profile_with_runs():
+    matrix = np.array([[0.0, 1.0], [2.0, 3.0]])
+    prof = performance_profile([matrix], np.array([0.5, 2.5]), reps=500)
+    assert prof["fraction"].tolist() == [0.75, 0.25]
+    assert (prof["low"] <= prof["fraction"]).all() and (prof["high"] >= prof["fraction"]).all()
+
+
+def test_run_tests_match_scipy():
+    rng = np.random.default_rng(18)
+    a, b = rng.normal(1.0, 0.5, 5), rng.normal(0.0, 1.0, 4)
+    mw, welch = run_tests(a, b)
+    assert (mw.test, welch.test) == ("mannwhitney", "welch_t")
+    assert mw.p_value == pytest.approx(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    assert welch.p_value == pytest.approx(sps.ttest_ind(a, b, equal_var=False).pvalue)
+    reference = np.array([0.3])  # a policy with one run: its mean is the reference
+    wil, t = run_tests(a, reference)
+    assert (wil.test, t.test) == ("wilcoxon_one_sample", "t_one_sample") and wil.n == t.n == 5
+    assert t.p_value == pytest.approx(sps.ttest_1samp(a, 0.3).pvalue)
+    assert t.statistic == pytest.approx(sps.ttest_1samp(a, 0.3).statistic)
+    assert t.effect_size == pytest.approx((a - 0.3).mean() / (a - 0.3).std(ddof=1))
+    assert wil.p_value == pytest.approx(sps.wilcoxon(a - 0.3).pvalue)
+    flipped = run_tests(reference, a)  # A - B keeps its sign
+    assert flipped[1].statistic == pytest.approx(-t.statistic) and flipped[1].p_value == pytest.approx(t.p_value)
+    with pytest.raises(ValueError, match=">= 2 runs"):
+        run_tests(np.array([1.0]), np.array([2.0]))
+
+
+def _run_evals(runs=(0, 1), episodes=3):
+    rows = [{"policy": "p", "mission": "m", "run": run, "episode": ep, "seed": 100 + ep, "agent": agent,
+             "reward": 10.0 * run + ep + agent, "success": False}
+            for run in runs for ep in range(episodes) for agent in range(2)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_episode_scores_keep_runs_and_read_old_tables_as_run_0():
+    scores = episode_scores(_run_evals())
+    assert list(scores.columns) == ["policy", "mission", "run", "episode", "seed", "score", "success"]
+    assert scores.groupby("run")["score"].mean().to_dict() == {0: 1.5, 1: 11.5}
+    assert run_matrix(scores).tolist() == [[0.5, 1.5, 2.5], [10.5, 11.5, 12.5]]
+    old = episode_scores(_evals())  # no `run` column
+    assert (old["run"] == 0).all() and old["run"].dtype == np.int64
+    mixed = episode_scores(pd.concat([_evals(), _run_evals(runs=(3,))], ignore_index=True))  # old rows: NaN run
+    assert sorted(mixed["run"].unique()) == [0, 3]
+    with pytest.raises(UserError, match="`run` value '1.5'"):
+        episode_scores(_run_evals().assign(run=1.5))
+
+
+def test_runs_with_different_episodes_are_named():
+    frame = _run_evals(runs=(0, 4))
+    frame = frame[~((frame["run"] == 4) & (frame["episode"] == 2))]
+    with pytest.raises(UserError) as err:
+        check_runs(episode_scores(frame))
+    message = str(err.value)
+    assert "\n" not in message
+    assert "policy 'p' on mission 'm': runs 0 and 4 played different episodes" in message
+    assert "episode 2 with seed 102" in message
+    with pytest.raises(UserError, match="runs 0 and 4 played different episodes"):
+        run_matrix(episode_scores(frame))
+    reseeded = _run_evals().assign(seed=lambda f: f["seed"] + 50 * f["run"])  # same indices, other seeds
+    with pytest.raises(UserError, match="runs 0 and 1 played different episodes"):
+        check_runs(episode_scores(reseeded))
+    check_runs(episode_scores(_run_evals()))  # the same episodes: fine
+
+
+def test_leaderboard_of_runs_is_two_level():
+    board = leaderboard(episode_scores(_run_evals(episodes=4)), reps=2000)
+    row = board.iloc[0]
+    assert row["episodes"] == 8 and row["mean"] == pytest.approx(7.0)
+    assert row["ci_low"] < 3.0 and row["ci_high"] > 11.0  # the two runs are 10 apart

@@ -423,3 +423,21 @@ def test_vor_objective_plays_every_scenario(tmp_path):
     table, choice = sweep.select_best({"a": frame.assign(policy=frame["policy"].replace("cand", "a"))}, "vor",
                                       "maximize", 0.95, 200, 0)  # fmt: skip
     assert choice["objective"] == pytest.approx(record["objective"]) and "runner_up" not in choice
+
+
+def test_objective_ci_is_run_level_with_several_seeds():
+    """A trial trained with seeds whose networks differ (mean 0, 10, 20) gets a CI over runs
+    spanning most of that spread; the same episodes read as one network give a narrow one."""
+    from daf.sweep import objective
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for run, centre in enumerate((0.0, 10.0, 20.0)):
+        for episode in range(40):
+            rows.append({"policy": "t", "mission": "m", "run": run, "episode": episode, "seed": episode,
+                         "agent": 0, "reward": centre + rng.normal(0, 0.5), "success": False})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    runs = objective(frame, "mean", "t", reps=4000)
+    pooled = objective(frame.assign(run=0, episode=frame["run"] * 40 + frame["episode"]), "mean", "t", reps=4000)
+    assert runs.point == pytest.approx(pooled.point) == pytest.approx(frame["reward"].mean())
+    assert runs.high - runs.low > 12 and pooled.high - pooled.low < 5

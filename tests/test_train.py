@@ -423,3 +423,26 @@ def test_launch_commands(monkeypatch):
     assert "--rdzv_endpoint=node-a:29500" in cmd and "--rdzv_id=daf-42" in cmd
     with pytest.raises(UserError, match="allocation has 1 node"):
         launch.torchrun_command(1, 2, env={**env, "SLURM_JOB_NUM_NODES": "1"})
+
+
+def test_learning_curve_points_are_the_checkpoints_evaluated(tmp_path):
+    """`daf curves` scores every periodic checkpoint on the evaluation's episodes: its last point
+    is the final network, so it equals `daf evaluate` of model.pt on the same episodes."""
+    from daf.checkpoint_curves import evaluate_checkpoints
+    from daf.cli import main
+    from daf.stats import episode_scores
+
+    run = tiny_run(tmp_path, "curve", steps=96, checkpoint_interval=32)
+    table = evaluate_checkpoints(run["out"], [MISSIONS["cogs.tiny"]], 3, 5, "p", 4, num_envs=2)
+    steps = sorted(table["agent_steps"].unique())
+    assert len(steps) == len(list((run["out"] / "periodic").rglob("step_*.pt"))) >= 3
+    assert list(table.columns[:6]) == ["policy", "run", "agent_steps", "mission", "episode", "seed"]
+    assert set(table["run"]) == {4} and len(table) == len(steps) * 3
+    out = tmp_path / "final.parquet"
+    args = ["--mission", "cogs.tiny", "--episodes", "3", "--seed", "5", "--num-envs", "2", "--out", str(out)]
+    assert main(["evaluate", "--policy", str(run["out"] / "model.pt"), *args, "--no-progress"]) == 0
+    final = episode_scores(pd.read_parquet(out))["score"].to_numpy()
+    np.testing.assert_array_equal(table.loc[table["agent_steps"] == steps[-1], "score"].to_numpy(), final)
+    every_other = evaluate_checkpoints(run["out"], [MISSIONS["cogs.tiny"]], 1, 5, "p", 4, num_envs=2, every=2)
+    kept = [s for i, s in enumerate(steps) if i % 2 == 0 or s == steps[-1]]
+    assert sorted(every_other["agent_steps"].unique()) == kept

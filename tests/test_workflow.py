@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_runs import REPO, run_snakemake, snakemake_command
+from workflow_runs import REPO, planned_jobs, run_snakemake, snakemake_command
 
 pytestmark = pytest.mark.slow
 
@@ -60,14 +60,36 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 def test_data_parallel_policy_trained_with_two_ranks(study):
-    sidecar = json.loads((study / "results/checkpoints/ppo_b/model.json").read_text())
+    sidecar = json.loads((study / "results/checkpoints/ppo_b/seed1/model.json").read_text())
     assert sidecar["world_size"] == 2
-    assert json.loads((study / "results/checkpoints/ppo_a/model.json").read_text())["world_size"] == 1
+    assert json.loads((study / "results/checkpoints/ppo_a/seed0/model.json").read_text())["world_size"] == 1
+
+
+def test_every_training_run_is_evaluated_on_the_same_episodes(study):
+    """ppo_a has two seeds: two train jobs, two different networks, one table with a `run`
+    column in which both runs played the same episode seeds (common random numbers)."""
+    import pandas as pd
+
+    sha = [json.loads((study / f"results/checkpoints/ppo_a/seed{s}/model.json").read_text())["sha256"] for s in (0, 1)]
+    assert sha[0] != sha[1]
+    table = pd.read_parquet(study / "results/evals/ppo_a/cogs.tiny.parquet")
+    assert sorted(table["run"].unique()) == [0, 1]
+    seeds = table.groupby("run")["seed"].apply(lambda s: tuple(s.unique()))
+    assert seeds[0] == seeds[1] and len(seeds[0]) == 3
+    assert set(pd.read_parquet(study / "results/evals/random/cogs.tiny.parquet")["seed"]) == set(seeds[0])
+    assert set(pd.read_parquet(study / "results/evals/ppo_b/cogs.tiny.parquet")["run"]) == {1}
+    board = pd.read_parquet(study / "results/comparison/leaderboard.parquet").set_index(["policy", "mission"])
+    assert board.loc[("ppo_a", "cogs.tiny"), "runs"] == 2 and board.loc[("random", "cogs.tiny"), "runs"] == 1
+    curves = pd.read_parquet(study / "results/curves/ppo_a.parquet")
+    assert sorted(curves["run"].unique()) == [0, 1] and sorted(curves["agent_steps"].unique())[-1] >= 256
+    summary = pd.read_parquet(study / "results/curves/summary.parquet")
+    assert set(summary.loc[summary["policy"] == "ppo_a", "runs"]) == {2}
 
 
 def test_study_produces_every_output(study):
+    for policy, seed in (("ppo_a", 0), ("ppo_a", 1), ("ppo_b", 1)):
+        assert (study / f"results/checkpoints/{policy}/seed{seed}/model.pt").is_file()
     for policy in ("ppo_a", "ppo_b"):
-        assert (study / f"results/checkpoints/{policy}/model.pt").is_file()
         assert (study / f"results/evals/{policy}/cogs.tiny.parquet").is_file()
         assert not (study / f"results/evals/{policy}/my_mission.parquet").exists()  # not one of its missions
     for policy in ("random", "baseline"):
@@ -75,7 +97,7 @@ def test_study_produces_every_output(study):
             assert (study / f"results/evals/{policy}/{mission}.parquet").is_file()
             assert (study / f"results/evals/{policy}/{mission}.json").is_file()
             assert (study / f"results/logs/evaluate/{policy}/{mission}.log").is_file()
-            assert (study / f"results/benchmarks/evaluate/{policy}/{mission}.tsv").is_file()
+            assert (study / f"results/benchmarks/evaluate/{policy}/{mission}/run0/chunk0.tsv").is_file()
     for name in ("leaderboard.parquet", "pairwise.parquet", "profiles.parquet", "comparison.json"):
         assert (study / "results/comparison" / name).is_file()
     assert (study / "results/vor/ppo_a.json").is_file()
@@ -90,9 +112,9 @@ def test_study_produces_every_output(study):
     assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; friends" in html
     assert "my_mission" in html and "cogs.tiny" in html and "<svg" in html
     # the training table: what ppo_a trained on and the shaping its sidecar recorded (the preset resolved)
-    shaping = re.search(r"<tr><td>ppo_a</td><td>cogs.tiny, cogs.small</td><td>(.*?)</td>", html).group(1)
+    shaping = re.search(r"<tr><td>ppo_a seed1</td><td>cogs.tiny, cogs.small</td><td>(.*?)</td>", html).group(1)
     assert shaping == "preset gather: carbon.gained=0.5, oxygen.gained=0.5"
-    assert re.search(r"<tr><td>ppo_b</td><td>cogs.tiny</td><td>none</td>", html)
+    assert re.search(r"<tr><td>ppo_b seed1</td><td>cogs.tiny</td><td>none</td>", html)
     # no external resources: the only URLs are SVG's XML namespace identifiers
     assert set(re.findall(r"https?://[^\"' ]+", html)) <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
 
@@ -132,15 +154,37 @@ def test_changing_one_trained_policy_reruns_only_its_jobs(study):
     output = result.stdout + result.stderr
     assert job_counts(output) == {
         "train": 1,
+        "evaluate_first_chunk": 1,
+        "evaluate_chunk": 1,
         "evaluate": 1,
+        "curve": 1,
+        "curves_summary": 1,
         "analyze": 1,
         "render": 1,
         "analysis_summary": 1,
         "compare": 1,
+        "plan": 1,
         "report": 1,
         "all": 1,
     }
     assert "policy=ppo_b" in output and "policy=ppo_a" not in output
+
+
+def test_adding_a_seed_adds_only_its_runs_jobs(study):
+    """A third seed of ppo_a: its train, evaluation chunks and curve, then the merge of ppo_a's
+    table and the aggregates; the two existing runs are not retrained or re-evaluated."""
+    config = yaml.safe_load((study / "study.yaml").read_text())
+    config["policies"]["ppo_a"]["train"]["seeds"] = [0, 1, 2]
+    (study / "seeds.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(study, "-n", config="seeds.yaml", timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = planned_jobs(result)
+    runs = {("train", "policy=ppo_a, seed=2"), ("curve", "policy=ppo_a, seed=2"),
+            ("evaluate_first_chunk", "policy=ppo_a, mission=cogs.tiny, run=2"),
+            ("evaluate_chunk", "policy=ppo_a, mission=cogs.tiny, run=2, chunk=1")}  # fmt: skip
+    merged = {("evaluate", "policy=ppo_a, mission=cogs.tiny"), ("analyze", "policy=ppo_a, mission=cogs.tiny")}
+    aggregates = {(rule, "") for rule in ("curves_summary", "compare", "plan", "analysis_summary", "report", "all")}
+    assert jobs == runs | merged | aggregates
 
 
 def test_report_regenerates_byte_identical(study):
@@ -182,5 +226,5 @@ def test_bad_config_fails_before_any_job(tmp_path):
     result = snakemake(tmp_path)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "evaluation.episods: unknown key (valid keys: episodes, seed, num_envs)" in output
+    assert "evaluation.episods: unknown key (valid keys: episodes, seed, num_envs, chunk)" in output
     assert not (tmp_path / "results").exists()

@@ -28,7 +28,8 @@ def planned_jobs(result: subprocess.CompletedProcess) -> set[tuple[str, str]]:
     """(rule, wildcards) of every job in a dry run's output."""
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     jobs = set()
-    for block in re.split(r"\n\s*\n", result.stdout + "\n" + result.stderr):
+    # a job's block starts at its `rule NAME:` line (blank lines between blocks come and go)
+    for block in re.split(r"\n(?=(?:localrule|rule) \w+:)", result.stdout + "\n" + result.stderr):
         rule = re.search(r"^(?:localrule|rule) (\w+):", block, re.M)
         if rule:
             wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)

@@ -11,6 +11,7 @@ import base64
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +221,53 @@ def training_figure(logs: dict[str, pd.DataFrame]) -> Markup | None:
         ax.legend(fontsize=7)
     fig.tight_layout()
     return _svg(fig)
+
+
+def sample_efficiency_figure(summary: pd.DataFrame, confidence: float) -> Markup | None:
+    """One panel per mission (and ALL): score of the periodic checkpoints against agent-steps,
+    a line per policy with a CI band over training runs (rliable's sample-efficiency curve:
+    the mean per mission, the IQM of normalised scores for ALL)."""
+    if summary.empty:
+        return None
+    plt = _pyplot()
+    missions = sorted(m for m in summary["mission"].unique() if m != ALL) + (
+        [ALL] if (summary["mission"] == ALL).any() else []
+    )
+    cols = min(4, len(missions))
+    rows = -(-len(missions) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.3 * rows), squeeze=False)
+    for ax, mission in zip(axes.flat, missions):
+        key, low, high = ("iqm", "iqm_low", "iqm_high") if mission == ALL else ("mean", "ci_low", "ci_high")
+        part = summary[summary["mission"] == mission]
+        for color, (policy, line) in zip(COLORS * 10, part.groupby("policy", sort=True)):
+            line = line.sort_values("agent_steps")
+            runs = int(line["runs"].max())
+            ax.plot(line["agent_steps"], line[key], "o-", color=color, markersize=3, label=f"{policy} ({runs} runs)")
+            ax.fill_between(line["agent_steps"], line[low], line[high], color=color, alpha=0.2)
+        ax.set_title("ALL (normalised IQM)" if mission == ALL else mission, fontsize=10)
+        ax.set_xlabel("agent-steps")
+        ax.set_ylabel("normalised score" if mission == ALL else "mean reward per agent")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(missions) :]:
+        ax.axis("off")
+    fig.suptitle(f"Sample efficiency: periodic checkpoints, {confidence:.0%} CI over training runs", fontsize=11)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _read_curves(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, final-vs-best) tables of `daf curves-summary`, empty when not given."""
+    tables = {Path(p).stem: p for p in paths}
+    out = []
+    for name in ("summary", "final_vs_best"):
+        path = tables.get(name)
+        if paths and path is None:
+            raise UserError(f"--curves lacks {name}.parquet (got {', '.join(paths)})")
+        if path is not None and not Path(path).is_file():
+            raise UserError(f"curve table '{path}' does not exist (the `curves_summary` rule makes it)")
+        out.append(pd.read_parquet(path) if path else pd.DataFrame())
+    return out[0], out[1]
 
 
 def mission_reward_series(log: pd.DataFrame, missions: list[str]) -> dict[str, pd.DataFrame]:
@@ -551,12 +599,21 @@ def _shaping_text(log_path: str, settings) -> str:
     return text
 
 
+def train_run_label(path: str | Path) -> tuple[str, str]:
+    """(label, policy) of a training log: results/checkpoints/{policy}/seed{seed}/train_log.parquet
+    is 'policy seed{seed}'; a log directly in a policy's directory is just 'policy'."""
+    parent = Path(path).parent
+    if re.fullmatch(r"seed\d+", parent.name):
+        return f"{parent.parent.name} {parent.name}", parent.parent.name
+    return parent.name, parent.name
+
+
 def _read_train_logs(paths: list[str]) -> dict[str, pd.DataFrame]:
     logs = {}
     for path in paths:
         if not Path(path).is_file():
             raise UserError(f"training log '{path}' does not exist (the `train` rule makes it)")
-        logs[Path(path).parent.name] = pd.read_parquet(path)
+        logs[train_run_label(path)[0]] = pd.read_parquet(path)
     return logs
 
 
@@ -585,6 +642,8 @@ def build_report(
     sweep_dirs: list[str] | None = None,
     variant_tables: list[str] | None = None,
     logs_dir: str | None = None,
+    curve_tables: list[str] | None = None,
+    plan_path: str | None = None,
 ) -> None:
     study = load_study(config_path)
     directory = Path(comparison_dir)
@@ -593,10 +652,15 @@ def build_report(
     profiles = _read_table(directory, "profiles", [])
     analysis, difficulty_table = _read_analysis(analysis_dir)
     logs = _read_train_logs(train_logs or [])
-    log_paths = {Path(path).parent.name: path for path in train_logs or []}
-    settings = {p: _train_config(study, p) for p in logs}
+    log_paths = {train_run_label(path)[0]: path for path in train_logs or []}
+    run_policy = {label: train_run_label(path)[1] for label, path in log_paths.items()}
+    settings = {p: _train_config(study, run_policy[p]) for p in logs}
     trained_on = {p: [mission_id(m) for m in t.mission_names()] if t else [] for p, t in settings.items()}
     evals = read_parquets(eval_paths)
+    curve_summary, final_vs_best = _read_curves(curve_tables or [])
+    if plan_path is not None and not Path(plan_path).is_file():
+        raise UserError(f"plan '{plan_path}' does not exist (the `plan` rule makes it)")
+    plan = json.loads(Path(plan_path).read_text()) if plan_path else None
     vor_results = _read_vor(vor_paths or [])
     confidence = study.compare.confidence
     normalized = bool(board.loc[board["mission"] == ALL, "normalized"].any())
@@ -632,6 +696,10 @@ def build_report(
             vor_figure=vor_figure(vor_results, confidence),
             training_figure=training_figure(logs),
             mission_curves_figure=mission_curves_figure(logs, trained_on),
+            curves_figure=sample_efficiency_figure(curve_summary, confidence),
+            plan=plan,
+            final_vs_best=final_vs_best.to_dict("records"),
+            final_vs_best_columns=list(final_vs_best.columns),
             training=[
                 {
                     "policy": p,

@@ -38,7 +38,7 @@ rule analysis_summary:
 
 rule render:
     input:
-        "results/replays/{policy}/{mission}/episode_0000.npz",
+        lambda w: f"results/replays/{w.policy}/{w.mission}/run{STUDY.policy_runs(w.policy)[0]}/episode_0000.npz",  # the first run
     output:
         report(
             "results/replays/{policy}/{mission}.gif",

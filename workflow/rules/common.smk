@@ -46,6 +46,8 @@ wildcard_constraints:
     mission="|".join(map(re.escape, MISSIONS)),
     candidate="|".join(map(re.escape, STUDY.vor.candidates)) if STUDY.vor else "(?!)",
     k=r"\d+",
+    seed=r"\d+",
+    run=r"\d+",
 
 
 def eval_tables():
@@ -53,16 +55,94 @@ def eval_tables():
     return [f"results/evals/{p}/{m}.parquet" for p in POLICIES for m in STUDY.policy_missions(p)]
 
 
+EVALUATE_CHUNK_SHELL = (
+    "daf --log-json {log.json} evaluate --policy {params.spec:q} --label {wildcards.policy} --mission {params.mission:q}"
+    " --run {wildcards.run} --first-episode {params.first} --episodes {params.size} --seed {params.seed}"
+    " --num-envs {params.num_envs} --out {output.table} {params.replays} --no-progress > {log.text} 2>&1"
+)
+
+
+def evaluate_chunk_params(replays):
+    return dict(
+        spec=lambda w: STUDY.policy_spec(w.policy, int(w.run)),
+        mission=lambda w: MISSIONS[w.mission],
+        mission_sha=lambda w: MISSION_SHA[w.mission],  # not used by the command: a rerun trigger
+        weights_sha=lambda w: weights_sha(w.policy),  # so is the content of an external weights file
+        first=lambda w: chunk_index(w) * STUDY.evaluation.chunk,
+        size=chunk_size,  # not the total: a larger `episodes` leaves full chunks alone
+        seed=STUDY.evaluation.seed,
+        num_envs=STUDY.evaluation.num_envs,
+        replays=replays,
+        version=RULE_VERSIONS["evaluate"],
+    )
+
+
+def chunk_index(w):
+    return int(w.get("chunk", 0))  # evaluate_first_chunk's path has no chunk wildcard
+
+
+def chunk_size(w):
+    """Episodes of a chunk: `evaluation.chunk`, fewer in the last one."""
+    first = chunk_index(w) * STUDY.evaluation.chunk
+    return min(STUDY.evaluation.chunk, STUDY.evaluation.episodes - first)
+
+
+def evaluation_chunks(w):
+    """Every run x chunk of a policy x mission (runs: the policy's training seeds, else 0)."""
+    chunks = range(-(-STUDY.evaluation.episodes // STUDY.evaluation.chunk))
+    return [f"results/evals/{w.policy}/{w.mission}/run{run}/chunk{c}.parquet"
+            for run in STUDY.policy_runs(w.policy) for c in chunks]
+
+
+def checked_seed(w):
+    """A train job's seed, which must be one of the policy's `seeds` (a typo'd target path fails)."""
+    seeds = train_settings(w.policy).run_seeds()
+    if int(w.seed) not in seeds:
+        raise WorkflowError(f"policy '{w.policy}' has no training seed {w.seed}; its seeds: {seeds}")
+    return int(w.seed)
+
+
+def evaluate_run_inputs(w):
+    """Files a run's evaluation reads: a mission file and the run's weights (the checkpoint of a
+    trained policy comes from its `train` job)."""
+    if int(w.run) not in STUDY.policy_runs(w.policy):
+        raise WorkflowError(f"policy '{w.policy}' has no run {w.run}; its runs: {STUDY.policy_runs(w.policy)}")
+    data = parse_spec(STUDY.policy_spec(w.policy, int(w.run)), check_files=False).data_path
+    return mission_files(MISSIONS[w.mission]) + ([data] if data else [])
+
+
+def train_outputs(policy):
+    """The train logs of every run of a policy."""
+    return [f"results/checkpoints/{policy}/seed{s}/train_log.parquet" for s in STUDY.policy_runs(policy)]
+
+
+# --- learning curves ---------------------------------------------------------------------
+
+CURVE_POLICIES = TRAINED if STUDY.curves else []
+
+
+def curve_reference_tables():
+    """The normalisation pair's evaluations on the curve missions (they set ALL's 0 and 1)."""
+    norm = STUDY.compare.normalization
+    if not (CURVE_POLICIES and norm):
+        return []
+    missions = sorted({m for p in CURVE_POLICIES for m in STUDY.policy_missions(p)})
+    return [f"results/evals/{ref}/{m}.parquet" for ref in (norm.low, norm.high) for m in missions]
+
+
+def plan_flags():
+    plan = STUDY.plan
+    if plan is None:
+        return ""
+    flags = f"--power {plan.power} --max-runs {plan.max_runs} --sims {plan.sims}"
+    flags += f" --half-width {plan.half_width}" if plan.half_width else ""
+    flags += f" --difference {plan.difference}" if plan.difference else ""
+    flags += (" --pairs " + " ".join(plan.pairs)) if plan.pairs else ""
+    return flags
+
+
 def mission_files(*names):
     return [name for name in names if is_mission_file(name)]
-
-
-def evaluate_inputs(wildcards):
-    """Files an evaluation reads: a mission file and a policy's weights (editing either reruns it;
-    a trained policy's checkpoint comes from the `train` rule). Registry missions and shorthand
-    policies are code, not files."""
-    data = parse_spec(STUDY.policy_spec(wildcards.policy), check_files=False).data_path
-    return mission_files(MISSIONS[wildcards.mission]) + ([data] if data else [])
 
 
 def weights_sha(*policies):
@@ -152,7 +232,7 @@ def vor_outputs():
 def report_flags(wildcards, input):
     """Optional report inputs as flags (a flag with no files would be an error)."""
     flags = []
-    for name in ("vor", "train_logs", "replays", "variants"):
+    for name in ("vor", "train_logs", "replays", "variants", "curves", "plan"):
         files = list(input[name])
         if files:
             flags.append(f"--{name.replace('_', '-')} " + " ".join(files))
@@ -185,6 +265,7 @@ def sweep_base(sweep):
     """The tuned policy's train settings (the trial's hyperparameters and seed go on top)."""
     base = STUDY.policies[SWEEPS[sweep].policy].train.model_dump(mode="json")
     base.pop("seed")
+    base.pop("seeds")  # a trial's seeds are the sweep's
     base["steps"] = SWEEPS[sweep].steps or base["steps"]
     return json.dumps(base, sort_keys=True)
 

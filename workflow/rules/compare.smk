@@ -13,6 +13,7 @@ rule compare:
         settings=STUDY.compare.model_dump(mode="json"),  # only this section: a title edit reruns nothing here
         seed=STUDY.evaluation.seed,
         normalize=compare_normalize_flag(),
+        trained=",".join(p for p in POLICIES if p in TRAINED or (STUDY.policies[p].spec or "").startswith("sweep:")),
         version=RULE_VERSIONS["compare"],
     log:
         text="results/logs/compare.log",
@@ -23,4 +24,4 @@ rule compare:
         "daf --log-json {log.json} compare --evals {input} --out results/comparison --confidence {params.settings[confidence]}"
         " --reps {params.settings[bootstrap_reps]} --interval {params.settings[interval]}"
         " --alpha {params.settings[alpha]} --correction {params.settings[correction]} --seed {params.seed}"
-        " {params.normalize} > {log.text} 2>&1"
+        " {params.normalize} --trained '{params.trained}' > {log.text} 2>&1"

@@ -1,31 +1,55 @@
-# One job per policy x mission: N seeded episodes -> per episode x agent parquet.
-rule evaluate:
+# Evaluation: every run of a policy (a trained policy's training seeds; run 0 otherwise) plays
+# the same seeded episodes, in chunks of `evaluation.chunk` episodes, one job per run x chunk.
+# Episode k's seeds depend on k only, so raising `evaluation.episodes` plays only the new
+# chunks. `evaluate` merges the chunks into one per episode x agent table per policy x mission
+# (column `run`). Chunk 0 also records its episode 0 for the report's replay.
+rule evaluate_chunk:
     input:
-        evaluate_inputs,
+        evaluate_run_inputs,
     output:
-        table="results/evals/{policy}/{mission}.parquet",
-        provenance="results/evals/{policy}/{mission}.json",
-        replay="results/replays/{policy}/{mission}/episode_0000.npz",  # episode 0, for the report
+        table="results/evals/{policy}/{mission}/run{run}/chunk{chunk}.parquet",
+        provenance="results/evals/{policy}/{mission}/run{run}/chunk{chunk}.json",
+    wildcard_constraints:
+        chunk=r"[1-9]\d*",  # chunk 0 is `evaluate_first_chunk`
     params:
-        spec=lambda w: STUDY.policy_spec(w.policy),
-        mission=lambda w: MISSIONS[w.mission],
-        mission_sha=lambda w: MISSION_SHA[w.mission],  # not used by the command: a rerun trigger
-        weights_sha=lambda w: weights_sha(w.policy),  # so is the content of an external weights file
-        episodes=STUDY.evaluation.episodes,
-        seed=STUDY.evaluation.seed,
-        num_envs=STUDY.evaluation.num_envs,
-        version=RULE_VERSIONS["evaluate"],
+        **evaluate_chunk_params(replays=""),
     log:
-        text="results/logs/evaluate/{policy}/{mission}.log",
-        json="results/logs/evaluate/{policy}/{mission}.jsonl",
+        text="results/logs/evaluate/{policy}/{mission}/run{run}/chunk{chunk}.log",
+        json="results/logs/evaluate/{policy}/{mission}/run{run}/chunk{chunk}.jsonl",
     benchmark:
-        "results/benchmarks/evaluate/{policy}/{mission}.tsv"
+        "results/benchmarks/evaluate/{policy}/{mission}/run{run}/chunk{chunk}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
     shell:
-        "daf --log-json {log.json} evaluate --policy {params.spec:q} --label {wildcards.policy} --mission {params.mission:q}"
-        " --episodes {params.episodes} --seed {params.seed} --num-envs {params.num_envs}"
-        " --out {output.table} --replays 1 --replay-dir results/replays/{wildcards.policy}/{wildcards.mission}"
-        " --no-progress > {log.text} 2>&1"
+        EVALUATE_CHUNK_SHELL
+
+
+use rule evaluate_chunk as evaluate_first_chunk with:
+    output:
+        table="results/evals/{policy}/{mission}/run{run}/chunk0.parquet",
+        provenance="results/evals/{policy}/{mission}/run{run}/chunk0.json",
+        replay="results/replays/{policy}/{mission}/run{run}/episode_0000.npz",  # for the report
+    params:
+        **evaluate_chunk_params(replays=lambda w: f"--replays 1 --replay-dir results/replays/{w.policy}/{w.mission}/run{w.run}"),
+    log:
+        text="results/logs/evaluate/{policy}/{mission}/run{run}/chunk0.log",
+        json="results/logs/evaluate/{policy}/{mission}/run{run}/chunk0.jsonl",
+    benchmark:
+        "results/benchmarks/evaluate/{policy}/{mission}/run{run}/chunk0.tsv"
+
+
+rule evaluate:
+    input:
+        chunks=evaluation_chunks,
+    output:
+        table="results/evals/{policy}/{mission}.parquet",
+        provenance="results/evals/{policy}/{mission}.json",
+    params:
+        version=RULE_VERSIONS["evaluate"],
+    log:
+        text="results/logs/evaluate/{policy}/{mission}.log",
+        json="results/logs/evaluate/{policy}/{mission}.jsonl",
+    shell:
+        "daf --log-json {log.json} merge-evals --chunks {input.chunks} --out {output.table} > {log.text} 2>&1"

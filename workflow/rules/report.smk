@@ -8,13 +8,15 @@ rule report:
         analysis=rules.analysis_summary.output.summary,
         difficulty=rules.analysis_summary.output.difficulty,
         vor=vor_outputs(),
-        train_logs=[f"results/checkpoints/{p}/train_log.parquet" for p in TRAINED],
+        train_logs=[log for p in TRAINED for log in train_outputs(p)],
         replays=[f"results/replays/{p}/{m}.gif" for p in POLICIES for m in STUDY.policy_missions(p)]
         if STUDY.report.replays
         else [],
         evals=eval_tables(),
         sweeps=sweep_best_inputs(),
         variants=[f"results/variants/{v}.parquet" for v in VARIANTS],
+        curves=rules.curves_summary.output if CURVE_POLICIES else [],
+        plan=[rules.plan.output.json] if STUDY.plan else [],
     output:
         html=report("results/report/index.html", caption="../report/index.rst", category="Report"),
     params:

@@ -1,31 +1,32 @@
-# PPO training for every policy the config marks `train:`. GPU-capable: the cluster profile
-# places it on a GPU partition (resources: gpu=1); `--device auto` uses CUDA when present.
-# Periodic checkpoints live in results/checkpoints/{policy}/periodic/ (not declared outputs,
-# so Snakemake keeps them when a job fails): rerunning a killed job resumes from them.
+# PPO training for every policy the config marks `train:`, one job per training seed (a run,
+# the unit of replication). GPU-capable: the cluster profile places it on a GPU partition
+# (resources: gpu=1); `--device auto` uses CUDA when present. Periodic checkpoints live in
+# results/checkpoints/{policy}/seed{seed}/periodic/ (not declared outputs, so Snakemake keeps
+# them when a job fails): rerunning a killed job resumes from them; `curves` evaluates them.
 rule train:
     input:
         lambda w: mission_files(*train_settings(w.policy).mission_names()),
     output:
-        model="results/checkpoints/{policy}/model.pt",
-        sidecar="results/checkpoints/{policy}/model.json",
-        log="results/checkpoints/{policy}/train_log.parquet",
+        model="results/checkpoints/{policy}/seed{seed}/model.pt",
+        sidecar="results/checkpoints/{policy}/seed{seed}/model.json",
+        log="results/checkpoints/{policy}/seed{seed}/train_log.parquet",
     params:
         missions=lambda w: train_mission_flags(train_settings(w.policy)),
         mission_sha=lambda w: [MISSION_SHA[mission_id(m)] for m in train_settings(w.policy).mission_names()],  # rerun trigger
         steps=lambda w: train_settings(w.policy).steps,
-        seed=lambda w: train_settings(w.policy).seed,
+        seed=lambda w: checked_seed(w),
         arch=lambda w: train_settings(w.policy).arch,
         nproc=lambda w: train_settings(w.policy).nproc_per_node,
         nnodes=lambda w: train_settings(w.policy).nnodes,
         hyperparameters=hyperparameter_flags,
         tracking=tracking_flags,
-        out=lambda w: f"results/checkpoints/{w.policy}",
+        out=lambda w: f"results/checkpoints/{w.policy}/seed{w.seed}",
         version=RULE_VERSIONS["train"],
     log:
-        text="results/logs/train/{policy}.log",
-        json="results/logs/train/{policy}.jsonl",
+        text="results/logs/train/{policy}/seed{seed}.log",
+        json="results/logs/train/{policy}/seed{seed}.jsonl",
     benchmark:
-        "results/benchmarks/train/{policy}.tsv"
+        "results/benchmarks/train/{policy}/seed{seed}.tsv"
     # the ranks and their env workers; Snakemake scales this down to the cores it has, and
     # `daf train` starts one env worker per core beyond the first (speed only, same result)
     threads: lambda w: train_settings(w.policy).nproc_per_node * (1 + train_settings(w.policy).workers)

@@ -1,0 +1,22 @@
+# Power analysis with the study's own evaluations as the pilot: how many training runs and
+# episodes reach a CI half-width, and detect a difference between two policies with a power.
+rule plan:
+    input:
+        eval_tables(),
+    output:
+        json="results/plan/plan.json",
+        precision="results/plan/precision.parquet",
+        power="results/plan/power.parquet",
+    params:
+        settings=STUDY.plan.model_dump(mode="json") if STUDY.plan else {},
+        flags=plan_flags(),
+        alpha=STUDY.compare.alpha,
+        normalize=compare_normalize_flag(),
+        seed=STUDY.evaluation.seed,
+        version=RULE_VERSIONS["plan"],
+    log:
+        text="results/logs/plan.log",
+        json="results/logs/plan.jsonl",
+    shell:
+        "daf --log-json {log.json} plan --evals {input} --out results/plan {params.flags} --alpha {params.alpha}"
+        " {params.normalize} --seed {params.seed} > {log.text} 2>&1"

@@ -15,6 +15,6 @@ RULE_VERSIONS = {
     "render": 1,
     "report": 2,
     "sweep": 2,
-    "curves": 1,
+    "curves": 2,
     "plan": 1,
 }

@@ -210,6 +210,10 @@ class PolicyNet(nn.Module):
         self._table = None  # the weights are about to change
         return super().train(mode)
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._table = None  # new weights: a cached token table would keep acting with the old ones
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def token_table(self) -> torch.Tensor:
         """Vectors of every (cell, channel) row, then a zero padding row:
         `(cells * channels + 1, token_size)`."""

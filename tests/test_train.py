@@ -426,23 +426,53 @@ def test_launch_commands(monkeypatch):
 
 
 def test_learning_curve_points_are_the_checkpoints_evaluated(tmp_path):
-    """`daf curves` scores every periodic checkpoint on the evaluation's episodes: its last point
-    is the final network, so it equals `daf evaluate` of model.pt on the same episodes."""
-    from daf.checkpoint_curves import evaluate_checkpoints
+    """`daf curves` scores every periodic checkpoint on the evaluation's episodes: each point
+    equals `daf evaluate` of that checkpoint's weights saved as a policy (the last one: model.pt)."""
+    from daf.checkpoint_curves import evaluate_checkpoints, periodic_checkpoints
     from daf.cli import main
     from daf.stats import episode_scores
 
-    run = tiny_run(tmp_path, "curve", steps=96, checkpoint_interval=32)
+    run = tiny_run(tmp_path, "curve", steps=96, checkpoint_interval=32, learning_rate=0.05)
     table = evaluate_checkpoints(run["out"], [MISSIONS["cogs.tiny"]], 3, 5, "p", 4, num_envs=2)
-    steps = sorted(table["agent_steps"].unique())
-    assert len(steps) == len(list((run["out"] / "periodic").rglob("step_*.pt"))) >= 3
+    points = periodic_checkpoints(run["out"])
+    assert len(points) == len(list((run["out"] / "periodic").rglob("step_*.pt"))) >= 3
+    assert [nominal for nominal, _, _ in points] == sorted(table["agent_steps"].unique())
+    assert all(nominal % 32 == 0 and 0 <= actual - nominal < 32 for nominal, actual, _ in points[:-1])
     assert list(table.columns[:6]) == ["policy", "run", "agent_steps", "mission", "episode", "seed"]
-    assert set(table["run"]) == {4} and len(table) == len(steps) * 3
-    out = tmp_path / "final.parquet"
-    args = ["--mission", "cogs.tiny", "--episodes", "3", "--seed", "5", "--num-envs", "2", "--out", str(out)]
-    assert main(["evaluate", "--policy", str(run["out"] / "model.pt"), *args, "--no-progress"]) == 0
-    final = episode_scores(pd.read_parquet(out))["score"].to_numpy()
-    np.testing.assert_array_equal(table.loc[table["agent_steps"] == steps[-1], "score"].to_numpy(), final)
+    assert set(table["run"]) == {4} and len(table) == len(points) * 3
+    args = ["--mission", "cogs.tiny", "--episodes", "3", "--seed", "5", "--num-envs", "2", "--no-progress"]
+    distinct = set()
+    for nominal, _, path in points:
+        policy = dict(run["model"], model=checkpoint.load(path)["model"])
+        checkpoint.save(tmp_path / f"at{nominal}" / "model.pt", policy, {})
+        out = tmp_path / f"at{nominal}.parquet"
+        assert (
+            main(["evaluate", "--policy", str(tmp_path / f"at{nominal}" / "model.pt"), *args, "--out", str(out)]) == 0
+        )
+        expected = episode_scores(pd.read_parquet(out))["score"].to_numpy()
+        np.testing.assert_array_equal(table.loc[table["agent_steps"] == nominal, "score"].to_numpy(), expected)
+        distinct.add(tuple(pd.read_parquet(out)["stat.action.move.success"]))
+    assert len(distinct) > 1  # the checkpoints really act differently (the test can tell them apart)
     every_other = evaluate_checkpoints(run["out"], [MISSIONS["cogs.tiny"]], 1, 5, "p", 4, num_envs=2, every=2)
-    kept = [s for i, s in enumerate(steps) if i % 2 == 0 or s == steps[-1]]
+    kept = [nominal for i, (nominal, _, _) in enumerate(points) if i % 2 == 0 or i == len(points) - 1]
     assert sorted(every_other["agent_steps"].unique()) == kept
+
+
+def test_loading_weights_into_an_acting_network_drops_its_cache():
+    """The tokens network caches its token table while acting; new weights must not act with it."""
+    from daf.nn import ObsEncoder
+    from daf.ppo import build_net
+    from daf.rollout import mission_env_info
+
+    info = mission_env_info(MISSIONS["cogs.tiny"])
+    encoder = ObsEncoder(info)
+    torch.manual_seed(0)
+    net, _ = build_net(encoder, len(info.action_names), "tokens", PPOConfig())
+    torch.manual_seed(1)
+    other, _ = build_net(encoder, len(info.action_names), "tokens", PPOConfig())
+    net.eval(), other.eval()
+    with torch.no_grad():
+        before = net.token_table().clone()
+        net.load_state_dict(other.state_dict())
+        assert torch.equal(net.token_table(), other.token_table())
+        assert not torch.equal(net.token_table(), before)

@@ -57,6 +57,7 @@ def study(root: Path, config: dict) -> Path:
 def tiny_config() -> dict:
     config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
     config["policies"]["ppo_b"]["train"]["nproc_per_node"] = 1  # the local node has one (fake) GPU
+    config["evaluation"]["chunk"] = config["evaluation"]["episodes"]  # one evaluation job per run x mission
     return config
 
 
@@ -71,14 +72,17 @@ def test_study_runs_on_slurm_with_gpu_placement(cluster, tmp_path):
     for job in jobs:
         rule = re.match(r"rule_(\w+?)_wildcards", job.get("Comment", "")) or re.match(r"rule_(\w+)", job["Comment"])
         by_rule.setdefault(rule.group(1), []).append(job)
-    assert set(by_rule) == {"train", "evaluate", "vor_scenario", "vor_replacement"}  # aggregates run locally
+    # merges and aggregates run locally; training on the GPU partition, evaluations and curves on the CPU one
+    cpu_rules = ("evaluate_first_chunk", "curve", "vor_scenario", "vor_replacement")
+    assert set(by_rule) == {"train", *cpu_rules}
     for job in by_rule["train"]:
         assert job["Partition"] == "gpu" and "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", ""), job
         assert job["JobState"] == "COMPLETED"
-    for rule in ("evaluate", "vor_scenario", "vor_replacement"):
+    for rule in cpu_rules:
         for job in by_rule[rule]:
             assert job["Partition"] == "cpu" and "gpu" not in job.get("TresPerJob", ""), job
-    assert len(by_rule["train"]) == 2 and len(by_rule["evaluate"]) == 6
+    # ppo_a has 2 seeds, ppo_b 1: 3 runs; 7 runs x missions, one chunk each
+    assert len(by_rule["train"]) == 3 and len(by_rule["curve"]) == 3 and len(by_rule["evaluate_first_chunk"]) == 7
 
 
 def test_cancelled_job_is_retried(cluster, tmp_path):
@@ -126,8 +130,8 @@ def test_permanent_failure_leaves_no_output_and_names_its_log(cluster, tmp_path)
     assert result.returncode != 0
     assert not (workdir / "results/evals/broken/cogs.tiny.parquet").exists()
     assert not list(workdir.glob("results/**/.*.tmp"))  # no temp files left either
-    log = workdir / "results/logs/evaluate/broken/cogs.tiny.log"
-    assert "results/logs/evaluate/broken/cogs.tiny.log" in output  # the error points at the rule's log
+    log = workdir / "results/logs/evaluate/broken/cogs.tiny/run0/chunk0.log"
+    assert "results/logs/evaluate/broken/cogs.tiny/run0/chunk0.log" in output  # the error points at the rule's log
     assert "chose action 'dance'" in log.read_text()  # ... which says what went wrong, in one line
     assert output.count("Trying to restart job") >= 2  # retried per the profile before giving up
 

@@ -11,7 +11,7 @@ RULE_VERSIONS = {
     "evaluate": 2,
     "vor": 1,
     "compare": 2,
-    "analysis": 1,
+    "analysis": 2,
     "render": 1,
     "report": 2,
     "sweep": 2,

@@ -27,7 +27,7 @@ from daf.stats import wilson_interval
 OUTCOMES = ["success", "stuck", "resource_starved", "no_reward", "timeout"]
 STUCK_MOVE_FRACTION = 0.05
 EPISODE_COLUMNS = [
-    "policy", "mission", "episode", "seed", "outcome", "success", "team_reward", "move_fraction",
+    "policy", "mission", "run", "episode", "seed", "outcome", "success", "team_reward", "move_fraction",
     "gathered", "steps", "agents",
 ]  # fmt: skip
 SUMMARY_COLUMNS = ["policy", "mission", "episodes", "success_rate", "success_low", "success_high",
@@ -48,7 +48,8 @@ def classify(team_success: bool, move_fraction: float, gathered: float, team_rew
 
 
 def episode_outcomes(evals: pd.DataFrame, mission: Mission) -> pd.DataFrame:
-    """One row per policy x episode (the policy's own agents) with its outcome."""
+    """One row per policy x run x episode (the policy's own agents) with its outcome. The runs of
+    a policy (training seeds) play the same episode indices: each is an episode of its own."""
     needed = {"policy", "mission", "episode", "seed", "reward", "steps", "success", "stat.action.move.success"}
     missing = needed - set(evals.columns)
     if missing:
@@ -56,11 +57,12 @@ def episode_outcomes(evals: pd.DataFrame, mission: Mission) -> pd.DataFrame:
     rows = evals[evals["role"] == "candidate"] if "role" in evals else evals
     gathered_cols = [f"stat.{r}.gained" for r in mission.gathered if f"stat.{r}.gained" in rows]
     frame = rows.assign(
+        run=rows.get("run", 0),  # tables from before training runs: run 0
         gathered=rows[gathered_cols].sum(axis=1) if gathered_cols else 0.0,
         moved=rows["stat.action.move.success"] / rows["steps"].clip(lower=1),
     )
     per = (
-        frame.groupby(["policy", "mission", "episode"], sort=True)
+        frame.groupby(["policy", "mission", "run", "episode"], sort=True)
         .agg(
             seed=("seed", "first"),
             success=("success", "first"),

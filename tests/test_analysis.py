@@ -72,6 +72,17 @@ def test_episode_outcomes_and_summary():
     assert summary["success_low"] < 1 / 6 < summary["success_high"]
 
 
+def test_runs_are_separate_episodes():
+    """Two training runs play the same episode indices; each (run, episode) is its own outcome."""
+    first = constructed("p", [(True, 50, 5, 10), (False, 1, 0, 0)]).assign(run=0)
+    second = constructed("p", [(False, 40, 0, 0), (False, 40, 2, 1)]).assign(run=3)
+    outcomes = episode_outcomes(pd.concat([first, second], ignore_index=True), MISSIONS["cogs.tiny"])
+    assert list(zip(outcomes["run"], outcomes["episode"])) == [(0, 0), (0, 1), (3, 0), (3, 1)]
+    assert outcomes["team_reward"].tolist() == [20, 0, 0, 2] and outcomes["agents"].tolist() == [2, 2, 2, 2]
+    assert outcomes["outcome"].tolist() == ["success", "stuck", "no_reward", "timeout"]
+    assert summarize_outcomes(outcomes).iloc[0]["episodes"] == 4
+
+
 def test_missions_without_gathered_resources_are_never_starved():
     evals = constructed("p", [(False, 40, 3, 0)]).assign(mission="forage.open")
     assert episode_outcomes(evals, MISSIONS["forage.open"])["outcome"].tolist() == ["no_reward"]

@@ -726,8 +726,9 @@ def build_report(
                 {"name": n, "spec": study.policy_spec(n), "description": p.description}
                 for n, p in study.policies.items()
             ],
-            per_episode=evals.groupby(["mission", "policy"])
-            .agg(episodes=("episode", "nunique"), agents=("agent", "nunique"))
+            per_episode=evals.assign(run=evals.get("run", 0))
+            .groupby(["mission", "policy"])
+            .agg(runs=("run", "nunique"), episodes=("episode", "nunique"), agents=("agent", "nunique"))
             .reset_index()
             .to_dict("records"),
             benchmarks=read_benchmarks(benchmarks_dir, logs_dir),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import traceback
 from dataclasses import dataclass, field
 from multiprocessing import shared_memory
@@ -183,7 +184,17 @@ def _worker(missions, weights, lo, hi, shm_names, specs, seed, conn) -> None:
     try:
         block = EnvBlock(missions, weights, lo, hi, arrays, seed)
         conn.send(("ready", None))
-        while (command := conn.recv())[0] == "step":
+        parent = os.getppid()
+        while True:
+            # forked siblings hold copies of this pipe's parent end, so a killed parent may never
+            # show up as EOF: an orphaned worker (re-parented) leaves on its own
+            if not conn.poll(1.0):
+                if os.getppid() != parent:
+                    return
+                continue
+            command = conn.recv()
+            if command[0] != "step":
+                break
             conn.send(("ok", block.step(*command[1:])))
         block.close()
         conn.send(("closed", None))

@@ -271,6 +271,6 @@ def test_kill_and_resume_with_workers(tmp_path):
 
 
 def _workers_alive(out: Path) -> bool:
-    """Env worker processes of a run (spawned children whose parent was killed)."""
-    found = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True)
+    """Env worker processes of a run whose parent was killed: forked, they carry its command line."""
+    found = subprocess.run(["pgrep", "-f", "--", f"--out {out}"], capture_output=True, text=True)
     return bool(found.stdout.strip())

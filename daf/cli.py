@@ -736,10 +736,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         metrics = args.func(args)
-    except UserError as exc:
+    except UserError as exc:  # bad input (2), or a run that failed for a known reason (1)
         finish("error", error=str(exc))
         print(f"daf: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         finish("ok", metrics={})

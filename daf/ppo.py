@@ -41,7 +41,7 @@ from pydantic import ValidationError
 from daf import checkpoint
 from daf.config import PPOConfig
 from daf.envs import EnvMission, VecEnv
-from daf.errors import UserError
+from daf.errors import RunFailed, UserError
 from daf.io import git_commit, package_versions, progress_bar, write_parquet
 from daf.mission_set import check_compatible, check_weights, resolve_shaping, shaped_config
 from daf.missions import Mission
@@ -50,7 +50,7 @@ from daf.nn import ARCHS, RECURRENT, ObsEncoder, PolicyNet
 HYPERPARAMETERS = list(PPOConfig.model_fields)
 
 
-class TrainingDiverged(UserError):
+class TrainingDiverged(RunFailed):
     """The loss became NaN or infinite: these hyperparameters do not train."""
 
 

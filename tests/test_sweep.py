@@ -441,3 +441,17 @@ def test_objective_ci_is_run_level_with_several_seeds():
     pooled = objective(frame.assign(run=0, episode=frame["run"] * 40 + frame["episode"]), "mean", "t", reps=4000)
     assert runs.point == pytest.approx(pooled.point) == pytest.approx(frame["reward"].mean())
     assert runs.high - runs.low > 12 and pooled.high - pooled.low < 5
+
+
+def test_a_diverged_run_exits_1_with_one_line(tmp_path, monkeypatch, capsys):
+    """Diverged training is a failed run, not bad input: one clear line and exit status 1."""
+    from daf.cli import main
+
+    real = ppo._learn
+    monkeypatch.setattr(ppo, "_learn", lambda *a, **k: {**real(*a, **k), "policy_loss": float("inf")})
+    args = ["train", "--mission", "cogs.tiny", "--steps", "128", "--seed", "0", "--out", str(tmp_path / "run"),
+            "--workers", "0", "--set", "num_envs=2", "--set", "rollout_steps=16", "--no-progress"]  # fmt: skip
+    assert main(args) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error[-1].startswith("daf: error: training diverged at update 1") and "policy_loss" in error[-1]
+    assert not (tmp_path / "run" / "model.pt").exists()

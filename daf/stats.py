@@ -539,9 +539,9 @@ def paired_tests(a: np.ndarray, b: np.ndarray) -> list[TestResult]:
     rank_biserial = float((r_plus - r_minus) / (r_plus + r_minus))
     results = [TestResult("wilcoxon", float(w.statistic), float(w.pvalue), rank_biserial, n)]
     sd = d.std(ddof=1)
-    if sd == 0:  # every difference equal and non-zero: t is infinite, the difference certain
-        results.append(TestResult("paired_t", float(np.sign(d.mean()) * np.inf), 0.0, float(np.sign(d.mean()) * np.inf),
-                                  n, "zero variance of the differences"))  # fmt: skip
+    if sd == 0:  # every difference equal and non-zero: t is undefined, not proof (2 episodes would "prove" it)
+        results.append(TestResult("paired_t", float("nan"), float("nan"), float("nan"), n,
+                                  "zero variance of the differences: t undefined, never significant"))  # fmt: skip
     else:
         t = sps.ttest_rel(a, b)
         results.append(TestResult("paired_t", float(t.statistic), float(t.pvalue), float(d.mean() / sd), n))
@@ -565,9 +565,9 @@ def unpaired_tests(a: np.ndarray, b: np.ndarray) -> list[TestResult]:
     u = sps.mannwhitneyu(a, b, alternative="two-sided")
     results = [TestResult("mannwhitney", float(u.statistic), float(u.pvalue), 2 * poi - 1, n)]
     pooled = np.sqrt(((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2))
-    if pooled == 0:
-        sign = np.sign(a.mean() - b.mean())
-        results.append(TestResult("welch_t", float(sign * np.inf), 0.0, float(sign * np.inf), n, "zero variance"))
+    if pooled == 0:  # two different constants: t is undefined, not proof
+        results.append(TestResult("welch_t", float("nan"), float("nan"), float("nan"), n,
+                                  "zero variance: t undefined, never significant"))  # fmt: skip
     else:
         t = sps.ttest_ind(a, b, equal_var=False)
         results.append(

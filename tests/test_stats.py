@@ -206,14 +206,31 @@ def test_degenerate_tests_are_defined():
     ties = paired_tests(np.ones(5), np.ones(5))
     assert all(t.p_value == 1.0 and t.effect_size == 0.0 and "zero" in t.note for t in ties)
     shift = paired_tests(np.ones(5) + 1, np.ones(5))  # every difference exactly +1
-    assert shift[1].p_value == 0.0 and shift[1].statistic == np.inf and "zero variance" in shift[1].note
+    assert np.isnan(shift[1].p_value) and np.isnan(shift[1].statistic) and "never significant" in shift[1].note
     assert shift[0].effect_size == 1.0
     one = paired_tests(np.array([3.0]), np.array([1.0]))
     assert all(t.p_value == 1.0 and "fewer than 2" in t.note for t in one)
     flat = unpaired_tests(np.full(4, 2.0), np.full(6, 2.0))
     assert all(t.p_value == 1.0 for t in flat)
-    for result in ties + shift + one + flat:
+    for result in ties + shift[:1] + one + flat:
         assert not np.isnan(result.p_value) and not np.isnan(result.statistic)
+    constants = unpaired_tests(np.full(4, 3.0), np.full(6, 2.0))  # two different constants
+    assert np.isnan(constants[1].p_value) and "never significant" in constants[1].note
+
+
+def test_two_equal_shifts_are_never_significant():
+    """Two episodes whose differences are both exactly +1 are not evidence: no paired-t row of
+    the comparison is significant after correction, whatever alpha."""
+    from daf.comparison import CompareSettings, compare
+
+    rows = []
+    for policy, reward in (("a", 2.0), ("b", 1.0)):
+        for episode in range(2):
+            rows.append({"policy": policy, "mission": "m", "episode": episode, "seed": episode, "agent": 0,
+                         "reward": reward, "success": False})  # fmt: skip
+    _, pairwise, _ = compare(pd.DataFrame(rows), CompareSettings(reps=200, alpha=0.5))
+    t_rows = pairwise[pairwise["test"] == "paired_t"]
+    assert len(t_rows) == 1 and not t_rows["significant"].any() and t_rows["p_adjusted"].isna().all()
 
 
 # --- multiple comparisons: hand-computed examples -------------------------------------------------

@@ -256,6 +256,18 @@ def sample_efficiency_figure(summary: pd.DataFrame, confidence: float) -> Markup
     return _svg(fig)
 
 
+def best_per_mission(per_mission: pd.DataFrame) -> list[dict]:
+    """Per mission the best policy's row and `clear`: True when its CI lies above the
+    runner-up's, False when they overlap, None when no other policy played the mission."""
+    best = []
+    for mission, part in per_mission.groupby("mission", sort=True):
+        ranked = part.sort_values(["mean", "policy"], ascending=[False, True])
+        top, runner = ranked.iloc[0], ranked.iloc[1:2]
+        clear = None if runner.empty else bool(float(runner["ci_high"].iloc[0]) < float(top["ci_low"]))
+        best.append({"mission": mission, "row": top.to_dict(), "clear": clear})
+    return best
+
+
 def _read_curves(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary, final-vs-best) tables of `daf curves-summary`, empty when not given."""
     tables = {Path(p).stem: p for p in paths}
@@ -666,12 +678,7 @@ def build_report(
     normalized = bool(board.loc[board["mission"] == ALL, "normalized"].any())
     per_mission = board[board["mission"] != ALL]
     overall = board[board["mission"] == ALL].sort_values("mean", ascending=False)
-    best = []
-    for mission, part in per_mission.groupby("mission", sort=True):
-        ranked = part.sort_values(["mean", "policy"], ascending=[False, True])
-        top, runner = ranked.iloc[0], ranked.iloc[1:2]
-        overlap = bool(len(runner)) and float(runner["ci_high"].iloc[0]) >= float(top["ci_low"])
-        best.append({"mission": mission, "row": top.to_dict(), "clear": not overlap})
+    best = best_per_mission(per_mission)
     policies = sorted(board["policy"].unique())
     html = (
         _environment()

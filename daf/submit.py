@@ -19,7 +19,7 @@ import ipaddress
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -99,6 +99,8 @@ class Submitter:
 
     def submit(self, bundle: Path, season: str, name: str) -> dict:
         require_https(self.server, "server")
+        if not season.strip("."):  # '', '.', '..' would be dot segments, which URL normalisation removes
+            raise UserError(f"season name '{season}' is not a season (see the server's seasons)")
         if not bundle.is_file():
             raise UserError(f"bundle '{bundle}' does not exist (make one with `daf package`)")
         data = bundle.read_bytes()
@@ -132,7 +134,7 @@ class Submitter:
             joined = self._request(
                 client,
                 "POST",
-                f"{self.server}/tournament/seasons/{season}/submissions",
+                f"{self.server}/tournament/seasons/{quote(season, safe='')}/submissions",  # user text: one segment
                 f"submitting to season '{season}'",
                 json={"policy_version_id": version["id"]},
             ).json()

@@ -11,6 +11,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -323,3 +324,22 @@ def test_every_command_logs_json_lines(tmp_path, checkpoint):
     assert bad.returncode == 2
     end = json.loads(bad_log.read_text().splitlines()[-1])
     assert end["status"] == "error" and "unknown policy 'nope'" in end["error"]
+
+
+@pytest.mark.parametrize("season", ["x/../..", "a?b=c", "a#frag", "with space", "../x"])
+def test_season_names_stay_one_path_segment(bundle_zip, season):
+    """A season name is user text: it is percent-encoded into one path segment, so `/`, `..`,
+    `?` and `#` cannot send the POST (and its token) to another endpoint."""
+    with TournamentServer(token="tok", seasons=(season,)) as server:
+        result = Submitter(server.url, "tok", idempotency_key="k").submit(bundle_zip, season, "n")
+        posts = [path for method, path in server.state.requests if method == "POST"]
+    assert result["season"] == season and server.state.submissions == [(season, result["policy_version_id"])]
+    assert posts[-1] == f"/tournament/seasons/{quote(season, safe='')}/submissions"
+
+
+def test_dot_season_names_are_refused_before_any_request(bundle_zip):
+    with TournamentServer(token="tok", seasons=("..",)) as server:
+        for season in ("..", ".", ""):
+            with pytest.raises(UserError, match=f"season name '{re.escape(season)}' is not a season"):
+                Submitter(server.url, "tok", idempotency_key="k").submit(bundle_zip, season, "n")
+        assert server.state.requests == []

@@ -8,6 +8,7 @@ import json
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 
 class State:
@@ -96,7 +97,7 @@ def make_handler(state: State):
                 answer = {"id": str(uuid.uuid4()), "name": body["name"], "version": len(state.versions) + 1}
                 state.versions.append({**answer, "upload_id": body["upload_id"]})
             elif self.path.startswith("/tournament/seasons/") and self.path.endswith("/submissions"):
-                season = self.path.split("/")[3]
+                season = unquote(self.path.split("/")[3])  # one percent-encoded path segment
                 if season in state.closed:
                     return self._send(403, {"detail": f"season {season} is closed"})
                 if season not in state.seasons:

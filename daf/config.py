@@ -495,8 +495,8 @@ class StudyConfig(Strict):
     def _names(cls, entries: dict, info) -> dict:
         kind = {"policies": "policy", "sweeps": "sweep", "variants": "variant"}[info.field_name]
         for name in entries:
-            if not re.match(NAME_PATTERN, name):
-                raise ValueError(f"{kind} name '{name}' must match {NAME_PATTERN} (it is used in file names)")
+            if not is_path_name(name):
+                raise ValueError(f"{kind} name {name!r} must match {NAME_PATTERN} (it is used in file names)")
         return entries
 
     @field_validator("missions")
@@ -682,13 +682,22 @@ def _check_playable(where: str, policy: str, trained_on: str, missions: list[str
                          "other observation features or actions")  # fmt: skip
 
 
+def is_path_name(name: str) -> bool:
+    """Whether `name` may be a path segment and a shell word of the workflow (the whole string:
+    `re.match` with `$` would let a trailing newline through)."""
+    return re.fullmatch(NAME_PATTERN, name) is not None
+
+
 def _check_mission(name: str) -> None:
     from daf.errors import unknown_choice
-    from daf.missions import MISSIONS, is_mission_file
+    from daf.missions import MISSIONS, is_mission_file, mission_id
 
     if is_mission_file(name):
         if not Path(name).is_file():
             raise ValueError(f"mission file '{name}' does not exist")
+        if not is_path_name(mission_id(name)):
+            raise ValueError(f"mission file '{name}': its id (the file's stem) {mission_id(name)!r} must match "
+                             f"{NAME_PATTERN} (it is used in result paths); rename the file")  # fmt: skip
     elif name not in MISSIONS:
         raise ValueError(f"{unknown_choice('mission', name, MISSIONS)}, or a path to a mission .py file")
 

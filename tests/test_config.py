@@ -227,3 +227,19 @@ def test_cli_validate_config_no_traceback(daf, tmp_path):
     assert "evaluation.episodes" in result.stderr
     path.write_text(yaml.safe_dump(VALID))
     assert daf("validate-config", str(path)).returncode == 0
+
+
+def test_names_that_become_paths_are_checked_whole(tmp_path):
+    """A trailing newline slips through `re.match(...$)`; a mission file '...py' would be the id
+    '..' in result paths. Both are refused, naming the culprit."""
+    config = copy.deepcopy(VALID)
+    config["policies"]["ppo\n"] = {"spec": "random"}
+    with pytest.raises(UserError, match=r"policy name 'ppo\\n' must match"):
+        validate_study(config, "study.yaml")
+    dots = tmp_path / "...py"
+    dots.write_text("def get_config():\n    raise AssertionError('never loaded')\n")
+    config = copy.deepcopy(VALID)
+    config["missions"] = ["cogs.tiny", str(dots)]
+    with pytest.raises(UserError) as info:
+        validate_study(config, "study.yaml")
+    assert f"mission file '{dots}': its id (the file's stem) '..' must match" in str(info.value)

@@ -64,7 +64,8 @@ def evaluate_checkpoints(
 
     from daf.policies.actors import TrainedActor
     from daf.policies.trained import TrainedPolicy
-    from daf.rollout import CANDIDATE, Seat, mission_env_info, run_episodes
+    from daf.rollout import Seat, mission_env_info, run_episodes
+    from daf.stats import episode_scores
 
     run_dir = Path(run_dir)
     points = periodic_checkpoints(run_dir)
@@ -79,9 +80,7 @@ def evaluate_checkpoints(
             torch.manual_seed(base_seed)
             frame = run_episodes(mission, Seat(policy, TrainedActor(trained, "cpu")), episodes, base_seed,
                                  num_envs=num_envs, run=run)  # fmt: skip
-            mine = frame[frame["role"] == CANDIDATE].groupby(["mission", "episode"], sort=True)
-            scores = mine.agg(seed=("seed", "first"), score=("reward", "mean"), success=("success", "first"))
-            frames.append(scores.reset_index().assign(agent_steps=np.int64(steps), checkpoint_steps=np.int64(actual)))
+            scores = episode_scores(frame)  # the comparison's episode score: mean reward of the policy's agents
+            frames.append(scores.assign(agent_steps=np.int64(steps), checkpoint_steps=np.int64(actual)))
     table = pd.concat(frames, ignore_index=True)
-    table["policy"], table["run"] = policy, np.int64(run)
     return table[CURVE_COLUMNS].sort_values(["agent_steps", "mission", "episode"], kind="stable", ignore_index=True)

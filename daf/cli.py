@@ -12,6 +12,7 @@ import os
 import shlex
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from daf.errors import UserError
@@ -110,7 +111,7 @@ def cmd_evaluate(args) -> dict:
     label, spec = _resolve_spec(args.policy, args.config)
     label = args.label or label
     info = mission_env_info(mission)
-    candidate = Seat(label, build_actor(spec, info, seed=args.seed, device=args.device))
+    candidate = Seat(label, build_actor(spec, info, args.seed, args.device, mission.name), spec.text)
     pool = []
     specs = args.replacement or []
     weights = _weights(args.replacement_weights, len(specs))
@@ -121,7 +122,7 @@ def cmd_evaluate(args) -> dict:
             raise UserError(f"--replacement-labels needs {len(specs)} names, one per --replacement")
     for text, weight, name in zip(specs, weights, names):
         r_label, r_spec = _resolve_spec(text, args.config)
-        seat = Seat(name or r_label, build_actor(r_spec, info, seed=args.seed, device=args.device))
+        seat = Seat(name or r_label, build_actor(r_spec, info, args.seed, args.device, mission.name), r_spec.text)
         pool.append((seat, weight))
     labels = [seat.label for seat, _ in pool]
     if len(set(labels)) != len(labels) or (label in labels and args.candidate_agents != 0):
@@ -737,7 +738,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         metrics = args.func(args)
     except UserError as exc:  # bad input (2), or a run that failed for a known reason (1)
-        finish("error", error=str(exc))
+        # a wrapped exception (e.g. a policy's own code) keeps its traceback for the log and DAF_DEBUG=1
+        trace = "".join(traceback.format_exception(exc)) if exc.__cause__ is not None else None
+        finish("error", error=str(exc), **({"traceback": trace} if trace else {}))
+        if trace and os.environ.get("DAF_DEBUG") == "1":
+            print(trace, file=sys.stderr, end="")
         print(f"daf: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:

@@ -25,6 +25,25 @@ class RunFailed(UserError):
     exit_code = 1
 
 
+class PolicyFailed(UserError):
+    """A policy's own code raised (while being built or while acting): one line naming the
+    policy, the mission and the exception; exit 2 like other input the run cannot use. The
+    traceback goes to the `--log-json` log, and to stderr with DAF_DEBUG=1."""
+
+
+def one_line(exc: BaseException) -> str:
+    """`Type: message` on one line (whitespace collapsed); where the message is empty (a bare
+    `assert`), the file and line that raised instead."""
+    text = " ".join(str(exc).split())
+    if text:
+        return f"{type(exc).__name__}: {text}"
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else ""
+    return f"{type(exc).__name__}{where}"
+
+
 def unknown_choice(kind: str, name: str, choices: Iterable[str]) -> UserError:
     """Build the standard 'unknown X' error: culprit, closest match, valid choices."""
     valid = sorted(choices)

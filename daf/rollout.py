@@ -23,7 +23,7 @@ from mettagrid.policy.policy_env_interface import PolicyEnvInterface
 from mettagrid.simulator import Simulation
 
 from daf.envs import make_buffers, new_simulation, step
-from daf.errors import UserError
+from daf.errors import PolicyFailed, UserError, one_line
 from daf.io import progress_bar
 from daf.missions import Mission
 from daf.policies.actors import Actor
@@ -103,6 +103,14 @@ def candidate_mask(num_agents: int, candidate_agents: int, base_seed: int, episo
 class Seat:
     label: str  # the policy name written to the `policy` column
     actor: Actor
+    spec: str = ""  # what it was built from, named when its code fails
+
+    def failed(self, exc: Exception, mission: str, episodes: list[int]) -> PolicyFailed:
+        """One line for an exception raised by the policy's own code: the policy, the mission,
+        the episodes (the caller chains the traceback as its cause)."""
+        spec = f" ({self.spec})" if self.spec and self.spec != self.label else ""
+        span = f"episode {episodes[0]}" if len(episodes) == 1 else f"episodes {episodes[0]}-{episodes[-1]}"
+        return PolicyFailed(f"policy '{self.label}'{spec} failed on mission '{mission}' in {span}: {one_line(exc)}")
 
 
 def mission_env_info(mission: Mission) -> PolicyEnvInterface:
@@ -160,39 +168,59 @@ def run_episodes(
     results: list[dict] = []
     bar = progress_bar(episodes, f"{candidate.label} on {mission.name}", progress, unit="ep")
     last = first_episode + episodes
-    for first in range(first_episode, last, num_envs):
-        group = list(range(first, min(first + num_envs, last)))
-        seeds = [episode_seed(base_seed, ep) for ep in group]
-        _seed_globals(seeds[0])
-        sims = [new_simulation(base_cfg, seed, buffers[e]) for e, seed in enumerate(seeds)]
-        recorders = {e: Recorder(sims[e]) for e, ep in enumerate(group) if ep < replays}
-        assignments = [seat_assignment(num_agents, seat_counts, base_seed, ep) for ep in group]
-        rows = []
-        for index, (seat, purpose) in enumerate(zip(seats, purposes)):
-            env_idx, agent_idx = _rows(assignments, index)
-            seat.actor.start(env_idx, agent_idx, [stream(base_seed, ep, purpose) for ep in group])
-            rows.append((seat.actor, env_idx, agent_idx))
-        active = list(range(len(group)))
-        while active:
-            for actor, env_idx, agent_idx in rows:
-                if env_idx.size:
-                    actions[env_idx, agent_idx] = actor.act(obs[env_idx, agent_idx])
-            still = []
-            for e in active:
-                step(sims[e])
-                if e in recorders:
-                    recorders[e].capture(sims[e])
-                if buffers[e].terminals.all() or buffers[e].truncations.all():
-                    results.append(_episode_record(sims[e], group[e], seeds[e], assignments[e]))
+    saved: list[Path] = []  # replays written by this call: removed if it fails, so no partial output
+    fresh_dir = replay_dir is not None and not Path(replay_dir).exists()
+    try:
+        for first in range(first_episode, last, num_envs):
+            group = list(range(first, min(first + num_envs, last)))
+            seeds = [episode_seed(base_seed, ep) for ep in group]
+            _seed_globals(seeds[0])
+            sims = [new_simulation(base_cfg, seed, buffers[e]) for e, seed in enumerate(seeds)]
+            recorders = {e: Recorder(sims[e]) for e, ep in enumerate(group) if ep < replays}
+            assignments = [seat_assignment(num_agents, seat_counts, base_seed, ep) for ep in group]
+            rows = []
+            for index, (seat, purpose) in enumerate(zip(seats, purposes)):
+                env_idx, agent_idx = _rows(assignments, index)
+                try:
+                    seat.actor.start(env_idx, agent_idx, [stream(base_seed, ep, purpose) for ep in group])
+                except UserError:
+                    raise
+                except Exception as exc:  # the policy's own code
+                    raise seat.failed(exc, mission.name, group) from exc
+                rows.append((seat, env_idx, agent_idx))
+            active = list(range(len(group)))
+            while active:
+                for seat, env_idx, agent_idx in rows:
+                    if env_idx.size:
+                        try:
+                            actions[env_idx, agent_idx] = seat.actor.act(obs[env_idx, agent_idx])
+                        except UserError:
+                            raise
+                        except Exception as exc:  # the policy's own code
+                            raise seat.failed(exc, mission.name, group) from exc
+                still = []
+                for e in active:
+                    step(sims[e])
                     if e in recorders:
-                        labels = [seats[s].label for s in assignments[e]]
-                        path = Path(replay_dir or ".") / f"episode_{group[e]:04d}.npz"
-                        recorders.pop(e).save(path, group[e], seeds[e], mission.name, labels)
-                    sims[e].close()
-                    bar.update(1)
-                else:
-                    still.append(e)
-            active = still
+                        recorders[e].capture(sims[e])
+                    if buffers[e].terminals.all() or buffers[e].truncations.all():
+                        results.append(_episode_record(sims[e], group[e], seeds[e], assignments[e]))
+                        if e in recorders:
+                            labels = [seats[s].label for s in assignments[e]]
+                            path = Path(replay_dir or ".") / f"episode_{group[e]:04d}.npz"
+                            recorders.pop(e).save(path, group[e], seeds[e], mission.name, labels)
+                            saved.append(path)
+                        sims[e].close()
+                        bar.update(1)
+                    else:
+                        still.append(e)
+                active = still
+    except BaseException:
+        for path in saved:
+            path.unlink(missing_ok=True)
+        if fresh_dir and Path(replay_dir).is_dir() and not any(Path(replay_dir).iterdir()):
+            Path(replay_dir).rmdir()
+        raise
     bar.close()
     return _to_frame(results, mission, [seat.label for seat in seats], k, run)
 

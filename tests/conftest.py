@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,9 +9,11 @@ REPO = Path(__file__).resolve().parents[1]
 DAF = [sys.executable, "-m", "daf"]
 
 
-def run_daf(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the real `daf` CLI in a subprocess (to see exit codes and stderr as users do)."""
-    return subprocess.run([*DAF, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+def run_daf(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real `daf` CLI in a subprocess (to see exit codes and stderr as users do);
+    `env` adds to this process's environment."""
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run([*DAF, *args], capture_output=True, text=True, cwd=cwd, env=environ, timeout=600)
 
 
 @pytest.fixture

@@ -25,3 +25,37 @@ class VibePolicy(MultiAgentPolicy):
 
     def agent_policy(self, agent_id):
         return GlobalRandomAgent(["dance"])
+
+
+class TagCheckingPolicy(MultiAgentPolicy):
+    """Like a CoGames policy built for another game: asserts tags the mission lacks, when built."""
+
+    def __init__(self, policy_env_info, **kwargs):
+        super().__init__(policy_env_info, **kwargs)
+        assert "cogsguard" in policy_env_info.tag_id_to_name.values(), (
+            "expected the CogsGuard tags\n(see the game's docs)"
+        )
+
+    def agent_policy(self, agent_id):
+        raise AssertionError("unreachable")
+
+
+class FirstStepFailingAgent(AgentPolicy):
+    def step(self, obs):
+        raise KeyError("junction")  # e.g. looks up an object the mission does not have
+
+
+class FirstStepFailingPolicy(MultiAgentPolicy):
+    def agent_policy(self, agent_id):
+        return FirstStepFailingAgent(self.policy_env_info)
+
+
+class SecondEpisodeFailingPolicy(GlobalRandomPolicy):
+    """Plays episode 0, then fails: episode 0's replay is written before the failure."""
+
+    episodes = 0
+
+    def reset(self):
+        self.episodes += 1
+        if self.episodes == 2:
+            raise RuntimeError("out of memory on the policy server")

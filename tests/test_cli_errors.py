@@ -1,6 +1,9 @@
 """Bad input to the CLI: one line naming the culprit and the choices, exit 2, no output left."""
 
+import json
+
 import pytest
+from conftest import REPO
 
 
 def assert_user_error(result, *needles):
@@ -88,3 +91,26 @@ def test_corrupt_checkpoint(daf, tmp_path):
 def test_summarize_missing_input(daf, tmp_path):
     result = daf("summarize", "--evals", str(tmp_path / "none.parquet"), "--out", str(tmp_path / "s.parquet"))
     assert_user_error(result, "none.parquet' does not exist", "evaluate")
+
+
+@pytest.mark.parametrize(
+    "policy, needles",
+    [
+        ("TagCheckingPolicy", ["AssertionError: expected the CogsGuard tags (see the game's docs)"]),
+        ("FirstStepFailingPolicy", ["KeyError: 'junction'", "episode 0"]),
+        ("SecondEpisodeFailingPolicy", ["RuntimeError: out of memory on the policy server", "episode 1"]),
+    ],
+)
+def test_third_party_policy_that_fails_is_one_line(daf, tmp_path, policy, needles):
+    """A policy class that raises when built or on its first step: one line naming the policy, the
+    mission and the exception, exit 2, nothing written (not even the replay of episode 0)."""
+    out = tmp_path / "eval.parquet"
+    spec = f"policies_for_tests.{policy}"
+    args = [*EVAL, "--policy", spec, "--mission", "cogs.tiny", "--replays", "2", "--out", str(out)]
+    result = daf(*args, cwd=REPO / "tests")
+    assert_user_error(result, f"policy '{spec}'", "mission 'cogs.tiny'", *needles)
+    assert list(tmp_path.iterdir()) == []
+    debug = daf("--log-json", str(tmp_path / "log.jsonl"), *args, cwd=REPO / "tests", env={"DAF_DEBUG": "1"})
+    assert debug.returncode == 2 and "Traceback (most recent call last)" in debug.stderr
+    end = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
+    assert end["status"] == "error" and "Traceback (most recent call last)" in end["traceback"]

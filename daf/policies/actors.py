@@ -22,7 +22,7 @@ from mettagrid.policy.policy_env_interface import PolicyEnvInterface
 from mettagrid.simulator import AgentObservation
 from mettagrid.simulator.interface import ObservationToken
 
-from daf.errors import UserError
+from daf.errors import PolicyFailed, UserError, one_line
 from daf.policies import PolicySpec
 
 
@@ -192,8 +192,10 @@ class AgentPolicyActor(Actor):
         return actions
 
 
-def build_actor(spec: PolicySpec, env_info: PolicyEnvInterface, seed: int, device: str = "cpu") -> Actor:
-    """Make the fastest faithful actor for `spec`.
+def build_actor(
+    spec: PolicySpec, env_info: PolicyEnvInterface, seed: int, device: str = "cpu", mission: str | None = None
+) -> Actor:
+    """Make the fastest faithful actor for `spec` (`mission`: its name, for error messages).
 
     Network weights are initialised under `torch.manual_seed(seed)`, so an untrained
     `lstm` is the same network for every mission with the same observation/action shape.
@@ -203,7 +205,7 @@ def build_actor(spec: PolicySpec, env_info: PolicyEnvInterface, seed: int, devic
         return RandomActor(len(env_info.action_names))
     if shorthand == "noop":
         return NoopActor(env_info.action_names.index("noop"))
-    policy = instantiate(spec, env_info, seed, device)
+    policy = instantiate(spec, env_info, seed, device, mission)
     from daf.policies.baseline import BaselinePolicy
 
     if isinstance(policy, BaselinePolicy):
@@ -220,7 +222,9 @@ def build_actor(spec: PolicySpec, env_info: PolicyEnvInterface, seed: int, devic
     return AgentPolicyActor(policy, env_info)
 
 
-def instantiate(spec: PolicySpec, env_info: PolicyEnvInterface, seed: int, device: str) -> MultiAgentPolicy:
+def instantiate(
+    spec: PolicySpec, env_info: PolicyEnvInterface, seed: int, device: str, mission: str | None = None
+) -> MultiAgentPolicy:
     """Construct (and load weights into) the policy class, with a seeded init."""
     import torch
     from mettagrid.policy.loader import initialize_or_load_policy
@@ -238,4 +242,5 @@ def instantiate(spec: PolicySpec, env_info: PolicyEnvInterface, seed: int, devic
     except UserError:
         raise
     except Exception as exc:  # user classes and user files: report on one line, name the spec
-        raise UserError(f"cannot initialise policy '{spec.text}': {type(exc).__name__}: {exc}") from exc
+        on = f" for mission '{mission}'" if mission else ""
+        raise PolicyFailed(f"cannot initialise policy '{spec.text}'{on}: {one_line(exc)}") from exc

@@ -3,7 +3,7 @@
 A checkpoint is a `torch.save`d dict of tensors and plain values, always read back with
 `torch.load(weights_only=True)`, so a file that would execute code when unpickled is
 refused. Every file is written atomically (temp file + rename) next to a JSON sidecar
-that records its sha256; a checkpoint whose bytes do not match is treated as corrupt.
+that records its sha256; a checkpoint whose bytes do not match it is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from daf.errors import UserError
-from daf.io import write_atomic, write_json
+from daf.io import warn, write_atomic, write_json
 
 FORMAT = "daf-policy/1"
 
@@ -39,19 +39,26 @@ def save(path: str | Path, payload: dict[str, Any], sidecar: dict[str, Any]) -> 
     return digest
 
 
-def load(path: str | Path, verify_sidecar: bool = False) -> dict[str, Any]:
-    """Load a checkpoint as data; one-line `UserError` for anything wrong with the file."""
+def load(path: str | Path, verify_sidecar: bool | None = None) -> dict[str, Any]:
+    """Load a checkpoint as data; one-line `UserError` for anything wrong with the file.
+
+    Its bytes are checked against the sha256 in its sidecar (`model.pt` -> `model.json`)
+    whenever the sidecar exists; a mismatch refuses to load. Without a sidecar it loads with
+    a warning, unless `verify_sidecar=True` requires one (periodic checkpoints, which DAF
+    alone writes)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint file '{path}' does not exist")
-    if verify_sidecar:
-        sidecar = path.with_suffix(".json")
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file() or verify_sidecar:
         try:
             expected = json.loads(sidecar.read_text())["sha256"]
-        except (OSError, ValueError, KeyError):
-            raise UserError(f"checkpoint '{path}' has no valid sidecar {sidecar.name}") from None
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UserError(f"checkpoint '{path}' has no valid sidecar {sidecar.name} (with its sha256)") from None
         if sha256_file(path) != expected:
-            raise UserError(f"checkpoint '{path}' does not match the sha256 in {sidecar.name} (corrupt or truncated)")
+            raise UserError(
+                f"checkpoint '{path}' does not match the sha256 in {sidecar.name} (corrupt, truncated or replaced)"
+            )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -63,4 +70,6 @@ def load(path: str | Path, verify_sidecar: bool = False) -> dict[str, Any]:
         raise UserError(
             f"'{path}' is not a DAF checkpoint (format {FORMAT}); for mettagrid policies use class=...,data={path}"
         )
+    if not sidecar.is_file():  # after loading: a refused file gets its one error line, no warning
+        warn(f"checkpoint '{path}' has no sidecar {sidecar.name}: its bytes are not checked")
     return payload

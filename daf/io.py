@@ -50,6 +50,11 @@ def _umask() -> int:
     return mask
 
 
+def warn(text: str) -> None:
+    """A one-line warning on stderr: the run goes on."""
+    print(f"daf: warning: {text}", file=sys.stderr, flush=True)
+
+
 def ensure_writable(path: str | Path) -> None:
     """Fail before the work, not after it, when `path` cannot be written."""
     path = Path(path)

@@ -3,6 +3,7 @@ a killed run resumes, and 2 ranks stay in lockstep."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -476,3 +477,31 @@ def test_loading_weights_into_an_acting_network_drops_its_cache():
         net.load_state_dict(other.state_dict())
         assert torch.equal(net.token_table(), other.token_table())
         assert not torch.equal(net.token_table(), before)
+
+
+def test_final_and_best_checkpoints_are_checked_against_their_sidecar(tmp_path, daf):
+    """model.pt (and a sweep's best/model.pt, a copy of one) loads only if its bytes match the
+    sha256 in its sidecar; without a sidecar it loads with a one-line warning."""
+    run = tiny_run(tmp_path, "run")
+    best = tmp_path / "sweep" / "best"
+    best.mkdir(parents=True)
+    for name in ("model.pt", "model.json"):
+        shutil.copyfile(run["out"] / name, best / name)
+    tampered = dict(run["model"])
+    tampered["model"] = {k: torch.zeros_like(v) for k, v in run["model"]["model"].items()}
+    evaluate = ["evaluate", "--mission", "cogs.tiny", "--episodes", "1", "--seed", "0"]
+    for path in (run["out"] / "model.pt", best / "model.pt"):
+        torch.save(tampered, path)  # weights replaced, sidecar left as it was
+        with pytest.raises(UserError, match="does not match the sha256 in model.json"):
+            checkpoint.load(path)
+        out = tmp_path / "e.parquet"
+        result = daf(*evaluate, "--policy", str(path), "--out", str(out))
+        assert result.returncode == 2 and not out.exists(), result.stderr
+        assert result.stderr.strip().splitlines() == [
+            f"daf: error: checkpoint '{path}' does not match the sha256 in model.json (corrupt, truncated or replaced)"
+        ]
+    (best / "model.json").unlink()
+    out = tmp_path / "e.parquet"
+    result = daf(*evaluate, "--policy", str(best / "model.pt"), "--out", str(out))
+    assert result.returncode == 0 and out.exists(), result.stderr
+    assert f"daf: warning: checkpoint '{best / 'model.pt'}' has no sidecar model.json" in result.stderr

@@ -1,8 +1,11 @@
 """Login tokens for tournament servers, stored the way CoGames stores them.
 
 `daf login SERVER` runs the browser-callback flow: a one-shot HTTP server on 127.0.0.1 at a
-free port, the browser opens `{SERVER}/tokens/cli?callback=http://127.0.0.1:PORT/callback`,
-and the server redirects there with `?token=...`. The token is written under
+free port, the browser opens
+`{SERVER}/tokens/cli?callback=http://127.0.0.1:PORT/callback/SECRET`, and the server redirects
+there with `?token=...`. SECRET is a fresh random path segment (secrets.token_urlsafe(32)), so
+a local process or web page that finds the port cannot plant a token of its own: any other path
+gets 404 and the login keeps waiting. The token is written under
 `login_tokens.{SERVER}` in a YAML file (default ~/.metta/cogames.yaml) created with mode
 0600, by temp file + rename. It is never printed or logged.
 """
@@ -110,21 +113,26 @@ def login_url(server: str, callback: str) -> str:
 
 class _Callback(BaseHTTPRequestHandler):
     token: str | None = None
+    expected_path: str = ""  # "/callback/SECRET", set per login; "" accepts nothing
 
     def do_GET(self):  # noqa: N802 (http.server's name)
         parts = urlsplit(self.path)
+        expected = type(self).expected_path
+        # exact match on the raw path, in constant time so response timing leaks nothing of SECRET
+        if not expected or not secrets.compare_digest(parts.path.encode(), expected.encode()):
+            return self._answer(404, "text/plain", b"DAF login: not found\n")
         token = parse_qs(parts.query).get("token", [None])[0]
-        if parts.path != "/callback" or not token:
-            self.send_response(400)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(b"DAF login: this address expects /callback?token=...\n")
-            return
+        if not token:
+            return self._answer(400, "text/plain", b"DAF login: this address expects ?token=...\n")
         type(self).token = token
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self._answer(200, "text/html", b"<html><body><p>DAF is logged in. You can close this tab.</p></body></html>")
+
+    def _answer(self, code: int, content_type: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(b"<html><body><p>DAF is logged in. You can close this tab.</p></body></html>")
+        self.wfile.write(body)
 
     def log_message(self, *args) -> None:  # the request line carries the token: never log it
         pass
@@ -134,10 +142,11 @@ def browser_login(server: str, open_browser: bool = True, timeout: float = 300.0
     """Run the callback flow; returns the token (the caller stores it)."""
     import webbrowser
 
-    handler = type("Callback", (_Callback,), {"token": None})
+    expected_path = f"/callback/{secrets.token_urlsafe(32)}"  # unguessable: only the server is told it
+    handler = type("Callback", (_Callback,), {"token": None, "expected_path": expected_path})
     httpd = HTTPServer(("127.0.0.1", 0), handler)  # port 0: a free port
-    callback = f"http://127.0.0.1:{httpd.server_address[1]}/callback"
-    url = login_url(server, callback)
+    address = f"http://127.0.0.1:{httpd.server_address[1]}"
+    url = login_url(server, address + expected_path)
     thread = threading.Thread(target=_serve_until_token, args=(httpd, handler, timeout), daemon=True)
     thread.start()
     announce(f"Open this URL to log in (waiting up to {timeout:.0f} s): {url}")
@@ -146,7 +155,8 @@ def browser_login(server: str, open_browser: bool = True, timeout: float = 300.0
     thread.join(timeout + 5)
     httpd.server_close()
     if handler.token is None:
-        raise UserError(f"no token arrived at {callback} within {timeout:.0f} s; retry, or use --token-stdin")
+        raise UserError(f"no token arrived at {address}/callback/... within {timeout:.0f} s; "
+                        "retry, or use --token-stdin")  # fmt: skip
     return handler.token
 
 
@@ -155,7 +165,3 @@ def _serve_until_token(httpd: HTTPServer, handler, timeout: float) -> None:
     httpd.timeout = 0.5
     while handler.token is None and time.monotonic() < deadline:
         httpd.handle_request()
-
-
-def new_idempotency_key() -> str:
-    return secrets.token_hex(16)

@@ -8,8 +8,10 @@ Layout (cogames-compatible `policy_spec.json` at the root):
                        and, for a DAF checkpoint, its sidecar (steps, hyperparameters, mission)
 
 The zip is deterministic (sorted entries, fixed timestamps): packaging the same policy twice
-gives the same bytes. `validate` checks the checksums, then loads the policy and plays smoke
-episodes in a fresh Python process, so nothing from the packaging process leaks in.
+gives the same bytes. `validate` checks the format (FORMAT), that the zip holds exactly the
+files daf_bundle.json lists and their checksums, then imports and runs the policy class to play
+smoke episodes in a fresh Python process, so nothing from the packaging process leaks in. That
+executes the bundle's code: validate only bundles you trust.
 """
 
 from __future__ import annotations
@@ -88,8 +90,22 @@ def read_checked(bundle: Path, extract_to: Path) -> tuple[dict, dict]:
         for name in names:
             if name.startswith("/") or ".." in Path(name).parts:
                 raise UserError(f"bundle '{bundle}' has an unsafe path '{name}'")
-        meta = json.loads(archive.read(META_FILE))
-        for path, expected in meta.get("files", {}).items():
+        try:
+            meta = json.loads(archive.read(META_FILE))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise UserError(f"bundle '{bundle}': {META_FILE} is not valid JSON") from None
+        found = meta.get("format") if isinstance(meta, dict) else None
+        if found != FORMAT:
+            raise UserError(f"bundle '{bundle}' has format {found!r}, expected '{FORMAT}' "
+                            "(repackage it with `daf package`)")  # fmt: skip
+        if not isinstance(meta.get("files"), dict):
+            raise UserError(f"bundle '{bundle}': {META_FILE} has no 'files' mapping")
+        # only checksummed files may ride along: an unlisted one (e.g. a .py the policy imports) escapes the checks
+        unlisted = sorted(n for n in names if n != META_FILE and n not in meta["files"] and not n.endswith("/"))
+        if unlisted:
+            more = f" (and {len(unlisted) - 1} more)" if len(unlisted) > 1 else ""
+            raise UserError(f"bundle '{bundle}' contains {unlisted[0]}, which {META_FILE} does not list{more}")
+        for path, expected in meta["files"].items():
             if path not in names:
                 raise UserError(f"bundle '{bundle}': {path} is listed in {META_FILE} but missing")
             actual = _sha256(archive.read(path))

@@ -109,17 +109,20 @@ def cmd_auth_logout(args) -> dict:
 
 
 def cmd_submit(args) -> dict:
-    from daf.auth import load_token, new_idempotency_key, normalize_server
-    from daf.submit import Submitter, require_https
+    from daf.auth import load_token, normalize_server
+    from daf.submit import KEY_PATTERN, KEY_RULE, Submitter, require_https
 
     server = normalize_server(args.server)
     require_https(server, "server")
+    if args.idempotency_key is not None and not KEY_PATTERN.fullmatch(args.idempotency_key):
+        raise UserError(f"--idempotency-key {args.idempotency_key!r} is not usable: use {KEY_RULE}, "
+                        "or leave it out to use the key derived from the submission")  # fmt: skip
     token = load_token(_auth_path(args), server)
     if token is None:
         raise UserError(f"not logged in to {server}: run `daf login {server}` (or --token-stdin)")
     bundle = Path(args.bundle)
     submitter = Submitter(server, token, attempts=args.attempts, backoff=args.backoff, timeout=args.timeout,
-                          idempotency_key=args.idempotency_key or new_idempotency_key(),
+                          idempotency_key=args.idempotency_key or "",  # "": derived, and printed
                           log=lambda text: print(text, file=sys.stderr, flush=True))  # fmt: skip
     result = submitter.submit(bundle, args.season, args.name or bundle.stem)
     print(json.dumps(result, indent=2))
@@ -149,7 +152,14 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--name", help="policy name in the bundle (default: the weights file's stem)")
     p.set_defaults(func=cmd_package)
 
-    p = sub.add_parser("validate-bundle", help="check a bundle in a fresh process and play smoke episodes")
+    p = sub.add_parser(
+        "validate-bundle",
+        help="check a bundle and play smoke episodes in a fresh process (runs its policy code: trusted bundles only)",
+        description="Check a policy bundle - its format (daf-bundle/1), that it holds exactly the files its "
+        "daf_bundle.json lists, their sha256 checksums - then, in a fresh Python process, import and run the "
+        "bundle's policy class to play smoke episodes. This imports and runs the bundle's policy class, i.e. "
+        "executes the bundle's code: only validate bundles you trust.",
+    )
     p.add_argument("bundle")
     p.add_argument("--missions", nargs="+", default=["cogs.tiny"])
     p.add_argument("--episodes", type=int, default=2)
@@ -184,6 +194,8 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--attempts", type=int, default=4, help="tries per request on 5xx / network errors")
     p.add_argument("--backoff", type=float, default=0.5, help="first retry delay in seconds (doubles)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
-    p.add_argument("--idempotency-key", help="reuse a key to resume an interrupted submission safely")
+    p.add_argument("--idempotency-key", help="use this key instead of the one derived from the bundle, name, "
+                   "season and server (printed as 'idempotency key: ...'; rerunning the same command reuses it); "
+                   "a new key submits the same bundle again")  # fmt: skip
     auth_config(p)
     p.set_defaults(func=cmd_submit)

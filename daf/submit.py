@@ -7,25 +7,45 @@
 
 Requests carry the login token in `X-Auth-Token` (as cogames does). Network errors and 5xx
 answers are retried with exponential backoff; every POST carries one `Idempotency-Key` for
-the whole submission, so a retried request whose first attempt did reach the server is not
-applied twice, and the PUT of the bundle goes to the same presigned object each time, so a
-retry replaces the bytes rather than uploading a second bundle. Only https is allowed, except
-for loopback addresses (a local test server).
+the whole submission, derived from the bundle's sha256, the policy name, the season and the
+server (`submission_key`), so it is the same in every process: a retried request, or a rerun
+of the same command after one that gave up, whose first attempt did reach the server is not
+applied twice (the server answers with the first upload id and policy version). The PUT of the
+bundle goes to the same presigned object each time, so a retry replaces the bytes rather than
+uploading a second bundle. Only https is allowed, except for loopback addresses (a local test
+server).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
+from daf.auth import normalize_server
 from daf.errors import UserError
 
 RETRY_STATUSES = {500, 502, 503, 504}
+KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, no spaces: a safe header value
+KEY_RULE = "1-255 visible ASCII characters, no spaces"
+
+
+def submission_key(bundle_sha256: str, name: str, season: str, server: str) -> str:
+    """The `Idempotency-Key` of one submission: the same bundle bytes, policy name, season and
+    server give the same key in any process, so rerunning a submission that gave up resumes it
+    instead of creating a second upload and policy version."""
+    parts = urlsplit(normalize_server(server))
+    server = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, parts.fragment))
+    # a JSON list quotes and escapes each field, so no two different tuples give the same text
+    text = json.dumps(["daf-submit/1", bundle_sha256, name, season, server])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def require_https(url: str, what: str) -> None:
@@ -49,8 +69,9 @@ class Submitter:
     attempts: int = 4
     backoff: float = 0.5  # seconds; doubles per retry
     timeout: float = 60.0
-    idempotency_key: str = ""
+    idempotency_key: str = ""  # "": derived from the submission at submit() time (submission_key)
     log: object = None  # callable(str) for human-readable progress
+    _key: str = field(default="", init=False, repr=False)  # the key of the submission in progress
 
     def _say(self, text: str) -> None:
         if self.log:
@@ -69,7 +90,7 @@ class Submitter:
             if attempt == self.attempts:
                 raise UserError(
                     f"{what} failed after {self.attempts} attempts ({problem}); nothing was submitted "
-                    "twice - rerun the same command to retry"
+                    f"twice - rerun the same command to resume it (idempotency key {self._key})"
                 )
             delay = self.backoff * 2 ** (attempt - 1)
             self._say(f"{what}: {problem}; retrying in {delay:.1f} s ({attempt}/{self.attempts - 1})")
@@ -104,7 +125,12 @@ class Submitter:
         if not bundle.is_file():
             raise UserError(f"bundle '{bundle}' does not exist (make one with `daf package`)")
         data = bundle.read_bytes()
-        headers = {"X-Auth-Token": self.token, "Idempotency-Key": self.idempotency_key}
+        key = self.idempotency_key or submission_key(hashlib.sha256(data).hexdigest(), name, season, self.server)
+        if not KEY_PATTERN.fullmatch(key):
+            raise UserError(f"idempotency key {key!r} is not usable: use {KEY_RULE}")
+        self._key = key
+        self._say(f"idempotency key: {key}")
+        headers = {"X-Auth-Token": self.token, "Idempotency-Key": key}
         with httpx.Client(headers=headers, follow_redirects=False) as client:
             self._say(f"requesting an upload URL from {self.server}")
             presigned = self._request(
@@ -145,4 +171,5 @@ class Submitter:
             "season": season,
             "pools": joined.get("pools", []),
             "upload_id": upload_id,
+            "idempotency_key": key,
         }

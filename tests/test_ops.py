@@ -2,12 +2,15 @@
 server with injected failures, structured logs."""
 
 import base64
+import hashlib
 import json
 import os
+import queue
 import re
 import stat
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -20,7 +23,7 @@ from tournament_server import TournamentServer
 
 from daf import auth, bundle, doctor
 from daf.errors import UserError
-from daf.submit import Submitter, require_https
+from daf.submit import Submitter, require_https, submission_key
 
 REPO = Path(__file__).resolve().parents[1]
 DAF = [sys.executable, "-m", "daf"]
@@ -163,6 +166,60 @@ def test_bad_bundles_fail_clearly(checkpoint, tmp_path):
     assert "is not a zip file" in run("validate-bundle", str(tmp_path / "junk.zip")).stderr
 
 
+def _with_meta(**fields):
+    def change(entries):
+        meta = json.loads(entries["daf_bundle.json"])
+        meta.update(fields)
+        entries["daf_bundle.json"] = json.dumps(meta).encode()
+
+    return change
+
+
+def test_validate_bundle_refuses_unlisted_files_and_other_formats(bundle_zip, tmp_path):
+    same = tmp_path / "same.zip"
+    _rewrite(bundle_zip, same, lambda entries: None)  # rewritten, unchanged: still passes the checks
+    assert bundle.read_checked(same, tmp_path / "same") == bundle.read_checked(bundle_zip, tmp_path / "orig")
+    assert bundle.read_checked(same, tmp_path / "again")[1]["format"] == "daf-bundle/1"
+    cases = {
+        # a file outside the manifest could be imported from the extracted bundle unchecked
+        "extra": (
+            lambda e: e.update({"sitecustomize.py": b"print('surprise')"}),
+            "contains sitecustomize.py, which daf_bundle.json does not list",
+        ),
+        "format": (
+            _with_meta(format="daf-bundle/2"),
+            "has format 'daf-bundle/2', expected 'daf-bundle/1' (repackage it with `daf package`)",
+        ),
+    }
+    for name, (change, message) in cases.items():
+        bad = tmp_path / f"{name}.zip"
+        _rewrite(bundle_zip, bad, change)
+        result = run("validate-bundle", str(bad))
+        assert result.returncode == 2, (name, result.stderr)
+        assert result.stderr == f"daf: error: bundle '{bad}' failed validation: bundle '{bad}' {message}\n", name
+    # the same checks in-process, with the cases a hand-edited manifest can produce
+    for name, change, message in [
+        ("noformat", _with_meta(format=None), "has format None, expected 'daf-bundle/1'"),
+        ("notjson", lambda e: e.update({"daf_bundle.json": b"{oops"}), "daf_bundle.json is not valid JSON"),
+        ("listless", _with_meta(files=[]), "daf_bundle.json has no 'files' mapping"),
+    ]:
+        bad = tmp_path / f"{name}.zip"
+        _rewrite(bundle_zip, bad, change)
+        with pytest.raises(UserError) as caught:
+            bundle.read_checked(bad, tmp_path / name)
+        assert str(caught.value).startswith(f"bundle '{bad}'") and message in str(caught.value), name
+        assert not (tmp_path / name).exists()  # refused before anything was extracted
+
+
+def test_validate_bundle_help_says_it_runs_the_policy_code():
+    result = run("validate-bundle", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "imports and runs the bundle's policy class" in text and "only validate bundles you trust" in text
+    listing = " ".join(run("--help").stdout.split())
+    assert "validate-bundle" in listing and "runs its policy code" in listing
+
+
 # --- login and tokens ---------------------------------------------------------------------------
 
 
@@ -184,7 +241,7 @@ def test_browser_login_stores_the_token_privately(tmp_path):
     line = proc.stderr.readline()
     url = re.search(r"(https://tournament\.example/api/tokens/cli\?callback=\S+)", line).group(1)
     callback = httpx.URL(url).params["callback"]
-    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/callback", callback)
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/callback/[A-Za-z0-9_-]{43}", callback)
     assert httpx.get(callback).status_code == 400  # no token: refused, still waiting
     answer = httpx.get(callback, params={"token": token})
     assert answer.status_code == 200 and "logged in" in answer.text
@@ -197,6 +254,37 @@ def test_browser_login_stores_the_token_privately(tmp_path):
     status = run("auth", "status", "--auth-config", str(config))
     assert status.returncode == 0 and "https://tournament.example/api: token valid for" in status.stdout
     assert token not in status.stdout + status.stderr
+
+
+def test_login_callback_ignores_forged_tokens():
+    """The callback path carries a random segment: a page or process that only finds the port
+    cannot plant a token; its requests are refused and the login keeps waiting for the real one."""
+    announced: queue.Queue = queue.Queue()
+    result = {}
+
+    def login():
+        result["token"] = auth.browser_login("https://t.example/api", open_browser=False, timeout=30,
+                                             announce=announced.put)  # fmt: skip
+
+    thread = threading.Thread(target=login, daemon=True)
+    thread.start()
+    url = re.search(r"(https://t\.example/api/tokens/cli\?callback=\S+)", announced.get(timeout=10)).group(1)
+    callback = httpx.URL(url).params["callback"]
+    match = re.fullmatch(r"(http://127\.0\.0\.1:\d+)/callback/([A-Za-z0-9_-]{43})", callback)
+    assert match, callback
+    base, secret = match.groups()
+    other = "A" * 43 if secret != "A" * 43 else "B" * 43
+    forged = [f"{base}/callback", f"{base}/callback/", f"{base}/callback/{other}", f"{base}/callback/{secret[:-1]}",
+              f"{base}/callback/{secret}/x", f"{base}/", f"{base}/callback/{secret.upper()}x"]  # fmt: skip
+    for address in forged:
+        answer = httpx.get(address, params={"token": "evil"})
+        assert answer.status_code == 404 and "evil" not in answer.text, address
+    assert httpx.get(callback).status_code == 400  # the right path without a token: refused too
+    assert thread.is_alive() and result == {}  # nothing stored, still waiting
+    answer = httpx.get(callback, params={"token": "real-token"})
+    assert answer.status_code == 200 and "logged in" in answer.text
+    thread.join(10)
+    assert result == {"token": "real-token"}
 
 
 def test_token_stdin_and_logout(tmp_path):
@@ -300,6 +388,66 @@ def test_submitter_never_sends_the_token_to_storage(bundle_zip):
         server.httpd.RequestHandlerClass.do_PUT = spy
         Submitter(server.url, "tok", idempotency_key="k").submit(bundle_zip, "alpha", "n")
     assert seen == {"token": None}
+
+
+def test_rerunning_a_failed_submit_resumes_it_without_duplicates(bundle_zip, tmp_path):
+    """The season POST fails for the whole first process (after `complete` went through); the
+    same command again sends the same derived Idempotency-Key, so the server hands back the
+    first upload id and policy version instead of making new ones."""
+    config = tmp_path / "cogames.yaml"
+    with TournamentServer(token="secret-token") as server:
+        auth.save_token(config, server.url, "secret-token")
+        state = server.state
+        state.fail_next("submissions", "503", "503")  # every attempt of the first run
+        command = ("submit", str(bundle_zip), "--season", "alpha", "--server", server.url, "--attempts", "2",
+                   "--backoff", "0.01", "--auth-config", str(config))  # fmt: skip
+        first = run(*command)
+        assert first.returncode == 2, first.stderr
+        key = re.search(r"^idempotency key: ([0-9a-f]{32})$", first.stderr, re.M).group(1)
+        error = first.stderr.strip().splitlines()[-1]
+        assert error.startswith("daf: error: submitting to season 'alpha' failed after 2 attempts (HTTP 503)")
+        assert error.endswith(f"rerun the same command to resume it (idempotency key {key})")
+        assert len(state.versions) == 1 and state.submissions == []
+        second = run(*command)
+        assert second.returncode == 0, second.stderr
+        assert re.search(r"^idempotency key: ([0-9a-f]{32})$", second.stderr, re.M).group(1) == key
+        answer = json.loads(second.stdout)
+        assert len(state.issued) == 1 and len(state.uploads) == 1 and len(state.versions) == 1
+        assert answer["policy_version_id"] == state.versions[0]["id"] and answer["idempotency_key"] == key
+        assert state.submissions == [("alpha", answer["policy_version_id"])]
+        assert state.uploads[state.versions[0]["upload_id"]] == bundle_zip.read_bytes()
+        assert {k for _, k in state.keys} == {key}  # every POST of both runs carried it
+        override = run(*command, "--idempotency-key", "my-own-key-1")
+        assert override.returncode == 0 and "idempotency key: my-own-key-1" in override.stderr
+        assert {k for _, k in state.keys[-3:]} == {"my-own-key-1"} and len(state.versions) == 2
+        blank = run(*command, "--idempotency-key", " ")
+        assert blank.returncode == 2 and "--idempotency-key ' '" in blank.stderr
+
+
+def test_submitter_without_a_key_derives_a_deterministic_one(bundle_zip, tmp_path):
+    other = tmp_path / "other.zip"
+    bundle.package("random", other, "rnd")
+    with TournamentServer(token="tok", seasons=("alpha", "beta")) as server:
+
+        def keys(path: Path, season: str, name: str = "n") -> set[str]:
+            before = len(server.state.keys)
+            Submitter(server.url, "tok").submit(path, season, name)  # no idempotency_key given
+            return {key for _, key in server.state.keys[before:]}
+
+        first, again = keys(bundle_zip, "alpha"), keys(bundle_zip, "alpha")
+        beta, renamed, other_bundle = keys(bundle_zip, "beta"), keys(bundle_zip, "alpha", "m"), keys(other, "alpha")
+        # a real server refuses a key reused for a different request; the fake does too
+        refused = httpx.post(f"{server.url}/stats/policies/submit/complete", json={"upload_id": "x", "name": "n"},
+                             headers={"X-Auth-Token": "tok", "Idempotency-Key": next(iter(first))})  # fmt: skip
+        versions = len(server.state.versions)
+    (key,) = first
+    assert re.fullmatch(r"[0-9a-f]{32}", key)
+    assert again == first
+    assert key == submission_key(hashlib.sha256(bundle_zip.read_bytes()).hexdigest(), "n", "alpha", server.url)
+    assert key == submission_key(hashlib.sha256(bundle_zip.read_bytes()).hexdigest(), "n", "alpha", server.url + "/")
+    assert len(beta | renamed | other_bundle) == 3 and key not in beta | renamed | other_bundle
+    assert versions == 4  # the second identical submission made no new version
+    assert refused.status_code == 422
 
 
 # --- structured logs --------------------------------------------------------------------------

@@ -1,9 +1,14 @@
 """A local tournament server implementing the CoGames presigned-upload protocol, with
-injectable failures, for `daf submit` tests. It honours `Idempotency-Key`: a repeated POST
-with a key it has already applied returns the first answer instead of applying it again."""
+injectable failures, for `daf submit` tests. It honours `Idempotency-Key` as a real server
+does, across requests and client processes: a POST whose (key, endpoint) it has already applied
+returns the first answer and applies nothing again (so no second upload id, policy version or
+season entry); the same key on the same endpoint with a different body is refused with 422, so
+a client that reuses a key for another request is caught rather than handed a stale answer.
+Failed attempts (5xx before applying, dropped connections) are not remembered."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid
@@ -21,7 +26,8 @@ class State:
         self.put_attempts: dict[str, int] = {}
         self.versions: list[dict] = []
         self.submissions: list[tuple[str, str]] = []  # (season, policy version id)
-        self.applied: dict[tuple[str, str], dict] = {}  # (idempotency key, path) -> answer
+        self.applied: dict[tuple[str, str], tuple[str, dict]] = {}  # (key, path) -> (body sha256, answer)
+        self.keys: list[tuple[str, str]] = []  # (path, Idempotency-Key header) of every POST, in order
         self.failures: dict[str, list] = {}  # path kind -> queue of failures ("503", "drop", "500-after")
         self.requests: list[tuple[str, str]] = []
         self.base = ""
@@ -72,12 +78,18 @@ def make_handler(state: State):
 
         def do_POST(self):  # noqa: N802
             state.requests.append(("POST", self.path))
-            body = json.loads(self._body() or b"{}")
+            state.keys.append((self.path, self.headers.get("Idempotency-Key", "")))
+            raw = self._body()
+            body = json.loads(raw or b"{}")
             if self.headers.get("X-Auth-Token") != state.token:
                 return self._send(401, {"detail": "invalid token"})
             key = (self.headers.get("Idempotency-Key", ""), self.path)
+            fingerprint = hashlib.sha256(raw).hexdigest()
             if key[0] and key in state.applied:
-                return self._send(200, state.applied[key])
+                first_fingerprint, first_answer = state.applied[key]
+                if first_fingerprint != fingerprint:
+                    return self._send(422, {"detail": "Idempotency-Key reused with a different request body"})
+                return self._send(200, first_answer)
             kind = self.path.strip("/").split("/")[-1]
             failure = self._failure(kind)
             if failure == "503":
@@ -107,7 +119,7 @@ def make_handler(state: State):
             else:
                 return self._send(404, {"detail": "no such endpoint"})
             if key[0]:
-                state.applied[key] = answer
+                state.applied[key] = (fingerprint, answer)
             if failure == "500-after":  # applied, but the answer is lost
                 return self._send(500, {"detail": "internal error"})
             self._send(200, answer)

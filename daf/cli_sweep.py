@@ -30,6 +30,39 @@ def _sweep_from_args(args):
         ) from None
 
 
+def replacement_pool(args, metric: str, *candidates: str) -> tuple[list[tuple[str, str]], list[float]]:
+    """The vor pool from one `--replacement SPEC` per policy (the flags `daf evaluate` takes):
+    [(label, spec), ...] and their weights. Checked before any training or episode."""
+    from daf.cli import _weights
+    from daf.policies import parse_spec
+
+    specs = args.replacement or []
+    if metric == "vor" and not specs:
+        raise UserError("the vor metric needs a replacement pool: one --replacement SPEC per policy")
+    if not specs:
+        if args.replacement_labels is not None or args.replacement_weights is not None:
+            raise UserError("--replacement-labels and --replacement-weights describe a pool: give --replacement SPEC")
+        return [], []
+    labels = specs  # as in `daf evaluate`: a SPEC names itself
+    if args.replacement_labels is not None:
+        labels = [n.strip() for n in args.replacement_labels.split(",")]
+        if len(labels) != len(specs) or not all(labels):
+            raise UserError(f"--replacement-labels '{args.replacement_labels}' names {len(labels)} policies for "
+                            f"{len(specs)} --replacement SPECs; give one name per --replacement")  # fmt: skip
+    _check_pool_names(labels, candidates)
+    for spec in specs:
+        parse_spec(spec)
+    return list(zip(labels, specs)), _weights(args.replacement_weights, len(specs))
+
+
+def _check_pool_names(labels: list[str], candidates) -> None:
+    # vor tells the candidate's rows from the pool's by the policy column
+    if len(set(labels)) != len(labels) or set(labels) & set(candidates):
+        trials = f" and from the trial{'s' * (len(candidates) > 1)} {', '.join(map(repr, candidates))}"
+        raise UserError(f"replacement names must differ from each other{trials if candidates else ''} "
+                        f"(got {', '.join(labels)})")  # fmt: skip
+
+
 def cmd_sweep_trials(args) -> None:
     """List a sweep's trials (grid/random: their settings; tpe: the slots)."""
     from daf.config import load_study
@@ -95,12 +128,9 @@ def cmd_sweep_run(args) -> None:
         settings = apply_params(base, proposal["params"])
     except Exception as exc:  # pydantic names the field
         raise UserError(f"trial {args.trial}: invalid hyperparameters {proposal['params']}: {exc}") from None
-    replacement = []
-    if args.replacement:
-        labels = (args.replacement_labels or "").split(",")
-        if len(labels) != len(args.replacement):
-            raise UserError(f"--replacement-labels needs {len(args.replacement)} names, one per --replacement")
-        replacement = list(zip(labels, args.replacement))
+    replacement, weights = replacement_pool(args, args.metric, args.trial)
+    if args.num_envs < 1:
+        raise UserError(f"--num-envs must be at least 1 (got {args.num_envs})")
     pruning = None
     if args.pruner:
         if not args.journal or "optuna_trial_id" not in proposal:
@@ -120,6 +150,8 @@ def cmd_sweep_run(args) -> None:
         label=args.trial,
         pruning=pruning,
         device=args.device,
+        weights=weights,
+        num_envs=args.num_envs,
     )
     record = {
         "trial": args.trial,
@@ -128,6 +160,8 @@ def cmd_sweep_run(args) -> None:
         "settings": settings.model_dump(mode="json"),
         "metric": args.metric,
         "missions": args.missions,
+        "replacement": [{"label": label, "spec": spec, "weight": w} for (label, spec), w in zip(replacement, weights)],
+        "num_envs": args.num_envs,
         **record,
         "versions": package_versions(),
         "git_commit": git_commit(Path(__file__).parent),
@@ -190,25 +224,26 @@ def cmd_sweep_best(args) -> None:
     sweep = _sweep_from_args(args)
     out = Path(args.out)
     ensure_writable(out / "best.json")
+    if args.num_envs < 1:
+        raise UserError(f"--num-envs must be at least 1 (got {args.num_envs})")
+    replacement, weights = replacement_pool(args, sweep.objective.metric)
     summary = json.loads(Path(args.summary).read_text())
     if not summary["top"]:
         raise UserError(
             f"sweep '{args.name}': no trial completed ({summary['failed']} failed, {summary['pruned']} pruned); "
             f"see {Path(args.summary).parent / 'trials.csv'}"
         )
+    _check_pool_names([label for label, _ in replacement], summary["top"])
     runs = {}
     for run in load_runs(args.runs):
         runs.setdefault(run["trial"], []).append(run)
-    replacement = []
-    if args.replacement:
-        replacement = list(zip(args.replacement_labels.split(","), args.replacement))
     frames = {}
     for trial in summary["top"]:
         parts = []
         for run in sorted(runs[trial], key=lambda r: r["seed"]):
             frame = evaluate_checkpoint(
                 Path(run["checkpoint"]), run["missions"], sweep.reevaluation_episodes, sweep.reevaluation_seed,
-                sweep.objective.metric, replacement, trial,
+                sweep.objective.metric, replacement, trial, weights=weights, num_envs=args.num_envs,
             )  # fmt: skip
             # each training seed's checkpoint (a run) plays the same episode seeds: CIs are run-level
             frame["run"] = run["seed"]
@@ -260,6 +295,12 @@ def add_parsers(sub, parser_class) -> None:
     def sweep_flags(p):
         p.add_argument("--sweep-json", required=True, help="the sweep's config (JSON)")
 
+    def pool_flags(p):  # the vor pool, flagged as for `daf evaluate`
+        p.add_argument("--replacement", action="append", help="vor: a replacement SPEC (repeat for a pool)")
+        p.add_argument("--replacement-labels", help="vor: their names, comma-separated (default: the SPECs)")
+        p.add_argument("--replacement-weights", help="vor: pool shares, e.g. 3,1 (default equal)")
+        p.add_argument("--num-envs", type=int, default=16, help="evaluation episodes run in lockstep (default 16)")
+
     def optuna_flags(p):
         p.add_argument("--journal", help="Optuna journal file")
         p.add_argument("--study-name", default="sweep")
@@ -286,8 +327,7 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--eval-seed", type=int, required=True)
     p.add_argument("--metric", required=True, choices=["mean", "iqm", "median", "success_rate", "vor"])
     p.add_argument("--direction", default="maximize", choices=["maximize", "minimize"])
-    p.add_argument("--replacement", nargs="*", help="vor: replacement SPECs")
-    p.add_argument("--replacement-labels", help="vor: their names, comma-separated")
+    pool_flags(p)
     optuna_flags(p)
     p.add_argument("--pruner", help="tpe: pruner settings (JSON)")
     p.add_argument("--reporter", action="store_true", help="this run reports to the pruner (the first seed)")
@@ -315,8 +355,7 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--name", required=True, help="the sweep's name (for messages)")
     p.add_argument("--summary", required=True, help="summary.json from `daf sweep summarize`")
     p.add_argument("--runs", nargs="+", required=True)
-    p.add_argument("--replacement", nargs="*")
-    p.add_argument("--replacement-labels")
+    pool_flags(p)
     p.add_argument("--confidence", type=float, default=0.95)
     p.add_argument("--reps", type=int, default=10_000)
     p.add_argument("--out", required=True, help="sweep directory")

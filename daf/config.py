@@ -608,6 +608,17 @@ class StudyConfig(Strict):
         config = self.sweeps[sweep]
         return list(config.replacement or (self.vor.replacement if self.vor else []))
 
+    def sweep_replacement_weights(self, sweep: str) -> list[float] | None:
+        """Pool shares of a vor sweep: vor.replacement_weights when the sweep plays the study's
+        vor pool (the same policies, in any order: each keeps its weight); None (equal shares)
+        for another pool or without weights."""
+        names = self.sweep_replacement(sweep)
+        vor = self.vor
+        if vor is None or vor.replacement_weights is None or sorted(names) != sorted(vor.replacement):
+            return None
+        weight = dict(zip(vor.replacement, vor.replacement_weights))
+        return [float(weight[name]) for name in names]
+
     def variant_missions(self) -> dict[str, str]:
         """Mission id -> name of every variant-sweep mission."""
         from daf.missions import mission_id

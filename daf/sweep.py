@@ -275,6 +275,8 @@ def run_trial(
     label: str,
     pruning: Pruning | None = None,
     device: str = "cpu",
+    weights: list[float] | None = None,
+    num_envs: int = 16,
 ) -> dict:
     """Train one run of a trial and evaluate it. Errors of the trial itself (divergence,
     impossible settings, a crash in training code) are caught and recorded; errors of the
@@ -303,7 +305,8 @@ def run_trial(
         if sidecar["stopped_early"]:
             record.update(status="pruned", pruned_at_step=pruning.pruned_at)
         else:
-            frame = evaluate_checkpoint(out / "model.pt", missions, episodes, eval_seed, metric, replacement, label)
+            frame = evaluate_checkpoint(out / "model.pt", missions, episodes, eval_seed, metric, replacement, label,
+                                        weights=weights, num_envs=num_envs)  # fmt: skip
             write_parquet(out / "evals.parquet", frame)
             estimate = objective(frame, metric, label)
             record.update(objective=estimate.point, objective_low=estimate.low, objective_high=estimate.high)
@@ -327,13 +330,21 @@ def evaluate_checkpoint(
     metric: str,
     replacement: list[tuple[str, str]],
     label: str,
+    weights: list[float] | None = None,
+    num_envs: int = 16,
 ) -> pd.DataFrame:
-    """Episodes of a checkpoint on each mission; for the vor metric, every scenario k = 0..N
-    against the replacement pool (a `scenario` column tells them apart)."""
+    """Episodes of a checkpoint on each mission, `num_envs` in lockstep; for the vor metric,
+    every scenario k = 0..N against the replacement pool [(label, spec), ...], which splits
+    the other agents by `weights` (default equal) as in `daf evaluate --replacement-weights`
+    (a `scenario` column tells the scenarios apart)."""
     from daf.missions import get_mission
     from daf.policies import parse_spec
     from daf.policies.actors import build_actor
     from daf.rollout import Seat, mission_env_info, run_episodes
+
+    weights = [1.0] * len(replacement) if weights is None else list(weights)
+    if len(weights) != len(replacement):
+        raise ValueError(f"{len(replacement)} replacement policies but {len(weights)} weights")
 
     frames = []
     for name in missions:
@@ -341,12 +352,12 @@ def evaluate_checkpoint(
         info = mission_env_info(mission)
         spec = parse_spec(f"class=trained,data={model}")
         candidate = Seat(label, build_actor(spec, info, seed=seed))
-        num_envs = min(16, episodes)
         if metric != "vor":
             frames.append(run_episodes(mission, candidate, episodes, seed, num_envs=num_envs))
             continue
         pool = [
-            (Seat(r_label, build_actor(parse_spec(r_spec), info, seed=seed)), 1.0) for r_label, r_spec in replacement
+            (Seat(r_label, build_actor(parse_spec(r_spec), info, seed=seed)), weight)
+            for (r_label, r_spec), weight in zip(replacement, weights)
         ]
         for k in range(mission.config().game.num_agents + 1):
             frame = run_episodes(

@@ -455,3 +455,116 @@ def test_a_diverged_run_exits_1_with_one_line(tmp_path, monkeypatch, capsys):
     error = capsys.readouterr().err.strip().splitlines()
     assert error[-1].startswith("daf: error: training diverged at update 1") and "policy_loss" in error[-1]
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+# --- vor against a replacement pool ------------------------------------------------------------
+
+VOR_SWEEP = json.dumps({"policy": "ppo", "strategy": "grid", "space": {"gamma": {"values": [0.9]}},
+                        "objective": {"metric": "vor"}})  # fmt: skip
+TINY_BASE = json.dumps({"mission": "cogs.tiny", "steps": 64, "hyperparameters": {"num_envs": 2, "rollout_steps": 16}})
+RUN_FLAGS = ["sweep", "run", "--trial", "t0", "--seed", "0", "--params", "{}", "--base", TINY_BASE, "--missions",
+             "cogs.tiny", "--episodes", "1", "--eval-seed", "0", "--metric", "vor"]  # fmt: skip
+BEST_FLAGS = ["sweep", "best", "--sweep-json", VOR_SWEEP, "--name", "s", "--summary", "/no/such/summary.json",
+              "--runs", "/no/such/run.json"]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [RUN_FLAGS, BEST_FLAGS], ids=["run", "best"])
+def test_sweep_commands_keep_every_replacement_and_pair_labels_in_order(command, tmp_path):
+    """common.smk passes one --replacement per pool policy (as to `daf evaluate`): all of them
+    must arrive, each with its own label and weight."""
+    from daf.cli import build_parser
+
+    pool = ["--replacement", "random", "--replacement", "noop", "--replacement-labels", "r,n"]
+    args = build_parser().parse_args([*command, *pool, "--replacement-weights", "3,1", "--out", str(tmp_path)])
+    assert args.replacement == ["random", "noop"]
+    from daf.cli_sweep import replacement_pool
+
+    assert replacement_pool(args, "vor", "t0") == ([("r", "random"), ("n", "noop")], [3.0, 1.0])
+    args = build_parser().parse_args([*command, *pool, "--out", str(tmp_path)])
+    assert replacement_pool(args, "vor", "t0") == ([("r", "random"), ("n", "noop")], [1.0, 1.0])
+    # without labels the SPECs name themselves (as in `daf evaluate`)
+    args = build_parser().parse_args([*command, "--replacement", "random", "--out", str(tmp_path)])
+    assert replacement_pool(args, "vor", "t0") == ([("random", "random")], [1.0])
+
+
+@pytest.mark.parametrize(
+    "command, flags, message",
+    [
+        (RUN_FLAGS, ["--replacement", "random", "--replacement", "noop", "--replacement-labels", "r"],
+         "--replacement-labels 'r' names 1 policies for 2 --replacement SPECs; give one name per --replacement"),
+        (BEST_FLAGS, ["--replacement", "random", "--replacement", "noop", "--replacement-labels", "r,n,x"],
+         "--replacement-labels 'r,n,x' names 3 policies for 2 --replacement SPECs; give one name per --replacement"),
+        (RUN_FLAGS, [], "the vor metric needs a replacement pool: one --replacement SPEC per policy"),
+        (BEST_FLAGS, [], "the vor metric needs a replacement pool: one --replacement SPEC per policy"),
+        (RUN_FLAGS, ["--replacement", "random", "--replacement", "noop", "--replacement-weights", "1"],
+         "--replacement-weights needs 2 positive numbers, one per --replacement (got '1')"),
+        (RUN_FLAGS, ["--replacement", "random", "--replacement", "noop", "--replacement-labels", "r,r"],
+         "replacement names must differ from each other and from the trial 't0' (got r, r)"),
+        (RUN_FLAGS, ["--replacement", "randm"], "unknown policy 'randm'"),
+    ],
+)  # fmt: skip
+def test_bad_replacement_pools_are_one_line_errors(command, flags, message, tmp_path, capsys):
+    """Checked before any training: a bad pool never costs a trial."""
+    from daf.cli import main
+
+    assert main([*command, *flags, "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("daf: error: ") and message in error[0], error
+    assert not (tmp_path / "out" / "model.pt").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A barely trained cogs.tiny network (2 agents): a candidate for mixed episodes."""
+    out = tmp_path_factory.mktemp("tiny") / "m"
+    base = TrainConfig(mission="cogs.tiny", steps=64, hyperparameters=PPOConfig(num_envs=2, rollout_steps=16))
+    assert sweep.run_trial(base, out, ["cogs.tiny"], 1, 0, "mean", [], "m")["status"] == "completed"
+    return out / "model.pt"
+
+
+def test_vor_pool_weights_are_honoured(tiny_model):
+    """cogs.tiny has 2 agents. Weights 1 : 1e-9 give the whole pool's share to `a` in every
+    scenario (largest remainder: k0 -> 2 : 0, k1 -> 1 : 0), so the episodes are exactly those
+    against `a` alone; equal shares split k0 one agent each."""
+
+    def play(replacement, weights=None):
+        return sweep.evaluate_checkpoint(tiny_model, ["cogs.tiny"], 2, 0, "vor", replacement, "cand",
+                                         weights=weights, num_envs=2)  # fmt: skip
+
+    pool = [("a", "random"), ("b", "noop")]
+    weighted, alone, equal = play(pool, [1.0, 1e-9]), play(pool[:1]), play(pool)
+    pd.testing.assert_frame_equal(weighted, alone)
+    assert sweep.objective(weighted, "vor", "cand").point == sweep.objective(alone, "vor", "cand").point
+    k0 = equal[equal["scenario"] == "k0"].groupby(["episode", "policy"]).size().to_dict()
+    assert k0 == {(0, "a"): 1, (0, "b"): 1, (1, "a"): 1, (1, "b"): 1}
+    with pytest.raises(ValueError, match="2 replacement policies but 1 weights"):
+        play(pool, [1.0])
+
+
+def test_evaluation_runs_num_envs_episodes_in_lockstep(tiny_model, monkeypatch):
+    from daf import rollout
+
+    seen, real = [], rollout.run_episodes
+    monkeypatch.setattr(rollout, "run_episodes", lambda *a, **k: seen.append(k["num_envs"]) or real(*a, **k))
+    sweep.evaluate_checkpoint(tiny_model, ["cogs.tiny"], 3, 0, "mean", [], "cand", num_envs=3)
+    sweep.evaluate_checkpoint(tiny_model, ["cogs.tiny"], 2, 0, "vor", [("a", "random")], "cand", num_envs=5)
+    assert seen == [3, 5, 5, 5]  # vor: one call per scenario k = 0, 1, 2
+
+
+def test_sweep_pool_weights_come_from_the_vor_section():
+    """A sweep against the study's vor pool plays it with vor.replacement_weights; a sweep's own
+    pool of the same policies (any order) keeps each policy's weight; another pool has equal shares."""
+    grid = {"policy": "ppo", "strategy": "grid", "space": {"gamma": {"values": [0.9]}}, "objective": {"metric": "vor"}}
+    study = validate_study({
+        **BASE,
+        "policies": {**BASE["policies"], "r": {"spec": "random"}, "n": {"spec": "noop"}},
+        "vor": {"candidates": ["ppo"], "replacement": ["r", "n"], "replacement_weights": [3, 1]},
+        "sweeps": {"default": grid, "reordered": {**grid, "replacement": ["n", "r"]},
+                   "other": {**grid, "replacement": ["r"]}},
+    })  # fmt: skip
+    assert study.sweep_replacement("default") == ["r", "n"]
+    assert study.sweep_replacement_weights("default") == [3.0, 1.0]
+    assert study.sweep_replacement_weights("reordered") == [1.0, 3.0]
+    assert study.sweep_replacement_weights("other") is None
+    unweighted = study.model_copy(update={"vor": study.vor.model_copy(update={"replacement_weights": None})})
+    assert unweighted.sweep_replacement_weights("default") is None

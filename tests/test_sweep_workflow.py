@@ -191,3 +191,70 @@ def test_tpe_sweep_reruns_identically_whatever_the_schedule(swept, tmp_path):
     again = pd.read_parquet(tmp_path / "results/sweeps/tpe/trials.parquet")[columns]
     assert (first["status"] == "pruned").any() and (first["status"] == "completed").any()
     pd.testing.assert_frame_equal(first, again)
+
+
+QUAD_MISSION = """
+from daf.missions.builders import forage_config
+
+DESCRIPTION = "4 agents on a small field: room for a replacement pool of two"
+SUCCESS = {"stat": "food.gained", "threshold": 4}
+
+
+def get_config():
+    return forage_config(label="quad", num_agents=4, width=9, height=9, bushes=4, max_steps=40)
+"""
+
+
+def test_vor_sweep_against_a_weighted_replacement_pool(tmp_path):
+    """A vor sweep against the study's pool random : noop = 3 : 1 on a 4-agent mission: every
+    scenario k splits the other 4 - k agents by largest remainder of those weights (k0 3:1,
+    k1 2:1, k2 2:0, k3 1:0; equal shares would give k0 2:2 and k2 1:1), in the trial's runs
+    and in the best trial's re-evaluation, with the study's evaluation.num_envs."""
+    from daf.scoring import vor
+    from daf.sweep import trial_id
+
+    mission = tmp_path / "quad.py"
+    mission.write_text(QUAD_MISSION)
+    study = {
+        "policies": {
+            "random": {"spec": "random"},
+            "noop": {"spec": "noop"},
+            "ppo": {"train": {"mission": str(mission), "steps": 128,
+                              "hyperparameters": {"num_envs": 2, "rollout_steps": 16, "update_epochs": 1}}},
+        },
+        "missions": [str(mission)],
+        "evaluation": {"episodes": 2, "num_envs": 3},
+        "compare": {"bootstrap_reps": 200},
+        "vor": {"candidates": ["ppo"], "replacement": ["random", "noop"], "replacement_weights": [3, 1]},
+        "sweeps": {"pool": {"policy": "ppo", "strategy": "grid", "space": {"learning_rate": {"values": [0.001]}},
+                            "objective": {"metric": "vor"}, "episodes": 2, "top_k": 1, "reevaluation_episodes": 2}},
+    }  # fmt: skip
+    write_study(tmp_path, study)
+    result = snakemake(tmp_path, "-c2", "results/sweeps/pool/best.json")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    trial = trial_id({"learning_rate": 0.001})
+    run = json.loads((tmp_path / f"results/sweeps/pool/trials/{trial}/seed0/run.json").read_text())
+    assert run["status"] == "completed", run.get("error")
+    assert run["num_envs"] == 3
+    assert run["replacement"] == [{"label": "random", "spec": "random", "weight": 3.0},
+                                  {"label": "noop", "spec": "noop", "weight": 1.0}]  # fmt: skip
+    expected = {
+        ("k0", "noop"): 1, ("k0", "random"): 3,
+        ("k1", "noop"): 1, ("k1", "random"): 2, ("k1", trial): 1,
+        ("k2", "random"): 2, ("k2", trial): 2,
+        ("k3", "random"): 1, ("k3", trial): 3,
+        ("k4", trial): 4,
+    }  # fmt: skip
+    evals = pd.read_parquet(tmp_path / run["evals"])
+    for episode, part in evals.groupby("episode"):
+        assert part.groupby(["scenario", "policy"]).size().to_dict() == expected, episode
+    assert run["objective"] == pytest.approx(vor(evals, trial, reps=200)["vor"])
+
+    best = json.loads((tmp_path / "results/sweeps/pool/best.json").read_text())
+    assert best["trial"] == trial
+    again = pd.read_parquet(tmp_path / "results/sweeps/pool/reevaluations.parquet")
+    assert sorted(again["episode"].unique()) == [0, 1]
+    for episode, part in again.groupby("episode"):
+        counts = part.groupby(["scenario", "policy"]).size().to_dict()
+        assert counts == {(f"s0-{k}", p): n for (k, p), n in expected.items()}, episode

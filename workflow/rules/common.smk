@@ -208,12 +208,18 @@ def evaluate_files(*policies, mission):
     return files
 
 
-def replacement_flags(wildcards):
-    flags = " ".join(f"--replacement {shlex.quote(STUDY.policy_spec(p))}" for p in VOR.replacement)
-    flags += " --replacement-labels " + ",".join(VOR.replacement)  # tables name config policies, not specs
-    if VOR.replacement_weights:
-        flags += " --replacement-weights " + ",".join(map(str, VOR.replacement_weights))
+def pool_flags(names, weights=None):
+    """A replacement pool as `daf evaluate` and `daf sweep run|best` take it: one --replacement
+    SPEC per policy, their labels, and their shares."""
+    flags = " ".join(f"--replacement {shlex.quote(STUDY.policy_spec(p))}" for p in names)
+    flags += " --replacement-labels " + ",".join(names)  # tables name config policies, not specs
+    if weights:
+        flags += " --replacement-weights " + ",".join(map(str, weights))
     return flags
+
+
+def replacement_flags(wildcards):
+    return pool_flags(VOR.replacement, VOR.replacement_weights)
 
 
 def vor_scenario_tables(wildcards):
@@ -273,9 +279,7 @@ def sweep_base(sweep):
 def sweep_replacement_flags(sweep):
     if SWEEPS[sweep].objective.metric != "vor":
         return ""
-    names = STUDY.sweep_replacement(sweep)
-    flags = " ".join(f"--replacement {shlex.quote(STUDY.policy_spec(p))}" for p in names)
-    return f"{flags} --replacement-labels {','.join(names)}"
+    return pool_flags(STUDY.sweep_replacement(sweep), STUDY.sweep_replacement_weights(sweep))
 
 
 def sweep_json(sweep):
@@ -315,6 +319,7 @@ def sweep_run_params(w):
         "metric": sweep.objective.metric,
         "direction": sweep.objective.direction,
         "replacement": sweep_replacement_flags(w.sweep),
+        "num_envs": STUDY.evaluation.num_envs,  # the study's evaluations batch episodes the same way
     }
 
 

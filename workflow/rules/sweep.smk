@@ -34,7 +34,8 @@ rule sweep_run:
         "daf --log-json {log.json} sweep run --trial {wildcards.trial} --seed {wildcards.seed} --params {params.trial:q}"
         " --base {params.run[base]:q} --missions {params.run[missions]} --episodes {params.run[episodes]}"
         " --eval-seed {params.run[eval_seed]} --metric {params.run[metric]} --direction {params.run[direction]}"
-        " {params.run[replacement]} --device auto --out results/sweeps/{wildcards.sweep}/trials/{wildcards.trial}/seed{wildcards.seed}"
+        " {params.run[replacement]} --num-envs {params.run[num_envs]} --device auto"
+        " --out results/sweeps/{wildcards.sweep}/trials/{wildcards.trial}/seed{wildcards.seed}"
         " > {log.text} 2>&1"
 
 
@@ -91,7 +92,7 @@ rule sweep_run_tpe:
         "daf --log-json {log.json} sweep run --trial {wildcards.trial} --seed {wildcards.seed} --proposal {input.proposal}"
         " --base {params.run[base]:q} --missions {params.run[missions]} --episodes {params.run[episodes]}"
         " --eval-seed {params.run[eval_seed]} --metric {params.run[metric]} --direction {params.run[direction]}"
-        " {params.run[replacement]} --journal results/sweeps/{wildcards.sweep}/optuna.journal"
+        " {params.run[replacement]} --num-envs {params.run[num_envs]} --journal results/sweeps/{wildcards.sweep}/optuna.journal"
         " --study-name {wildcards.sweep} {params.pruner} {params.reporter} --device auto"
         " --out results/sweeps/{wildcards.sweep}/trials/{wildcards.trial}/seed{wildcards.seed} > {log.text} 2>&1"
 
@@ -150,6 +151,7 @@ rule sweep_best:
     params:
         sweep=lambda w: sweep_json(w.sweep),
         replacement=lambda w: sweep_replacement_flags(w.sweep),
+        num_envs=STUDY.evaluation.num_envs,
         confidence=STUDY.compare.confidence,
         reps=STUDY.compare.bootstrap_reps,
         version=RULE_VERSIONS["sweep"],
@@ -163,7 +165,8 @@ rule sweep_best:
         runtime=60,
     shell:
         "daf --log-json {log.json} sweep best --sweep-json {params.sweep:q} --name {wildcards.sweep} --summary {input.summary}"
-        " --runs {input.runs} {params.replacement} --confidence {params.confidence} --reps {params.reps}"
+        " --runs {input.runs} {params.replacement} --num-envs {params.num_envs} --confidence {params.confidence}"
+        " --reps {params.reps}"
         " --out results/sweeps/{wildcards.sweep} > {log.text} 2>&1"
 
 

@@ -10,7 +10,7 @@ RULE_VERSIONS = {
     "train": 2,
     "evaluate": 2,
     "vor": 1,
-    "compare": 2,
+    "compare": 3,
     "analysis": 2,
     "render": 1,
     "report": 2,

@@ -2,7 +2,8 @@
 
 `compare()` turns `daf evaluate` tables into
 - a leaderboard: per policy x mission (and `ALL` missions) the mean, median and IQM of
-  episode scores with stratified-bootstrap CIs, the optimality gap and the success rate
+  episode scores with stratified-bootstrap CIs, the optimality gap (on normalised rows
+  only: NaN on raw rewards, where a threshold of 1 means nothing) and the success rate
   with a Wilson interval; `runs` (training runs) and a `note` on what the CI covers;
 - a pairwise table: for every pair of policies and mission, tests, effect sizes, the
   probability of improvement (POI) with a bootstrap CI, and p-values corrected within each
@@ -184,7 +185,10 @@ def _leaderboard(scores: pd.DataFrame, aggregate: pd.DataFrame, s: CompareSettin
             "normalized": s.normalize is not None, **estimates, **_success(part, s.confidence),
             "note": _runs_note(runs, max(m.shape[1] for m in strata), policy in s.trained, aggregate=True),
         })  # fmt: skip
-    return pd.DataFrame(rows, columns=LEADERBOARD)
+    board = pd.DataFrame(rows, columns=LEADERBOARD)
+    # the gap is the shortfall below a score of 1: a reference level only on normalised scores
+    board.loc[~board["normalized"], "optimality_gap"] = np.nan
+    return board
 
 
 def _run_means(table: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:

@@ -465,8 +465,9 @@ def poi_estimate(
 ) -> Estimate:
     """Average over missions of P(X > Y), with a CI from resampling episodes within each
     mission. `paired` (x[i] and y[i] played on the same map, common random numbers)
-    resamples episode indices jointly, as rliable does for equal-sized samples; otherwise
-    X's and Y's episodes are resampled independently."""
+    resamples episode indices jointly, so a replicate keeps matched episodes together;
+    otherwise X's and Y's episodes are resampled independently, which is rliable's scheme
+    (`StratifiedIndependentBootstrap`)."""
     if not pairs or any(len(x) == 0 or len(y) == 0 for x, y in pairs):
         raise UserError("probability of improvement needs episodes of both policies on every mission")
     point = float(np.mean([probability_of_improvement(x, y) for x, y in pairs]))

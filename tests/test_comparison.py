@@ -59,7 +59,30 @@ def test_leaderboard_contract(study):
     assert m2["ci_low"] < m2["mean"] < m2["ci_high"] and m2["iqm_low"] < m2["iqm"] < m2["iqm_high"]
     low_m1 = board[(board["mission"] == "m1") & (board["policy"] == "low")].iloc[0]
     assert low_m1["success_rate"] == 0.0 and low_m1["success_low"] == 0.0 and low_m1["success_high"] > 0
-    assert not board.drop(columns=[]).isna().any().any()
+    # the optimality gap (mean shortfall below 1) means something on normalised scores only
+    assert board[board["mission"] != ALL]["optimality_gap"].isna().all()
+    assert not board.drop(columns=["optimality_gap"]).isna().any().any()
+
+
+def test_optimality_gap_only_on_normalised_scores(study):
+    """ALL rows with normalisation: mean over episodes of max(1 - normalised score, 0), by hand;
+    per-mission rows (raw rewards) and ALL rows without normalisation: NaN, never a number
+    measured against a threshold of 1 reward."""
+    board, _, _ = study
+    rng = np.random.default_rng(0)
+    scores = {}
+    for mission, scale in (("m1", 1.0), ("m2", 10.0)):
+        noise = rng.normal(0, 0.3, 30)
+        low, high = scale * (0 + noise), scale * (1 + noise + rng.normal(0, 0.1, 30))
+        rng.normal(0.5, 0.3, 30)  # mid's draws, as in the fixture
+        scores[mission] = (high - low.mean()) / (high.mean() - low.mean())
+    expected = np.mean(np.maximum(1 - np.concatenate([scores["m1"], scores["m2"]]), 0))
+    gap = board[(board["mission"] == ALL) & (board["policy"] == "high")]["optimality_gap"].iloc[0]
+    assert gap == pytest.approx(expected, rel=1e-12)
+    raw, _, _ = compare(
+        pd.concat([evals("a", "m1", [1.0, 3.0]), evals("b", "m1", [0.0, 2.0])]), CompareSettings(reps=200)
+    )
+    assert raw["optimality_gap"].isna().all()
 
 
 def test_pairwise_contract_and_pairing(study):

@@ -107,13 +107,15 @@ def cmd_sweep_ask(args) -> None:
 
 def cmd_sweep_run(args) -> None:
     import torch
+    from pydantic import ValidationError
 
-    from daf.config import TrainConfig
+    from daf.config import NAME_PATTERN, TrainConfig, format_validation_error, is_path_name
     from daf.io import ensure_writable, git_commit, package_versions, write_json
     from daf.sweep import Pruning, apply_params, open_study, run_trial
 
+    if not is_path_name(args.trial):  # the trial id names its directory and its rows
+        raise UserError(f"--trial {args.trial!r} must match {NAME_PATTERN} (it is used in result paths)")
     out = Path(args.out)
-    ensure_writable(out / "run.json")
     if (args.params is None) == (args.proposal is None):
         raise UserError("give the trial's hyperparameters with exactly one of --params JSON or --proposal FILE")
     if args.proposal:
@@ -123,7 +125,10 @@ def cmd_sweep_run(args) -> None:
             raise UserError(f"cannot read proposal '{args.proposal}': {exc}") from None
     else:
         proposal = {"trial": args.trial, "params": _json_arg(args.params, "--params")}
-    base = TrainConfig.model_validate({**_json_arg(args.base, "--base"), "seed": args.seed})
+    try:
+        base = TrainConfig.model_validate({**_json_arg(args.base, "--base"), "seed": args.seed})
+    except ValidationError as exc:
+        raise UserError(format_validation_error(exc, "--base")) from None
     try:
         settings = apply_params(base, proposal["params"])
     except Exception as exc:  # pydantic names the field
@@ -131,6 +136,7 @@ def cmd_sweep_run(args) -> None:
     replacement, weights = replacement_pool(args, args.metric, args.trial)
     if args.num_envs < 1:
         raise UserError(f"--num-envs must be at least 1 (got {args.num_envs})")
+    ensure_writable(out / "run.json")  # after the checks of the input: bad input leaves no directory
     pruning = None
     if args.pruner:
         if not args.journal or "optuna_trial_id" not in proposal:

@@ -657,11 +657,6 @@ class StudyConfig(Strict):
         train = self.policies[name].train
         return train.run_seeds() if train is not None else [0]
 
-    def mission_ids(self) -> list[str]:
-        from daf.missions import mission_id
-
-        return [mission_id(m) for m in self.missions]
-
     def mission_by_id(self) -> dict[str, str]:
         from daf.missions import mission_id
 

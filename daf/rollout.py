@@ -94,11 +94,6 @@ def seat_assignment(num_agents: int, seat_counts: list[int], base_seed: int, epi
     return assignment
 
 
-def candidate_mask(num_agents: int, candidate_agents: int, base_seed: int, episode: int) -> np.ndarray:
-    """Which agent slots the candidate controls when one replacement takes the rest."""
-    return seat_assignment(num_agents, [candidate_agents, num_agents - candidate_agents], base_seed, episode) == 0
-
-
 @dataclass
 class Seat:
     label: str  # the policy name written to the `policy` column

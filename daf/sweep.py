@@ -36,8 +36,6 @@ from daf.config import PPOConfig, SweepConfig, TrainConfig
 from daf.errors import UserError
 from daf.stats import Estimate, bootstrap_estimate, episode_scores, poi_estimate, run_matrix
 
-STATUSES = ("completed", "pruned", "failed")
-
 
 @dataclass(frozen=True)
 class Trial:

@@ -247,10 +247,6 @@ def _registry() -> dict[str, Mission]:
 MISSIONS: dict[str, Mission] = _registry()
 
 
-def mission_names() -> list[str]:
-    return list(MISSIONS)
-
-
 def is_mission_file(name: str) -> bool:
     return name.endswith(".py")
 

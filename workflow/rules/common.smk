@@ -291,7 +291,6 @@ def sweep_best_inputs():
 
 
 VARIANTS = STUDY.variants
-VARIANT_MISSIONS = STUDY.variant_missions()  # mission id -> name, for the evaluate rule
 
 
 def variant_tables(name):

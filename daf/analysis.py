@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from daf.errors import UserError
 from daf.missions import Mission
-from daf.stats import wilson_interval
+from daf.stats import check_eval_table, wilson_interval
 
 OUTCOMES = ["success", "stuck", "resource_starved", "no_reward", "timeout"]
 STUCK_MOVE_FRACTION = 0.05
@@ -50,10 +49,8 @@ def classify(team_success: bool, move_fraction: float, gathered: float, team_rew
 def episode_outcomes(evals: pd.DataFrame, mission: Mission) -> pd.DataFrame:
     """One row per policy x run x episode (the policy's own agents) with its outcome. The runs of
     a policy (training seeds) play the same episode indices: each is an episode of its own."""
-    needed = {"policy", "mission", "episode", "seed", "reward", "steps", "success", "stat.action.move.success"}
-    missing = needed - set(evals.columns)
-    if missing:
-        raise UserError(f"evaluation table lacks columns {sorted(missing)} (is it a `daf evaluate` parquet?)")
+    check_eval_table(evals, {"policy", "mission", "episode", "seed", "reward", "steps", "success",
+                             "stat.action.move.success"})  # fmt: skip
     rows = evals[evals["role"] == "candidate"] if "role" in evals else evals
     gathered_cols = [f"stat.{r}.gained" for r in mission.gathered if f"stat.{r}.gained" in rows]
     frame = rows.assign(

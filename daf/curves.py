@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from daf.errors import UserError
-from daf.stats import ALL
+from daf.stats import ALL, percentile_interval
 
 CURVE_COLUMNS = ["policy", "run", "agent_steps", "mission", "episode", "score"]
 SUMMARY_COLUMNS = [
@@ -184,10 +184,8 @@ def _two_level_bootstrap(
             drawn[np.arange(max_eps) >= width[..., None]] = 0.0
         means = drawn.sum(axis=-1) / np.maximum(width, 1)
         boot_mean[:, part], boot_iqm[:, part] = _aggregates(means, np.broadcast_to(slot_valid[part], means.shape))
-    alpha = 1.0 - confidence
-    q = [alpha / 2, 1 - alpha / 2]
-    mean_low, mean_high = np.quantile(boot_mean, q, axis=0)
-    iqm_low, iqm_high = np.quantile(boot_iqm, q, axis=0)
+    mean_low, mean_high = percentile_interval(boot_mean, confidence, axis=0)
+    iqm_low, iqm_high = percentile_interval(boot_iqm, confidence, axis=0)
     return {"mean": mean, "ci_low": mean_low, "ci_high": mean_high, "iqm": iqm, "iqm_low": iqm_low,
             "iqm_high": iqm_high}  # fmt: skip
 

@@ -309,15 +309,7 @@ def pilot_scores(evals: pd.DataFrame) -> pd.DataFrame:
     if evals.empty:
         raise UserError("no evaluation rows to plan from (pass `daf evaluate` parquets with --evals)")
     rows = evals[evals["role"] != "replacement"] if "role" in evals else evals
-    if "run" in rows:
-        run = pd.to_numeric(rows["run"], errors="coerce")
-        if run.isna().any() or (run % 1 != 0).any():
-            raise UserError(f"evaluation table has a `run` value {rows['run'][run.isna() | (run % 1 != 0)].iloc[0]!r}: "
-                            "runs are integer training seeds")  # fmt: skip
-        rows = rows.assign(run=run.astype(np.int64))
-    else:  # tables from before training runs: every policy is one run
-        rows = rows.assign(run=np.int64(0))
-    scores = episode_scores(rows)
+    scores = episode_scores(rows)  # checks the table and its `run` column (none: every policy is run 0)
     if "run" not in scores:  # an episode_scores without runs: score each run on its own
         scores = pd.concat([episode_scores(part).assign(run=run) for run, part in rows.groupby("run", sort=True)],
                            ignore_index=True)  # fmt: skip

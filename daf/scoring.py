@@ -22,15 +22,12 @@ import numpy as np
 import pandas as pd
 
 from daf.errors import UserError
-from daf.stats import multinomial_counts
+from daf.stats import check_eval_table, multinomial_counts, percentile_interval
 
 
 def _episode_table(scenarios: pd.DataFrame, candidate: str) -> pd.DataFrame:
     """Per mission x scenario table x episode: k, candidate score, all-agent mean."""
-    needed = {"policy", "mission", "episode", "seed", "agent", "reward"}
-    missing = needed - set(scenarios.columns)
-    if missing:
-        raise UserError(f"scenario table lacks columns {sorted(missing)} (is it a `daf evaluate` parquet?)")
+    check_eval_table(scenarios, {"policy", "mission", "episode", "seed", "agent", "reward"}, "scenario table")
     is_candidate = scenarios["policy"] == candidate
     grouped = scenarios.assign(cand=is_candidate, cand_reward=scenarios["reward"].where(is_candidate))
     per = grouped.groupby(["mission", "scenario", "episode"], sort=True).agg(
@@ -58,7 +55,6 @@ def vor(
         raise UserError(f"candidate '{candidate}' controls no agent in any scenario table; "
                         f"policies present: {sorted(scenarios['policy'].unique())}")  # fmt: skip
     rng = np.random.default_rng(seed)
-    alpha = 1.0 - confidence
     missions, mission_boot = {}, []
     for mission, part in per.groupby("mission", sort=True):
         strata = {k: g for k, g in part.groupby("k", sort=True)}
@@ -79,13 +75,13 @@ def vor(
             weighted += values.mean() * k * n
             boot_weighted += boot_k * k * n
             weights += k * n
-            low, high = np.quantile(boot_k - boot_base, [alpha / 2, 1 - alpha / 2])
+            low, high = percentile_interval(boot_k - boot_base, confidence)
             per_k.append({
                 "k": int(k), "episodes": int(n), "candidate_mean": float(values.mean()),
                 "vor": float(values.mean() - replacement_mean), "ci_low": float(low), "ci_high": float(high),
             })  # fmt: skip
         boot = boot_weighted / weights - boot_base
-        low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+        low, high = percentile_interval(boot, confidence)
         missions[mission] = {
             "vor": float(weighted / weights - replacement_mean),
             "ci_low": float(low),
@@ -98,7 +94,7 @@ def vor(
         }
         mission_boot.append(boot)
     overall = np.mean(mission_boot, axis=0)
-    low, high = np.quantile(overall, [alpha / 2, 1 - alpha / 2])
+    low, high = percentile_interval(overall, confidence)
     return {
         "candidate": candidate,
         "replacement": sorted(set(scenarios["policy"]) - {candidate}),

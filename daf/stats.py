@@ -47,14 +47,19 @@ Interval = Literal["percentile", "bca"]
 # --- scores ------------------------------------------------------------------------------
 
 
+def check_eval_table(frame: pd.DataFrame, needed: set[str], what: str = "evaluation table") -> None:
+    """The one check that a table is a `daf evaluate` parquet with the columns a step needs."""
+    missing = needed - set(frame.columns)
+    if missing:
+        raise UserError(f"{what} lacks columns {sorted(missing)} (is it a `daf evaluate` parquet?)")
+
+
 def episode_scores(evals: pd.DataFrame) -> pd.DataFrame:
     """One row per policy x mission x run x episode: mean reward of the policy's agents.
 
     A table without a `run` column (or rows of one concatenated with tables that have it)
     predates training runs: its rows are run 0."""
-    missing = {"policy", "mission", "episode", "seed", "reward", "success"} - set(evals.columns)
-    if missing:
-        raise UserError(f"evaluation table lacks columns {sorted(missing)} (is it a `daf evaluate` parquet?)")
+    check_eval_table(evals, {"policy", "mission", "episode", "seed", "reward", "success"})
     raw = evals["run"] if "run" in evals else pd.Series(0, evals.index)
     run = pd.to_numeric(raw, errors="coerce")
     bad = (run.isna() & raw.notna()) | (run.notna() & (run % 1 != 0))
@@ -236,10 +241,12 @@ def _count_draws(draws: np.ndarray, total: int, position: np.ndarray | None) -> 
     return np.bincount(draws.ravel(), minlength=reps * total).reshape(reps, total).astype(np.int32)
 
 
-def _percentile_interval(boot: np.ndarray, confidence: float) -> tuple[float, float]:
+def percentile_interval(boot: np.ndarray, confidence: float, axis: int | None = None):
+    """The central `confidence` range of bootstrap replicates `boot` (R,) -> (low, high) floats;
+    with `axis`, of each column of (R, K) -> two (K,) arrays. The one percentile interval of DAF."""
     alpha = 1.0 - confidence
-    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
+    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=axis)
+    return (float(low), float(high)) if axis is None else (low, high)
 
 
 def _bca_interval(boot: np.ndarray, point: float, jackknife: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -250,7 +257,7 @@ def _bca_interval(boot: np.ndarray, point: float, jackknife: np.ndarray, confide
     denom = 6.0 * np.sum(dev**2) ** 1.5
     accel = np.sum(dev**3) / denom if denom > 0 else 0.0
     if not np.isfinite(z0):  # every replicate on one side of the estimate: fall back to percentile
-        return _percentile_interval(boot, confidence)
+        return percentile_interval(boot, confidence)
     qs = []
     for z_alpha in (special.ndtri(alpha / 2), special.ndtri(1 - alpha / 2)):
         qs.append(special.ndtr(z0 + (z0 + z_alpha) / (1 - accel * (z0 + z_alpha))))
@@ -356,7 +363,7 @@ def bootstrap_estimate(
         ])  # fmt: skip
         low, high = _bca_interval(boot, point, jackknife, confidence)
     else:
-        low, high = _percentile_interval(boot, confidence)
+        low, high = percentile_interval(boot, confidence)
     return Estimate(point, low, high)
 
 
@@ -432,7 +439,7 @@ def score_matrix_estimate(
         ])  # fmt: skip
         low, high = _bca_interval(boot, point, jackknife, confidence)
     else:
-        low, high = _percentile_interval(boot, confidence)
+        low, high = percentile_interval(boot, confidence)
     return Estimate(point, low, high)
 
 
@@ -481,7 +488,7 @@ def poi_estimate(
         wy = wx if paired else multinomial_counts(len(y), reps, rng).astype(np.float64)
         boot += np.einsum("rj,rj->r", wx @ c, wy) / (len(x) * len(y))
     boot /= len(pairs)
-    low, high = _percentile_interval(boot, confidence)
+    low, high = percentile_interval(boot, confidence)
     return Estimate(point, low, high)
 
 
@@ -500,8 +507,7 @@ def performance_profile(
     point = counts_fraction_above(np.ones(values.size), values, taus)[0]
     rng = np.random.default_rng(seed)
     boot = counts_fraction_above(nested_counts([sample.shape for sample in samples], reps, rng), values, taus)
-    alpha = 1.0 - confidence
-    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+    low, high = percentile_interval(boot, confidence, axis=0)
     return pd.DataFrame({"tau": taus, "fraction": point, "low": low, "high": high})
 
 

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import math
 import re
 from pathlib import Path
 
@@ -149,50 +150,384 @@ def test_malformed_yaml_and_missing_file(tmp_path):
         load_study(top)
 
 
-def _paths(config, prefix=()):
-    """Every (path, value) in a nested config."""
-    if isinstance(config, dict):
-        for key, value in config.items():
-            yield prefix + (key,), value
-            yield from _paths(value, prefix + (key,))
+# --- malformed configs, malformed by construction ------------------------------------------
+#
+# The oracle is the committed JSON schema (test_schema_file_matches_model keeps it equal to the
+# model): it says each field's type, bounds, choices and whether it is required, and which
+# mappings are strict models (unknown keys are errors) and which map names to entries (a new
+# key is a new entry). Every edit below breaks one of those rules, so every config it makes
+# must be rejected, with one line naming the edited field.
+
+SCHEMA = json.loads((REPO / "workflow/schemas/config.schema.json").read_text())
+
+# A valid study that uses every section of the schema, so the edits reach every field of
+# every model (test_fuzz_reaches_every_field_of_every_model checks that).
+RICH = {
+    "policies": {
+        "random": {"spec": "random"},
+        "baseline": {"spec": "baseline", "description": "scripted"},
+        "ppo": {
+            "train": {
+                "mission": "cogs.tiny",
+                "steps": 128,
+                "seed": 0,
+                "arch": "tokens",
+                "preset": "gather",
+                "shaping": {"carbon.gained": 0.1},
+                "mission_weights": [1.0],
+                "workers": 0,
+                "nproc_per_node": 1,
+                "nnodes": 1,
+                "hyperparameters": {
+                    "learning_rate": 0.001,
+                    "anneal_lr": False,
+                    "gamma": 0.9,
+                    "num_envs": 2,
+                    "rollout_steps": 16,
+                    "target_kl": 0.05,
+                    "hidden_size": 32,
+                },
+            },
+            "missions": ["cogs.tiny"],
+        },
+        "multi": {"train": {"missions": ["cogs.tiny"], "steps": 64, "seeds": [0, 1]}, "missions": ["cogs.tiny"]},
+    },
+    "missions": ["cogs.tiny", "forage.open"],
+    "evaluation": {"episodes": 4, "seed": 0, "num_envs": 4, "chunk": 2},
+    "compare": {
+        "confidence": 0.9,
+        "bootstrap_reps": 1000,
+        "interval": "bca",
+        "alpha": 0.1,
+        "correction": "bh",
+        "normalization": {"low": "random", "high": "baseline"},
+    },
+    "vor": {
+        "candidates": ["baseline"],
+        "replacement": ["random"],
+        "replacement_weights": [1.0],
+        "episodes": 2,
+        "missions": ["cogs.tiny"],
+    },
+    "report": {"title": "t", "replays": False},
+    "tracking": {"tensorboard": False},
+    "plan": {
+        "half_width": 0.5,
+        "difference": 0.2,
+        "power": 0.8,
+        "max_runs": 5,
+        "pairs": ["random:baseline"],
+        "sims": 200,
+    },
+    "curves": {"episodes": 4},
+    "sweeps": {
+        "s": {
+            "policy": "ppo",
+            "missions": ["cogs.tiny"],
+            "strategy": "tpe",
+            "trials": 4,
+            "steps": 64,
+            "batch_size": 2,
+            "startup_trials": 2,
+            "space": {
+                "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+                "arch": {"values": ["tokens", "cnn"]},
+            },
+            "objective": {"metric": "mean", "direction": "maximize"},
+            "pruner": {
+                "kind": "median",
+                "interval": 64,
+                "startup_trials": 1,
+                "warmup_reports": 1,
+                "reduction_factor": 3,
+            },
+            "episodes": 2,
+            "seeds": [0, 1],
+            "sampler_seed": 0,
+            "evaluation_seed": 0,
+            "top_k": 1,
+            "reevaluation_episodes": 4,
+            "reevaluation_seed": 7,
+        },
+        "g": {
+            "policy": "ppo",
+            "strategy": "grid",
+            "space": {"gamma": {"low": 0.9, "high": 0.99, "points": 2}},
+            "objective": {"metric": "vor"},
+            "replacement": ["random"],
+        },
+    },
+    "variants": {
+        "v": {"policies": ["baseline"], "family": "cogs"},
+        "w": {"policies": ["random"], "missions": ["cogs.tiny"]},
+    },
+}
 
 
+def _resolve(node):
+    while "$ref" in node:
+        node = SCHEMA["$defs"][node["$ref"].removeprefix("#/$defs/")]
+    return node
+
+
+def _branches(node):
+    """The alternatives a value of `node` may take ($refs followed, anyOf flattened)."""
+    node = _resolve(node)
+    return [b for alt in node["anyOf"] for b in _branches(alt)] if "anyOf" in node else [node]
+
+
+def _types(node):
+    return {b["type"] for b in _branches(node)}
+
+
+BOUNDS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
+KINDS = ["type", "bounds", "unknown key", "delete", "choice", "item", "empty"]
+
+
+def _value_edits(path, node):
+    """The edits that put an invalid value at `path` (a field whose schema is `node`)."""
+    branches = _branches(node)
+    edits = [("type", path, node)]  # no field accepts every JSON type
+    if any(k in b for b in branches for k in BOUNDS):
+        edits.append(("bounds", path, node))
+    strings = [b for b in branches if b["type"] == "string"]
+    if strings and all("enum" in b or "const" in b for b in strings):
+        edits.append(("choice", path, node))
+    if any(b.get("minItems", 0) >= 1 or b.get("minProperties", 0) >= 1 for b in branches):
+        edits.append(("empty", path, node))
+    return edits
+
+
+def _edits(config):
+    """Every single edit that makes `config` (a valid one) malformed: (kind, path, schema node)."""
+    out = []
+
+    def visit(value, node, path):
+        kind = {dict: "object", list: "array"}.get(type(value))
+        branch = next((b for b in _branches(node) if b["type"] == kind), None)
+        if branch is None:  # a scalar, or junk an earlier edit put here
+            return
+        if kind == "object":
+            if "properties" in branch:  # a model: fields, required fields, and no other keys
+                for key, sub in branch["properties"].items():
+                    out.extend(_value_edits(path + (key,), sub))
+                    if key in value:
+                        visit(value[key], sub, path + (key,))
+                out.extend(("delete", path + (key,), branch) for key in branch.get("required", []) if key in value)
+                assert branch["additionalProperties"] is False
+                out.append(("unknown key", path, branch))
+            else:  # name -> entry (policies, sweeps, shaping...): a new key is a new entry, not an error
+                for key, entry in value.items():
+                    out.extend(_value_edits(path + (key,), branch["additionalProperties"]))
+                    visit(entry, branch["additionalProperties"], path + (key,))
+        else:
+            out.extend(("item", path + (i,), branch["items"]) for i in range(len(value)))
+
+    visit(config, SCHEMA, ())
+    return out
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+BOOL_WORDS = {"0", "1", "true", "false", "yes", "no", "on", "off", "t", "f", "y", "n"}
+
+
+def _coercible(value, accepted):
+    """Whether pydantic's lax mode may read `value` as one of the JSON types `accepted` (an
+    int field takes "3", 3.0 and true; a bool field 0, 1 and "yes"; a number field any of them)."""
+    numeric, boolean = bool(accepted & {"integer", "number"}), "boolean" in accepted
+    if value is None:
+        return "null" in accepted
+    if isinstance(value, bool):
+        return numeric or boolean
+    if isinstance(value, int):
+        return numeric or (boolean and value in (0, 1))
+    if isinstance(value, float):
+        return "number" in accepted or (value.is_integer() and numeric) or (boolean and value in (0.0, 1.0))
+    if isinstance(value, str):
+        return "string" in accepted or (numeric and _is_number(value)) or (boolean and value.lower() in BOOL_WORDS)
+    return ("array" if isinstance(value, list) else "object") in accepted
+
+
+# --- the edits' values: a fixed set for the exhaustive test, strategies for the fuzz ------------
+
+WRONG = [None, True, 0, 7, 2.5, math.nan, -math.inf, "", "many", "3", "yes", [], [1], {"x": 1}]
+IDENTIFIERS = st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True)
 JUNK = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-(10**6), 10**6),
-    st.floats(allow_nan=True),
+    st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
-    st.lists(st.integers(), max_size=3),
-    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    st.lists(st.integers(-3, 3) | st.text(max_size=3), max_size=2),
+    st.dictionaries(IDENTIFIERS, st.integers(), max_size=2),
 )
-VALID_PATHS = [p for p, _ in _paths(VALID)]
+
+
+def _bound_branches(node):
+    return [b for b in _branches(node) if any(k in b for k in BOUNDS)]
+
+
+def _outside(branch, step):
+    """Values past each bound of a number/integer `branch`, `step` beyond it."""
+    out = []
+    for key, sign in (("minimum", -1), ("exclusiveMinimum", -1), ("maximum", 1), ("exclusiveMaximum", 1)):
+        if key in branch:
+            out.append(branch[key] + sign * step)
+            if key.startswith("exclusive"):
+                out.append(branch[key])  # the bound itself is outside too
+            if branch["type"] == "number":  # nan fails every bound, an infinity the one on its side
+                out += [math.nan, sign * math.inf]
+    return out
+
+
+def _choices(node):
+    return [c for b in _branches(node) if b["type"] == "string" for c in b.get("enum", [b.get("const")])]
+
+
+def _not_choices(choices):
+    return [c.upper() for c in choices] + [c + "x" for c in choices] + [" " + choices[0], ""]
+
+
+def _not_keys(model):
+    known = set(model["properties"])
+    return [k for key in sorted(known) for k in (key + "s", key[:-1], key.upper()) if k not in known] + ["x_typo"]
+
+
+def _fixed_values(kind, node):
+    """Malformed values for an edit: every wrong type, every bound, several unknown choices."""
+    if kind in ("type", "item"):
+        return [v for v in WRONG if not _coercible(v, _types(node))]
+    if kind == "bounds":
+        return [v for b in _bound_branches(node) for v in _outside(b, 1 if b["type"] == "integer" else 1e-3)]
+    if kind == "choice":
+        return [c for c in _not_choices(_choices(node)) if c not in _choices(node)]
+    return [[] if "array" in _types(node) else {}]  # empty
+
+
+def _draw_value(draw, kind, node):
+    if kind in ("type", "item"):
+        accepted = _types(node)
+        return draw(JUNK.filter(lambda v: not _coercible(v, accepted)))
+    if kind == "bounds":
+        branch = draw(st.sampled_from(_bound_branches(node)))
+        step = st.integers(1, 10**6) if branch["type"] == "integer" else st.floats(1e-6, 1e6)
+        return draw(step.flatmap(lambda d: st.sampled_from(_outside(branch, d))))
+    if kind == "choice":
+        choices = _choices(node)
+        return draw((st.sampled_from(_not_choices(choices)) | st.text(max_size=12)).filter(lambda s: s not in choices))
+    return _fixed_values(kind, node)[0]
+
+
+def _apply(config, path, value, delete=False):
+    parent = config
+    for key in path[:-1]:
+        parent = parent[key]
+    if delete:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+
+
+def _dotted(path):
+    """The field a message must name: the keys of `path` (a list item is named by its list)."""
+    return ".".join(p for p in path if isinstance(p, str))
+
+
+def _check_rejected(config, touched, source):
+    """`config` is refused with one line whose problems include each touched field."""
+    with pytest.raises(UserError) as info:
+        validate_study(config, source)
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith(f"invalid config {source}: ")
+    # the first problem starts with a dotted field path, and every edited field is named as one
+    assert re.match(rf"invalid config {re.escape(source)}: \S.*?: ", message)
+    for path, kind in touched:
+        pattern = rf"(?:{re.escape(source)}: |; ){re.escape(_dotted(path))}(?:[.\[:]|$)"
+        assert re.search(pattern, message), (kind, path, message)
+
+
+def test_fuzz_reaches_every_field_of_every_model():
+    """RICH is valid, and its edits reach every field, every required key, every strict model."""
+    assert isinstance(validate_study(RICH), StudyConfig)
+    edits = _edits(RICH)
+    nodes = {id(node) for kind, _, node in edits}
+    for name, model in [("(top level)", SCHEMA), *SCHEMA["$defs"].items()]:
+        assert id(model) in nodes, f"{name}: no unknown-key edit"
+        for key, sub in model["properties"].items():
+            assert id(sub) in nodes, f"{name}.{key}: no edit"
+        deletable = {path[-1] for kind, path, node in edits if kind == "delete" and node is model}
+        assert deletable == set(model.get("required", [])), name
+    assert {kind for kind, _, _ in edits} == set(KINDS)
+
+
+def test_every_edit_of_every_field_is_rejected():
+    """Exhaustively: each field of RICH given each wrong type, each bound's far side and unknown
+    choices; each required key deleted; a misspelt key added to each model."""
+    cases = 0
+    for kind, path, node in _edits(RICH):
+        if kind == "delete":
+            variants = [(path, None)]
+        elif kind == "unknown key":
+            variants = [(path + (key,), 0) for key in _not_keys(node)]
+        else:
+            variants = [(path, value) for value in _fixed_values(kind, node)]
+        assert variants, (kind, path)
+        for where, value in variants:
+            config = copy.deepcopy(RICH)
+            _apply(config, where, value, delete=kind == "delete")
+            _check_rejected(config, [(where, kind)], "edit.yaml")
+            cases += 1
+    assert cases > 1500  # 170-odd fields, most of them with several wrong values
 
 
 @st.composite
 def malformed_configs(draw):
-    """A valid config with one or two fields replaced by junk, deleted, or a stray key added."""
-    config = copy.deepcopy(VALID)
+    """RICH with one or two edits, each breaking a rule of the schema (kinds drawn evenly)."""
+    config = copy.deepcopy(RICH)
     touched = []
     for _ in range(draw(st.integers(1, 2))):
-        path = draw(st.sampled_from(VALID_PATHS))
-        parent = config
-        try:
-            for key in path[:-1]:
-                parent = parent[key]
-        except (KeyError, TypeError):
-            continue
-        if not isinstance(parent, dict) or path[-1] not in parent:
-            continue
-        action = draw(st.sampled_from(["junk", "delete", "extra"]))
-        if action == "junk":
-            parent[path[-1]] = draw(JUNK)
-        elif action == "delete":
-            del parent[path[-1]]
+        edits = _edits(config)
+        kind = draw(st.sampled_from([k for k in KINDS if any(e[0] == k for e in edits)]))
+        _, path, node = draw(st.sampled_from([e for e in edits if e[0] == kind]))
+        if kind == "unknown key":
+            known = set(node["properties"])
+            path = path + (
+                draw((st.sampled_from(_not_keys(node)) | IDENTIFIERS).filter(lambda k, known=known: k not in known)),
+            )
+        if any(path[: len(t)] == t or t[: len(path)] == path for t, _ in touched):
+            continue  # an edit inside (or around) an earlier one would hide it
+        if kind == "delete":
+            _apply(config, path, None, delete=True)
+        elif kind == "unknown key":
+            _apply(config, path, draw(st.none() | st.integers() | st.text(max_size=5)))
         else:
-            parent[path[-1] + "_typo"] = draw(JUNK)
-        touched.append(path)
+            _apply(config, path, _draw_value(draw, kind, node))
+        touched.append((path, kind))
     return config, touched
+
+
+try:  # the oracle's self-check: an independent validator agrees each config breaks the schema
+    from jsonschema import Draft202012Validator
+
+    SCHEMA_VALIDATOR = Draft202012Validator(SCHEMA)
+except ImportError:  # pragma: no cover - jsonschema is optional
+    SCHEMA_VALIDATOR = None
+
+
+def _has_nan(value):
+    if isinstance(value, dict):
+        return any(_has_nan(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_nan(v) for v in value)
+    return isinstance(value, float) and math.isnan(value)
 
 
 # derandomize: CI runs the same 400 cases every time (a failure is reproducible from the log)
@@ -200,20 +535,9 @@ def malformed_configs(draw):
 @given(malformed_configs())
 def test_malformed_configs_are_rejected_naming_a_field(case):
     config, touched = case
-    try:
-        study = validate_study(config, "fuzz.yaml")
-    except UserError as exc:
-        message = str(exc)
-        assert "\n" not in message and "Traceback" not in message
-        assert message.startswith("invalid config fuzz.yaml: ")
-        # the first problem starts with a dotted field path, and some touched field is named
-        assert re.match(r"invalid config fuzz.yaml: \S.*?: ", message)
-        named = [".".join(map(str, path[:depth])) for path in touched for depth in range(1, len(path) + 1)]
-        assert any(name in message for name in named), (message, touched)
-        return
-    # Accepted: only possible when junk happened to be valid (e.g. an int seed, a description
-    # string, a deleted optional key) - then the result must be a proper StudyConfig.
-    assert isinstance(study, StudyConfig)
+    if SCHEMA_VALIDATOR is not None and not _has_nan(config):  # JSON Schema bounds let nan through
+        assert not SCHEMA_VALIDATOR.is_valid(config), touched
+    _check_rejected(config, touched, "fuzz.yaml")
 
 
 def test_cli_validate_config_no_traceback(daf, tmp_path):

@@ -417,12 +417,72 @@ def test_vor_objective_plays_every_scenario(tmp_path):
     assert sorted(frame["scenario"].unique()) == ["k0", "k1", "k2"]  # cogs.tiny has 2 agents
     counts = frame[frame["policy"] == "cand"].groupby("scenario")["agent"].count().to_dict()
     assert counts == {"k1": 2, "k2": 4}  # k candidate agents in each of 2 episodes
-    from daf.scoring import vor
-
-    assert record["objective"] == pytest.approx(vor(frame, "cand", reps=100)["vor"])
+    expected = _vor_by_hand(frame, "cand")
+    assert record["objective"] == pytest.approx(expected)
     table, choice = sweep.select_best({"a": frame.assign(policy=frame["policy"].replace("cand", "a"))}, "vor",
                                       "maximize", 0.95, 200, 0)  # fmt: skip
-    assert choice["objective"] == pytest.approx(record["objective"]) and "runner_up" not in choice
+    assert choice["objective"] == pytest.approx(expected) and "runner_up" not in choice
+
+
+def _vor_by_hand(frame, candidate):
+    """VOR straight from the rows (cogames metta_alo.scoring), without daf.scoring: per mission,
+    the replacement mean is the mean over the k0 episodes of the all-agent mean reward; mean_k
+    is the mean over scenario k's episodes of the mean reward of the candidate's k agents;
+    VOR = sum_k(mean_k * k * episodes_k) / sum_k(k * episodes_k) - replacement mean. Missions
+    weigh equally."""
+    vors = []
+    for _, rows in frame.groupby("mission"):
+        replacement = rows[rows["scenario"] == "k0"].groupby("episode")["reward"].mean().mean()
+        total = weight = 0.0
+        for scenario, part in rows[rows["scenario"] != "k0"].groupby("scenario"):
+            k = int(scenario.removeprefix("k"))
+            mine = part[part["policy"] == candidate].groupby("episode")["reward"]
+            assert (mine.size() == k).all(), scenario
+            total += mine.mean().sum() * k
+            weight += k * mine.ngroups
+        vors.append(total / weight - replacement)
+    return float(np.mean(vors))
+
+
+def _scenario_frame(label, rewards, bonus=0.0):
+    """Rows of scenario tables from {mission: {k: [[reward of agent 0, agent 1, ...] per episode]}};
+    agents 0..k-1 are the candidate `label` (getting `bonus` more), the rest `r`."""
+    rows = []
+    for mission, scenarios in rewards.items():
+        for k, episodes in scenarios.items():
+            for episode, agents in enumerate(episodes):
+                for agent, reward in enumerate(agents):
+                    mine = agent < k
+                    rows.append({"policy": label if mine else "r", "mission": mission, "scenario": f"k{k}",
+                                 "episode": episode, "seed": episode_seed(0, episode), "agent": agent,
+                                 "reward": reward + (bonus if mine else 0.0), "success": False})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+# Two missions, two episodes per scenario. "duo" (2 agents): the replacement's k0 episodes
+# average (1+3)/2 = 2 and (0+2)/2 = 1, so its mean is 1.5; with k = 1 the candidate's agent
+# gets 4 and 2 (mean_1 = 3; the all-agent means would be 2 and 2); with k = 2 its agents
+# average 6 and 4 (mean_2 = 5). VOR = (3*1*2 + 5*2*2) / (1*2 + 2*2) - 1.5 = 26/6 - 1.5 = 17/6
+# (an unweighted mean of mean_k would give 2.5). "solo" (1 agent): replacement 1, candidate
+# (2+4)/2 = 3, VOR 2. Overall, missions weighing equally: (17/6 + 2) / 2 = 29/12.
+HAND_SCENARIOS = {
+    "duo": {0: [[1, 3], [0, 2]], 1: [[4, 0], [2, 2]], 2: [[5, 7], [4, 4]]},
+    "solo": {0: [[1], [1]], 1: [[2], [4]]},
+}
+
+
+def test_vor_objective_is_value_over_replacement_by_hand():
+    frame = _scenario_frame("t", HAND_SCENARIOS)
+    assert _vor_by_hand(frame, "t") == pytest.approx(29 / 12)  # the helper agrees with the hand count
+    estimate = sweep.objective(frame, "vor", "t", reps=500)
+    assert estimate.point == pytest.approx(29 / 12)
+    assert estimate.low <= estimate.point <= estimate.high
+    # a trial whose agents all get 1 more: every mean_k rises by 1, so VOR is 29/12 + 1 = 41/12
+    better = _scenario_frame("u", HAND_SCENARIOS, bonus=1.0)
+    table, choice = sweep.select_best({"t": frame, "u": better}, "vor", "maximize", 0.95, 500, 0)
+    assert table["trial"].tolist() == ["u", "t"]
+    assert table["objective"].tolist() == pytest.approx([41 / 12, 29 / 12])
+    assert choice["trial"] == "u" and choice["objective"] == pytest.approx(41 / 12) and choice["runner_up"] == "t"
 
 
 def test_objective_ci_is_run_level_with_several_seeds():
@@ -534,7 +594,8 @@ def test_vor_pool_weights_are_honoured(tiny_model):
     pool = [("a", "random"), ("b", "noop")]
     weighted, alone, equal = play(pool, [1.0, 1e-9]), play(pool[:1]), play(pool)
     pd.testing.assert_frame_equal(weighted, alone)
-    assert sweep.objective(weighted, "vor", "cand").point == sweep.objective(alone, "vor", "cand").point
+    assert sweep.objective(weighted, "vor", "cand").point == pytest.approx(_vor_by_hand(alone, "cand"))
+    assert sweep.objective(equal, "vor", "cand").point == pytest.approx(_vor_by_hand(equal, "cand"))
     k0 = equal[equal["scenario"] == "k0"].groupby(["episode", "policy"]).size().to_dict()
     assert k0 == {(0, "a"): 1, (0, "b"): 1, (1, "a"): 1, (1, "b"): 1}
     with pytest.raises(ValueError, match="2 replacement policies but 1 weights"):

@@ -112,7 +112,7 @@ def compare(evals: pd.DataFrame, settings: CompareSettings) -> tuple[pd.DataFram
     check_runs(scores)
     aggregate = normalize_scores(scores, *settings.normalize) if settings.normalize else scores
     return (
-        _leaderboard(scores, aggregate, settings),
+        leaderboard(scores, settings, aggregate),
         _pairwise(scores, aggregate, settings),
         _profiles(scores, aggregate, settings),
     )
@@ -165,7 +165,11 @@ def _runs_note(runs: int, episodes: int, trained: bool, aggregate: bool) -> str:
     return ONE_RUN_NOTE if trained else ""
 
 
-def _leaderboard(scores: pd.DataFrame, aggregate: pd.DataFrame, s: CompareSettings) -> pd.DataFrame:
+def leaderboard(scores: pd.DataFrame, s: CompareSettings, aggregate: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The one leaderboard definition: per policy x mission of `scores` (episode_scores) the
+    mean with its CI (two-level with several runs), median, IQM with CI, success rate with a
+    Wilson interval, runs and a note; with `aggregate` (the same scores, normalised where
+    `s.normalize` says so), an `ALL` row per policy too."""
     rows = []
     for (policy, mission), part in scores.groupby(["policy", "mission"], sort=True):
         matrix = run_matrix(part)
@@ -175,7 +179,7 @@ def _leaderboard(scores: pd.DataFrame, aggregate: pd.DataFrame, s: CompareSettin
             **_estimates([matrix], s, equal_weight=False), **_success(part, s.confidence),
             "note": _runs_note(runs, episodes, policy in s.trained, aggregate=False),
         })  # fmt: skip
-    for policy, part in aggregate.groupby("policy", sort=True):
+    for policy, part in (aggregate if aggregate is not None else scores.iloc[:0]).groupby("policy", sort=True):
         strata = _matrices(part)
         multi = max(m.shape[0] for m in strata) >= 2
         runs = int(part["run"].nunique())
@@ -325,3 +329,20 @@ def jsonable(frame: pd.DataFrame) -> list[dict]:
             clean[key] = value
         out.append(clean)
     return out
+
+
+SUMMARY_COLUMNS = [
+    "policy", "mission", "episodes", "mean", "ci_low", "ci_high", "std",
+    "success_rate", "success_low", "success_high",
+]  # fmt: skip
+
+
+def summary_table(scores: pd.DataFrame, confidence: float = 0.95, reps: int = 10_000, seed: int = 0) -> pd.DataFrame:
+    """`daf leaderboard`: the leaderboard's per-mission rows in a short form (episodes, mean and
+    its CI, the standard deviation of episode scores, success rate with its Wilson interval)."""
+    board = leaderboard(scores, CompareSettings(confidence=confidence, reps=reps, seed=seed))
+    std = {key: float(np.std(part["score"].to_numpy(), ddof=1)) if len(part) > 1 else 0.0
+           for key, part in scores.groupby(["policy", "mission"], sort=True)}  # fmt: skip
+    table = board.rename(columns={"n": "episodes"})
+    table["std"] = [std[(p, m)] for p, m in zip(table["policy"], table["mission"])]
+    return table[SUMMARY_COLUMNS].reset_index(drop=True)

@@ -35,6 +35,7 @@ chunk of cells is resampled by a few array operations, so hundreds of checkpoint
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -298,3 +299,33 @@ def final_vs_best(curves: pd.DataFrame, per_run: bool = False) -> pd.DataFrame:
 def _lower_median(values: pd.Series) -> int:
     ordered = np.sort(values.to_numpy())
     return int(ordered[(ordered.size - 1) // 2])
+
+
+def reference_means(references: pd.DataFrame, low: str, high: str, curves: pd.DataFrame) -> dict:
+    """Per mission of `curves`: (low's, high's) mean episode score in the `references`
+    evaluations, the pair that normalises its scores (low -> 0, high -> 1)."""
+    from daf.stats import episode_scores
+
+    means = episode_scores(references).groupby(["policy", "mission"])["score"].mean()
+    normalization = {}
+    for mission in sorted(curves["mission"].unique()):
+        missing = [ref for ref in (low, high) if (ref, mission) not in means.index]
+        if missing:
+            raise UserError(f"--references lack {', '.join(missing)} on mission '{mission}' (needed to normalise)")
+        normalization[mission] = (float(means[(low, mission)]), float(means[(high, mission)]))
+    return normalization
+
+
+def write_curve_tables(
+    out: Path, curves: pd.DataFrame, normalization: dict | None, confidence: float, reps: int, seed: int
+) -> dict:
+    """`out/{policy}.parquet` (each policy's curve rows), `summary.parquet` (summarize_curves)
+    and `final_vs_best.parquet`; returns row and policy counts."""
+    from daf.io import write_parquet
+
+    summary = summarize_curves(curves, normalization, confidence=confidence, reps=reps, seed=seed)
+    for policy, part in curves.groupby("policy", sort=True):
+        write_parquet(out / f"{policy}.parquet", part.reset_index(drop=True))
+    write_parquet(out / "summary.parquet", summary)
+    write_parquet(out / "final_vs_best.parquet", final_vs_best(curves))
+    return {"rows": len(summary), "policies": int(curves["policy"].nunique())}

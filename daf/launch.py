@@ -59,3 +59,10 @@ def torchrun_command(nproc_per_node: int, nnodes: int, env: dict | None = None) 
         torchrun, f"--nnodes={nnodes}", f"--nproc_per_node={nproc_per_node}",
         "--rdzv_backend=c10d", f"--rdzv_id=daf-{job}", f"--rdzv_endpoint={first_host(nodelist)}:{port}",
     ]  # fmt: skip
+
+
+def default_workers(ranks: int) -> int:
+    """One env worker per core this process may use beyond the training process itself
+    (the cores Snakemake/SLURM gave the job, shared by the ranks); 0 on a single core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, cores // max(1, ranks) - 1)

@@ -36,10 +36,6 @@ from scipy import stats as sps
 from daf.errors import UserError
 
 SCORE_COLUMNS = ["policy", "mission", "run", "episode", "seed", "score", "success"]
-LEADERBOARD_COLUMNS = [
-    "policy", "mission", "episodes", "mean", "ci_low", "ci_high", "std",
-    "success_rate", "success_low", "success_high",
-]  # fmt: skip
 ALL = "ALL"  # the mission label of aggregates over missions
 Interval = Literal["percentile", "bca"]
 
@@ -659,33 +655,3 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == n else min(1.0, centre + half)
     return float(low), float(high)
-
-
-# --- the per-mission summary of issue 1 (daf summarize) ----------------------------------------
-
-
-def leaderboard(scores: pd.DataFrame, confidence: float = 0.95, reps: int = 10_000, seed: int = 0) -> pd.DataFrame:
-    """Per policy x mission: mean episode score with bootstrap CI (two-level when the policy
-    has several training runs), success rate with Wilson CI."""
-    rows = []
-    for (policy, mission), group in scores.groupby(["policy", "mission"], sort=True):
-        values = group["score"].to_numpy()
-        estimate = bootstrap_estimate([run_matrix(group)], "mean", confidence, reps, seed)
-        low, high = estimate.low, estimate.high
-        wins = int(group["success"].sum())
-        s_low, s_high = wilson_interval(wins, len(group), confidence)
-        rows.append(
-            {
-                "policy": policy,
-                "mission": mission,
-                "episodes": len(group),
-                "mean": float(values.mean()),
-                "ci_low": low,
-                "ci_high": high,
-                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                "success_rate": wins / len(group),
-                "success_low": s_low,
-                "success_high": s_high,
-            }
-        )
-    return pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)

@@ -513,3 +513,115 @@ def group_runs(runs: list[dict], proposals: dict[str, dict]) -> list[dict]:
         runs_sorted = sorted(by_trial[tid], key=lambda r: r["seed"])
         trials.append({"trial": tid, "order": order, "params": proposal["params"], "runs": runs_sorted})
     return trials
+
+
+def summarize_sweep(sweep: SweepConfig, runs: list[dict]) -> tuple[pd.DataFrame, dict]:
+    """The trial table (one row per trial) and the summary `sweep best` reads: counts by
+    status and the `top_k` completed trials."""
+    proposals = {}
+    for run in runs:
+        proposals.setdefault(run["trial"], {"params": run["params"]})
+    table = trial_table(group_runs(runs, proposals))
+    counts = table["status"].value_counts().to_dict()
+    summary = {
+        "strategy": sweep.strategy,
+        "metric": sweep.objective.metric,
+        "direction": sweep.objective.direction,
+        "trials": len(table),
+        "completed": int(counts.get("completed", 0)),
+        "pruned": int(counts.get("pruned", 0)),
+        "failed": int(counts.get("failed", 0)),
+        "top": top_trials(table, sweep.top_k, sweep.objective.direction),
+    }
+    return table, summary
+
+
+def choose_best(
+    sweep: SweepConfig,
+    top: list[str],
+    runs: list[dict],
+    replacement: list[tuple[str, str]],
+    weights: list[float],
+    num_envs: int,
+    confidence: float,
+    reps: int,
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict, dict]:
+    """Re-evaluate the `top` trials on fresh episode seeds (every training seed's checkpoint a
+    run, all on the same episodes, so CIs are run-level) and pick the best. Returns the top
+    table, the re-evaluation frames per trial, the choice (best.json without its checkpoint
+    path) and the best trial's first run (whose checkpoint becomes best/model.pt)."""
+    by_trial: dict[str, list[dict]] = {}
+    for run in runs:
+        by_trial.setdefault(run["trial"], []).append(run)
+    frames = {}
+    for trial in top:
+        parts = []
+        for run in sorted(by_trial[trial], key=lambda r: r["seed"]):
+            frame = evaluate_checkpoint(
+                Path(run["checkpoint"]), run["missions"], sweep.reevaluation_episodes, sweep.reevaluation_seed,
+                sweep.objective.metric, replacement, trial, weights=weights, num_envs=num_envs,
+            )  # fmt: skip
+            frame["run"] = run["seed"]
+            if "scenario" in frame:
+                frame["scenario"] = f"s{run['seed']}-" + frame["scenario"]
+            parts.append(frame)
+        frames[trial] = pd.concat(parts, ignore_index=True)
+    table, choice = select_best(frames, sweep.objective.metric, sweep.objective.direction, confidence, reps, 0)
+    best_run = sorted(by_trial[choice["trial"]], key=lambda r: r["seed"])[0]
+    choice.update(
+        params=best_run["params"],
+        settings=best_run["settings"],
+        checkpoint=None,
+        source_checkpoint=best_run["checkpoint"],
+        metric=sweep.objective.metric,
+        direction=sweep.objective.direction,
+        reevaluation_episodes=sweep.reevaluation_episodes,
+        reevaluation_seed=sweep.reevaluation_seed,
+        confidence=confidence,
+    )
+    table["search_objective"] = table["trial"].map(
+        {t: float(sum(r["objective"] for r in rs) / len(rs)) for t, rs in by_trial.items() if t in frames}
+    )
+    return table, frames, choice, best_run
+
+
+def trial_settings(base: object, seed: int, params: dict, trial: str) -> TrainConfig:
+    """The training settings of one run of a trial: the policy's `train:` settings (`base`,
+    JSON) with the run's seed and the trial's hyperparameters; one-line errors naming the field."""
+    from pydantic import ValidationError
+
+    from daf.config import format_validation_error
+
+    try:
+        settings = TrainConfig.model_validate({**base, "seed": seed})
+    except ValidationError as exc:
+        raise UserError(format_validation_error(exc, "--base")) from None
+    except TypeError:
+        raise UserError(f"--base must be a JSON mapping of train settings (got {base!r})") from None
+    try:
+        return apply_params(settings, params)
+    except Exception as exc:  # pydantic names the field
+        raise UserError(f"trial {trial}: invalid hyperparameters {params}: {exc}") from None
+
+
+def run_record(
+    outcome: dict, trial: str, seed: int, params: dict, settings: TrainConfig, metric: str, missions: list[str],
+    replacement: list[tuple[str, str]], weights: list[float], num_envs: int,
+) -> dict:  # fmt: skip
+    """run.json: what the run was (trial, seed, hyperparameters, settings, objective, pool),
+    its `run_trial` outcome, and the versions and commit that produced it."""
+    from daf.io import git_commit, package_versions
+
+    return {
+        "trial": trial,
+        "seed": seed,
+        "params": params,
+        "settings": settings.model_dump(mode="json"),
+        "metric": metric,
+        "missions": missions,
+        "replacement": [{"label": label, "spec": spec, "weight": w} for (label, spec), w in zip(replacement, weights)],
+        "num_envs": num_envs,
+        **outcome,
+        "versions": package_versions(),
+        "git_commit": git_commit(Path(__file__).parent),
+    }

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
+from daf.comparison import summary_table
 from daf.errors import UserError
 from daf.stats import (
     benjamini_hochberg,
@@ -19,7 +20,6 @@ from daf.stats import (
     counts_optimality_gap,
     episode_scores,
     holm,
-    leaderboard,
     multinomial_counts,
     nested_counts,
     normalize_scores,
@@ -307,7 +307,7 @@ def test_normalize_scores():
 
 
 def test_leaderboard_values():
-    board = leaderboard(episode_scores(_evals()), confidence=0.95, reps=2000, seed=0)
+    board = summary_table(episode_scores(_evals()), confidence=0.95, reps=2000, seed=0)
     row = board[board["policy"] == "b"].iloc[0]
     assert row["episodes"] == 4 and row["mean"] == pytest.approx(5.0)
     assert row["std"] == pytest.approx(np.std([3.5, 4.5, 5.5, 6.5], ddof=1))
@@ -530,7 +530,7 @@ def test_runs_with_different_episodes_are_named():
 
 
 def test_leaderboard_of_runs_is_two_level():
-    board = leaderboard(episode_scores(_run_evals(episodes=4)), reps=2000)
+    board = summary_table(episode_scores(_run_evals(episodes=4)), reps=2000)
     row = board.iloc[0]
     assert row["episodes"] == 8 and row["mean"] == pytest.approx(7.0)
     assert row["ci_low"] < 3.0 and row["ci_high"] > 11.0  # the two runs are 10 apart

@@ -537,7 +537,7 @@ def test_sweep_commands_keep_every_replacement_and_pair_labels_in_order(command,
     pool = ["--replacement", "random", "--replacement", "noop", "--replacement-labels", "r,n"]
     args = build_parser().parse_args([*command, *pool, "--replacement-weights", "3,1", "--out", str(tmp_path)])
     assert args.replacement == ["random", "noop"]
-    from daf.cli_sweep import replacement_pool
+    from daf.cli.sweep import replacement_pool
 
     assert replacement_pool(args, "vor", "t0") == ([("r", "random"), ("n", "noop")], [3.0, 1.0])
     args = build_parser().parse_args([*command, *pool, "--out", str(tmp_path)])

@@ -33,7 +33,7 @@ rule analysis_summary:
     benchmark:
         "results/benchmarks/analysis_summary.tsv"
     shell:
-        "daf --log-json {log.json} analysis-summary --analyses {input} --out results/analysis --confidence {params.confidence} > {log.text} 2>&1"
+        "daf --log-json {log.json} analysis-aggregate --analyses {input} --out results/analysis --confidence {params.confidence} > {log.text} 2>&1"
 
 
 rule render:

@@ -47,6 +47,6 @@ rule curves_summary:
         text="results/logs/curves_summary.log",
         json="results/logs/curves_summary.jsonl",
     shell:
-        "daf --log-json {log.json} curves-summary --curves {input.runs} --references {input.references:q}"
+        "daf --log-json {log.json} curves-aggregate --curves {input.runs} --references {input.references:q}"
         " {params.normalize} --confidence {params.confidence} --reps {params.reps} --seed {params.seed}"
         " --out results/curves > {log.text} 2>&1"

@@ -134,7 +134,7 @@ rule sweep_summary:
         text="results/logs/sweeps/{sweep}/summary.log",
         json="results/logs/sweeps/{sweep}/summary.jsonl",
     shell:
-        "daf --log-json {log.json} sweep summarize --sweep-json {params.sweep:q} --runs {input.runs} --out results/sweeps/{wildcards.sweep}"
+        "daf --log-json {log.json} sweep rank --sweep-json {params.sweep:q} --runs {input.runs} --out results/sweeps/{wildcards.sweep}"
         " > {log.text} 2>&1"
 
 

@@ -7,14 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from daf.cli.common import json_arg, parse_weights
 from daf.errors import UserError
-
-
-def _json_arg(text: str, flag: str) -> object:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{flag} is not valid JSON: {exc}") from None
 
 
 def _sweep_from_args(args):
@@ -23,7 +17,7 @@ def _sweep_from_args(args):
     from daf.config import SweepConfig, format_validation_error
 
     try:
-        return SweepConfig.model_validate(_json_arg(args.sweep_json, "--sweep-json"))
+        return SweepConfig.model_validate(json_arg(args.sweep_json, "--sweep-json"))
     except ValidationError as exc:
         raise UserError(
             format_validation_error(exc, "(--sweep-json)").replace("invalid config", "invalid sweep")
@@ -33,7 +27,6 @@ def _sweep_from_args(args):
 def replacement_pool(args, metric: str, *candidates: str) -> tuple[list[tuple[str, str]], list[float]]:
     """The vor pool from one `--replacement SPEC` per policy (the flags `daf evaluate` takes):
     [(label, spec), ...] and their weights. Checked before any training or episode."""
-    from daf.cli import _weights
     from daf.policies import parse_spec
 
     specs = args.replacement or []
@@ -52,7 +45,7 @@ def replacement_pool(args, metric: str, *candidates: str) -> tuple[list[tuple[st
     _check_pool_names(labels, candidates)
     for spec in specs:
         parse_spec(spec)
-    return list(zip(labels, specs)), _weights(args.replacement_weights, len(specs))
+    return list(zip(labels, specs)), parse_weights(args.replacement_weights, len(specs))
 
 
 def _check_pool_names(labels: list[str], candidates) -> None:
@@ -93,7 +86,7 @@ def cmd_sweep_ask(args) -> None:
     from daf.sweep import ask
 
     try:
-        spaces = TypeAdapter(dict[str, ParamSpace]).validate_python(_json_arg(args.space, "--space"))
+        spaces = TypeAdapter(dict[str, ParamSpace]).validate_python(json_arg(args.space, "--space"))
         for key, space in spaces.items():
             _check_param_space(key, space, "tpe")
     except (ValidationError, ValueError) as exc:
@@ -105,13 +98,12 @@ def cmd_sweep_ask(args) -> None:
     print(f"{args.trial}: {json.dumps(proposal['params'])}", file=sys.stderr)
 
 
-def cmd_sweep_run(args) -> None:
+def cmd_sweep_run(args) -> dict:
     import torch
-    from pydantic import ValidationError
 
-    from daf.config import NAME_PATTERN, TrainConfig, format_validation_error, is_path_name
-    from daf.io import ensure_writable, git_commit, package_versions, write_json
-    from daf.sweep import Pruning, apply_params, open_study, run_trial
+    from daf.config import NAME_PATTERN, is_path_name
+    from daf.io import ensure_writable, write_json
+    from daf.sweep import Pruning, open_study, run_record, run_trial, trial_settings
 
     if not is_path_name(args.trial):  # the trial id names its directory and its rows
         raise UserError(f"--trial {args.trial!r} must match {NAME_PATTERN} (it is used in result paths)")
@@ -124,15 +116,8 @@ def cmd_sweep_run(args) -> None:
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"cannot read proposal '{args.proposal}': {exc}") from None
     else:
-        proposal = {"trial": args.trial, "params": _json_arg(args.params, "--params")}
-    try:
-        base = TrainConfig.model_validate({**_json_arg(args.base, "--base"), "seed": args.seed})
-    except ValidationError as exc:
-        raise UserError(format_validation_error(exc, "--base")) from None
-    try:
-        settings = apply_params(base, proposal["params"])
-    except Exception as exc:  # pydantic names the field
-        raise UserError(f"trial {args.trial}: invalid hyperparameters {proposal['params']}: {exc}") from None
+        proposal = {"trial": args.trial, "params": json_arg(args.params, "--params")}
+    settings = trial_settings(json_arg(args.base, "--base"), args.seed, proposal["params"], args.trial)
     replacement, weights = replacement_pool(args, args.metric, args.trial)
     if args.num_envs < 1:
         raise UserError(f"--num-envs must be at least 1 (got {args.num_envs})")
@@ -141,7 +126,7 @@ def cmd_sweep_run(args) -> None:
     if args.pruner:
         if not args.journal or "optuna_trial_id" not in proposal:
             raise UserError("--pruner needs --journal and a --proposal from `daf sweep ask`")
-        pruner = _json_arg(args.pruner, "--pruner")
+        pruner = json_arg(args.pruner, "--pruner")
         study = open_study(Path(args.journal), args.study_name, args.direction, pruner)
         pruning = Pruning(study, proposal["optuna_trial_id"], pruner["interval"], reporter=args.reporter)
     torch.set_num_threads(args.threads)
@@ -159,19 +144,8 @@ def cmd_sweep_run(args) -> None:
         weights=weights,
         num_envs=args.num_envs,
     )
-    record = {
-        "trial": args.trial,
-        "seed": args.seed,
-        "params": proposal["params"],
-        "settings": settings.model_dump(mode="json"),
-        "metric": args.metric,
-        "missions": args.missions,
-        "replacement": [{"label": label, "spec": spec, "weight": w} for (label, spec), w in zip(replacement, weights)],
-        "num_envs": args.num_envs,
-        **record,
-        "versions": package_versions(),
-        "git_commit": git_commit(Path(__file__).parent),
-    }
+    record = run_record(record, args.trial, args.seed, proposal["params"], settings, args.metric, args.missions,
+                        replacement, weights, args.num_envs)  # fmt: skip
     if record.get("traceback"):
         print(record["traceback"], file=sys.stderr)  # the job log keeps the whole story
     write_json(out / "run.json", record)
@@ -189,43 +163,28 @@ def cmd_sweep_tell(args) -> None:
     write_json(args.out, told)
 
 
-def cmd_sweep_summarize(args) -> None:
+def cmd_sweep_summarize(args) -> dict:
     from daf.io import ensure_writable, write_json, write_parquet, write_text
-    from daf.sweep import group_runs, importance, load_runs, top_trials, trial_table
+    from daf.sweep import importance, load_runs, summarize_sweep
 
     sweep = _sweep_from_args(args)
     out = Path(args.out)
     ensure_writable(out / "trials.parquet")
-    runs = load_runs(args.runs)
-    proposals = {}
-    for run in runs:
-        proposals.setdefault(run["trial"], {"params": run["params"]})
-    table = trial_table(group_runs(runs, proposals))
+    table, summary = summarize_sweep(sweep, load_runs(args.runs))
     write_parquet(out / "trials.parquet", table)
     write_text(out / "trials.csv", table.to_csv(index=False, float_format="%.6g"))
     write_parquet(out / "importance.parquet", importance(table))
-    counts = table["status"].value_counts().to_dict()
-    summary = {
-        "strategy": sweep.strategy,
-        "metric": sweep.objective.metric,
-        "direction": sweep.objective.direction,
-        "trials": len(table),
-        "completed": int(counts.get("completed", 0)),
-        "pruned": int(counts.get("pruned", 0)),
-        "failed": int(counts.get("failed", 0)),
-        "top": top_trials(table, sweep.top_k, sweep.objective.direction),
-    }
     write_json(out / "summary.json", summary)
     print(f"{summary['trials']} trials: {summary['completed']} completed, {summary['pruned']} pruned, "
           f"{summary['failed']} failed; top {summary['top']}", file=sys.stderr)  # fmt: skip
     return {k: summary[k] for k in ("trials", "completed", "pruned", "failed")}
 
 
-def cmd_sweep_best(args) -> None:
+def cmd_sweep_best(args) -> dict:
     import pandas as pd
 
     from daf.io import ensure_writable, write_atomic, write_json, write_parquet
-    from daf.sweep import evaluate_checkpoint, load_runs, select_best
+    from daf.sweep import choose_best, load_runs
 
     sweep = _sweep_from_args(args)
     out = Path(args.out)
@@ -240,41 +199,10 @@ def cmd_sweep_best(args) -> None:
             f"see {Path(args.summary).parent / 'trials.csv'}"
         )
     _check_pool_names([label for label, _ in replacement], summary["top"])
-    runs = {}
-    for run in load_runs(args.runs):
-        runs.setdefault(run["trial"], []).append(run)
-    frames = {}
-    for trial in summary["top"]:
-        parts = []
-        for run in sorted(runs[trial], key=lambda r: r["seed"]):
-            frame = evaluate_checkpoint(
-                Path(run["checkpoint"]), run["missions"], sweep.reevaluation_episodes, sweep.reevaluation_seed,
-                sweep.objective.metric, replacement, trial, weights=weights, num_envs=args.num_envs,
-            )  # fmt: skip
-            # each training seed's checkpoint (a run) plays the same episode seeds: CIs are run-level
-            frame["run"] = run["seed"]
-            if "scenario" in frame:
-                frame["scenario"] = f"s{run['seed']}-" + frame["scenario"]
-            parts.append(frame)
-        frames[trial] = pd.concat(parts, ignore_index=True)
-    table, choice = select_best(
-        frames, sweep.objective.metric, sweep.objective.direction, args.confidence, args.reps, 0
+    table, frames, choice, best_run = choose_best(
+        sweep, summary["top"], load_runs(args.runs), replacement, weights, args.num_envs, args.confidence, args.reps
     )
-    best_run = sorted(runs[choice["trial"]], key=lambda r: r["seed"])[0]
-    choice.update(
-        params=best_run["params"],
-        settings=best_run["settings"],
-        checkpoint=str(out / "best" / "model.pt"),
-        source_checkpoint=best_run["checkpoint"],
-        metric=sweep.objective.metric,
-        direction=sweep.objective.direction,
-        reevaluation_episodes=sweep.reevaluation_episodes,
-        reevaluation_seed=sweep.reevaluation_seed,
-        confidence=args.confidence,
-    )
-    table["search_objective"] = table["trial"].map(
-        {t: float(sum(r["objective"] for r in rs) / len(rs)) for t, rs in runs.items() if t in frames}
-    )
+    choice["checkpoint"] = str(out / "best" / "model.pt")
     write_parquet(out / "top.parquet", table)
     write_parquet(out / "reevaluations.parquet", pd.concat(frames.values(), ignore_index=True))
     for name in ("model.pt", "model.json"):
@@ -350,7 +278,7 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_sweep_tell)
 
-    p = actions.add_parser("summarize", help="trial table, importance, top-k")
+    p = actions.add_parser("rank", aliases=["summarize"], help="rank the trials: trial table, importance, top-k")
     sweep_flags(p)
     p.add_argument("--runs", nargs="+", required=True, help="run.json files, trials in order")
     p.add_argument("--out", required=True, help="sweep directory")
@@ -359,7 +287,7 @@ def add_parsers(sub, parser_class) -> None:
     p = actions.add_parser("best", help="re-evaluate the top-k on fresh seeds; choose with CIs")
     sweep_flags(p)
     p.add_argument("--name", required=True, help="the sweep's name (for messages)")
-    p.add_argument("--summary", required=True, help="summary.json from `daf sweep summarize`")
+    p.add_argument("--summary", required=True, help="summary.json from `daf sweep rank`")
     p.add_argument("--runs", nargs="+", required=True)
     pool_flags(p)
     p.add_argument("--confidence", type=float, default=0.95)

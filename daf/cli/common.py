@@ -1,0 +1,55 @@
+"""Argument helpers shared by the `daf` commands: they turn flag text into values, one-line errors otherwise."""
+
+from __future__ import annotations
+
+import json
+
+from daf.errors import UserError
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns).rstrip()]
+    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def resolve_spec(text: str, config: str | None):
+    """A config policy name, or a SPEC. Returns (label, parsed spec)."""
+    from daf.policies import parse_spec
+
+    if config:
+        from daf.config import load_study
+
+        study = load_study(config)
+        if text in study.policies:
+            return text, parse_spec(study.policy_spec(text))
+    return text, parse_spec(text)
+
+
+def parse_weights(
+    text: str | None, count: int, flag: str = "--replacement-weights", per: str = "--replacement"
+) -> list[float]:
+    if text is None:
+        return [1.0] * count
+    try:
+        weights = [float(w) for w in text.split(",")]
+    except ValueError:
+        raise UserError(f"{flag} '{text}' is not a comma-separated list of numbers") from None
+    if len(weights) != count or any(not w > 0 or w == float("inf") for w in weights):
+        raise UserError(f"{flag} needs {count} positive numbers, one per {per} (got '{text}')")
+    return weights
+
+
+def policy_pair(text: str, sep: str = ",", flag: str = "--normalize", form: str = "LOW,HIGH") -> tuple[str, str]:
+    parts = [p.strip() for p in text.split(sep)]
+    if len(parts) != 2 or not all(parts):
+        raise UserError(f"{flag} '{text}' must be {form} (two policy names)")
+    return parts[0], parts[1]
+
+
+def json_arg(text: str, flag: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{flag} is not valid JSON: {exc}") from None

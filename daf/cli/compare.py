@@ -1,0 +1,174 @@
+"""Statistics commands: `daf compare`, `daf leaderboard`, `daf plan`, `daf vor`, `daf analyze`,
+`daf analysis-aggregate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daf.cli.common import policy_pair
+
+
+def cmd_summarize(args) -> dict:
+    from daf.comparison import summary_table
+    from daf.io import read_parquets, write_parquet
+    from daf.stats import episode_scores
+
+    evals = read_parquets(args.evals)
+    board = summary_table(episode_scores(evals), args.confidence, args.reps, args.seed)
+    write_parquet(args.out, board)
+    if args.csv:
+        from daf.io import write_text
+
+        write_text(args.csv, board.to_csv(index=False, float_format="%.6g"))
+    return {"rows": len(board)}
+
+
+def cmd_compare(args) -> dict:
+    from daf.comparison import CompareSettings, compare, jsonable
+    from daf.io import ensure_writable, read_parquets, write_json, write_parquet, write_text
+
+    out = Path(args.out)
+    ensure_writable(out / "leaderboard.parquet")
+    normalize = policy_pair(args.normalize) if args.normalize else None
+    settings = CompareSettings(
+        confidence=args.confidence, reps=args.reps, seed=args.seed, interval=args.interval, alpha=args.alpha,
+        correction=args.correction, normalize=normalize,
+        trained=tuple(name.strip() for name in (args.trained or "").split(",") if name.strip()),
+    )  # fmt: skip
+    board, pairwise, profiles = compare(read_parquets(args.evals), settings)
+    write_parquet(out / "leaderboard.parquet", board)
+    write_parquet(out / "pairwise.parquet", pairwise)
+    write_parquet(out / "profiles.parquet", profiles)
+    write_text(out / "leaderboard.csv", board.to_csv(index=False, float_format="%.6g"))
+    write_json(
+        out / "comparison.json",
+        {"settings": settings.__dict__, "leaderboard": jsonable(board), "pairwise": jsonable(pairwise)},
+    )
+    return {"policies": int(board["policy"].nunique()), "leaderboard_rows": len(board), "pairwise_rows": len(pairwise)}
+
+
+def cmd_plan(args) -> dict:
+    from daf.io import ensure_writable, read_parquets, write_json, write_parquet
+    from daf.planning import PlanSettings, jsonable, plan, summary_text
+
+    out = Path(args.out)
+    ensure_writable(out / "plan.json")
+    normalize = policy_pair(args.normalize) if args.normalize else None
+    pairs = tuple(policy_pair(text, ":", "--pairs", "A:B") for text in args.pairs) if args.pairs else None
+    settings = PlanSettings(
+        half_width=args.half_width, difference=args.difference, power=args.power, alpha=args.alpha,
+        max_runs=args.max_runs, max_episodes=args.max_episodes, normalize=normalize, pairs=pairs, seed=args.seed,
+        sims=args.sims,
+    )  # fmt: skip
+    result = plan(read_parquets(args.evals), settings)
+    write_parquet(out / "components.parquet", result.components)
+    write_parquet(out / "precision.parquet", result.precision)
+    write_parquet(out / "power.parquet", result.power)
+    summary = summary_text(result, settings)
+    write_json(out / "plan.json", {
+        "settings": settings.__dict__, "evals": [str(p) for p in args.evals], "summary": summary.splitlines(),
+        "notes": result.notes, "components": jsonable(result.components), "precision": jsonable(result.precision),
+        "power": jsonable(result.power),
+    })  # fmt: skip
+    print(summary)
+    return {"policies": int(result.components["policy"].nunique()), "precision_rows": len(result.precision),
+            "power_rows": len(result.power)}  # fmt: skip
+
+
+def cmd_vor(args) -> dict:
+    import pandas as pd
+
+    from daf.io import ensure_writable, read_parquets, write_json
+    from daf.scoring import vor
+
+    ensure_writable(args.out)
+    frames = [read_parquets([path]).assign(scenario=str(path)) for path in args.scenarios]
+    result = vor(pd.concat(frames, ignore_index=True), args.candidate, args.confidence, args.reps, args.seed)
+    write_json(args.out, {**result, "scenarios": [str(p) for p in args.scenarios]})
+    return {"vor": result["vor"], "ci_low": result["ci_low"], "ci_high": result["ci_high"]}
+
+
+def cmd_analyze(args) -> dict:
+    from daf.analysis import episode_outcomes
+    from daf.io import read_parquets, write_parquet
+    from daf.missions import get_mission
+
+    outcomes = episode_outcomes(read_parquets([args.evals]), get_mission(args.mission))
+    write_parquet(args.out, outcomes)
+    return {"rows": len(outcomes)}
+
+
+def cmd_analysis_summary(args) -> None:
+    from daf.analysis import difficulty, summarize_outcomes
+    from daf.io import ensure_writable, read_parquets, write_parquet, write_text
+
+    out = Path(args.out)
+    ensure_writable(out / "summary.parquet")
+    summary = summarize_outcomes(read_parquets(args.analyses), args.confidence)
+    write_parquet(out / "summary.parquet", summary)
+    write_parquet(out / "difficulty.parquet", difficulty(summary))
+    write_text(out / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
+
+
+def add_parsers(sub, parser_class) -> None:
+    # `summarize` was its first name: kept as an alias
+    p = sub.add_parser("leaderboard", aliases=["summarize"],
+                       help="per policy x mission leaderboard: mean, CI, std, success rate")  # fmt: skip
+    p.add_argument("--evals", nargs="+", required=True)
+    p.add_argument("--out", required=True, help="output .parquet")
+    p.add_argument("--csv", help="also write a CSV copy")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--reps", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("compare", help="leaderboard with CIs, pairwise tests, probability of improvement")
+    p.add_argument("--evals", nargs="+", required=True, help="`daf evaluate` parquets")
+    p.add_argument("--out", required=True, help="directory: leaderboard/pairwise/profiles .parquet, comparison.json")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--reps", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--interval", choices=["percentile", "bca"], default="percentile")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--correction", choices=["holm", "bh"], default="holm")
+    p.add_argument("--normalize", metavar="LOW,HIGH", help="normalise per mission: LOW's mean -> 0, HIGH's -> 1")
+    p.add_argument("--trained", metavar="A,B", default="", help="policies trained by DAF (a single run is flagged)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("plan", help="power analysis from pilot evaluations: the runs and episodes a study needs")
+    p.add_argument("--evals", nargs="+", required=True, help="pilot `daf evaluate` parquets (with the `run` column)")
+    p.add_argument("--out", required=True, help="directory: components/precision/power .parquet, plan.json")
+    p.add_argument("--half-width", type=float, help="target CI half-width of a policy's mean (score units, or "
+                   "normalised ones with --normalize)")  # fmt: skip
+    p.add_argument("--difference", type=float, help="difference A - B to detect (default: the pilot's; units as above)")
+    p.add_argument("--pairs", nargs="+", metavar="A:B", help="policy pairs to plan (default: all sharing a mission)")
+    p.add_argument("--power", type=float, default=0.8, help="wanted power (default 0.8)")
+    p.add_argument("--alpha", type=float, default=0.05, help="test level; CIs at 1 - alpha (default 0.05)")
+    p.add_argument("--max-runs", type=int, default=20, help="largest runs per policy considered (default 20)")
+    p.add_argument("--max-episodes", type=int, default=1024, help="largest episodes per run considered (default 1024)")
+    p.add_argument("--normalize", metavar="LOW,HIGH", help="normalise per mission (LOW -> 0, HIGH -> 1), plan ALL too")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sims", type=int, default=2000, help="simulated experiments per design (default 2000)")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("vor", help="value over replacement from mixed-episode scenario tables (k = 0..N)")
+    p.add_argument("--scenarios", nargs="+", required=True, help="`daf evaluate --candidate-agents K` parquets")
+    p.add_argument("--candidate", required=True, help="the candidate's policy name in those tables")
+    p.add_argument("--out", required=True, help="output .json")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--reps", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_vor)
+
+    p = sub.add_parser("analyze", help="mission analysis: each episode's outcome (success or failure mode)")
+    p.add_argument("--evals", required=True, help="a `daf evaluate` parquet")
+    p.add_argument("--mission", required=True, help="its mission (name or .py file)")
+    p.add_argument("--out", required=True, help="output .parquet")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("analysis-aggregate", aliases=["analysis-summary"],
+                       help="aggregate `daf analyze` tables: success, failure modes, difficulty")  # fmt: skip
+    p.add_argument("--analyses", nargs="+", required=True, help="`daf analyze` parquets")
+    p.add_argument("--out", required=True, help="directory: summary.parquet/.csv, difficulty.parquet")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.set_defaults(func=cmd_analysis_summary)

@@ -1,0 +1,73 @@
+"""`daf evaluate` (seeded episodes -> a per episode x agent table) and `daf merge-evals` (chunks -> one table)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from daf.cli.common import parse_weights
+
+
+def cmd_evaluate(args) -> dict:
+    import torch
+
+    from daf.evaluation import EvaluationRequest, evaluate_to_file
+
+    torch.set_num_threads(args.threads)
+    specs = args.replacement or []
+    labels = [n.strip() for n in args.replacement_labels.split(",")] if args.replacement_labels else None
+    request = EvaluationRequest(
+        policy=args.policy, mission=args.mission, episodes=args.episodes, seed=args.seed, label=args.label,
+        config=args.config, candidate_agents=args.candidate_agents, replacement=specs,
+        weights=parse_weights(args.replacement_weights, len(specs)), labels=labels, num_envs=args.num_envs,
+        device=args.device, first_episode=args.first_episode, run=args.run, replays=args.replays,
+        replay_dir=Path(args.replay_dir) if args.replay_dir else None,
+    )  # fmt: skip
+    out = Path(args.out)
+    metrics = evaluate_to_file(request, out, shlex.join(["daf", *sys.argv[1:]]), progress=not args.no_progress)
+    print(f"wrote {out} ({metrics['rows']} rows, {metrics['agent_steps_per_second']:,.0f} agent-steps/s)",
+          file=sys.stderr)  # fmt: skip
+    return metrics
+
+
+def cmd_merge_evals(args) -> dict:
+    from daf.evaluation import merge_to_file
+
+    out = Path(args.out)
+    metrics = merge_to_file(args.chunks, out)
+    print(f"wrote {out} ({len(metrics['runs'])} run(s) x {metrics['episodes']} episodes, {len(args.chunks)} chunks)",
+          file=sys.stderr)  # fmt: skip
+    return metrics
+
+
+def add_parsers(sub, parser_class) -> None:
+    p = sub.add_parser("evaluate", help="run seeded episodes, write a per episode x agent parquet")
+    p.add_argument("--policy", required=True, help="SPEC or a policy name from --config")
+    p.add_argument("--mission", required=True, help="mission name or mission .py file")
+    p.add_argument("--episodes", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True, help="base seed (episode k uses the same map for all policies)")
+    p.add_argument("--out", required=True, help="output .parquet (a .json provenance sidecar is written beside it)")
+    p.add_argument("--label", help="policy name written to the table (default: the SPEC or config name)")
+    p.add_argument("--config", help="study config, to resolve policy names")
+    p.add_argument("--candidate-agents", type=int, help="mixed episodes: agents the candidate controls")
+    p.add_argument(
+        "--replacement", action="append", help="mixed episodes: SPEC controlling the other agents (repeat for a pool)"
+    )
+    p.add_argument("--replacement-weights", help="pool shares, e.g. 1,1 (default equal; largest-remainder split)")
+    p.add_argument("--replacement-labels", help="names written to the table for the --replacement policies, e.g. a,b")
+    p.add_argument("--num-envs", type=int, default=16, help="episodes run in lockstep (default 16)")
+    p.add_argument("--device", default="cpu", help="torch device for neural policies (default cpu)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway without a TTY)")
+    p.add_argument("--replays", type=int, default=0, help="record episodes 0..N-1 (default 0)")
+    p.add_argument("--replay-dir", help="where replays go (default: OUT without .parquet + .replays/)")
+    p.add_argument("--first-episode", type=int, default=0,
+                   help="play episodes FIRST..FIRST+EPISODES-1 (a chunk of an evaluation; default 0)")  # fmt: skip
+    p.add_argument("--run", type=int, default=0, help="training run (seed) of the policy, for the `run` column")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("merge-evals", help="merge evaluation chunks (runs x episode ranges) into one table")
+    p.add_argument("--chunks", nargs="+", required=True, help="`daf evaluate` parquets of one policy x mission")
+    p.add_argument("--out", required=True, help="output .parquet (a .json provenance sidecar is written beside it)")
+    p.set_defaults(func=cmd_merge_evals)

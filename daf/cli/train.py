@@ -1,0 +1,166 @@
+"""`daf train` (PPO), `daf curves` (a run's periodic checkpoints evaluated) and `daf curves-aggregate`."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from daf.cli.common import parse_weights, policy_pair
+from daf.errors import UserError
+
+
+def cmd_train(args) -> dict:
+    import torch
+
+    from daf.io import ensure_writable
+    from daf.launch import default_workers
+    from daf.missions import get_mission
+    from daf.ppo import make_config, parse_overrides, parse_shaping, train
+
+    if args.steps <= 0:
+        raise UserError(f"--steps must be positive (got {args.steps})")
+    if args.seed < 0:
+        raise UserError(f"--seed must be non-negative (got {args.seed})")
+    if args.workers is not None and args.workers < 0:
+        raise UserError(f"--workers must be 0 or more (got {args.workers})")
+    out = Path(args.out)
+    ensure_writable(out / "model.pt")
+    missions = [get_mission(name) for name in args.mission]
+    weights = (
+        parse_weights(args.mission_weights, len(missions), "--mission-weights", "--mission")
+        if args.mission_weights
+        else None
+    )
+    shaping = parse_shaping(args.shape or [])
+    hp = make_config(parse_overrides(args.set or []))
+    if (args.nproc_per_node > 1 or args.nnodes > 1) and "WORLD_SIZE" not in os.environ:
+        from daf.launch import torchrun_command
+
+        command = torchrun_command(args.nproc_per_node, args.nnodes) + ["-m", "daf", *sys.argv[1:]]
+        print("daf: launching " + shlex.join(command), file=sys.stderr)
+        sys.stderr.flush()
+        os.execvp(command[0], command)  # each rank re-runs this command with WORLD_SIZE set
+    torch.set_num_threads(args.threads)
+    workers = args.workers if args.workers is not None else default_workers(args.nproc_per_node)
+    sidecar = train(
+        missions,
+        args.steps,
+        args.seed,
+        out,
+        arch=args.arch,
+        hp=hp,
+        device_name=args.device,
+        fresh=args.fresh,
+        progress=not args.no_progress,
+        mission_weights=weights,
+        shaping=shaping,
+        workers=workers,
+        tensorboard=args.tensorboard,
+        preset=args.preset,
+    )
+    resumed = f", resumed from step {sidecar['resumed_from_step']:,}" if sidecar["resumed_from_step"] else ""
+    print(
+        f"trained {sidecar['steps']:,} agent-steps in {sidecar['wall_seconds']:.1f} s{resumed}: {out}/model.pt",
+        file=sys.stderr,
+    )
+    return {"agent_steps": sidecar["steps"], "wall_seconds": round(sidecar["wall_seconds"], 3),
+            "resumed_from_step": sidecar["resumed_from_step"], "world_size": sidecar["world_size"],
+            "workers": sidecar["workers"]}  # fmt: skip
+
+
+def cmd_curves(args) -> dict:
+    from daf.checkpoint_curves import evaluate_checkpoints
+    from daf.io import ensure_writable, write_parquet
+    from daf.missions import get_mission
+
+    out = Path(args.out)
+    if out.suffix != ".parquet":
+        raise UserError(f"--out '{out}' must end in .parquet")
+    if args.episodes < 1 or args.every < 1:
+        raise UserError(f"--episodes and --every must be at least 1 (got {args.episodes}, {args.every})")
+    ensure_writable(out)
+    missions = [get_mission(m) for m in args.mission]
+    start = time.perf_counter()
+    table = evaluate_checkpoints(args.run_dir, missions, args.episodes, args.seed, args.policy, args.run,
+                                 num_envs=args.num_envs, every=args.every)  # fmt: skip
+    write_parquet(out, table)
+    points = int(table["agent_steps"].nunique())
+    print(f"wrote {out} ({points} checkpoints x {len(missions)} missions x {args.episodes} episodes)", file=sys.stderr)
+    return {"checkpoints": points, "rows": len(table), "wall_seconds": round(time.perf_counter() - start, 3)}
+
+
+def cmd_curves_summary(args) -> dict:
+    from daf.curves import reference_means, write_curve_tables
+    from daf.io import read_parquets
+
+    curves = read_parquets(args.curves)
+    normalization = None
+    if args.normalize:
+        if not args.references:
+            raise UserError("--normalize needs --references: the evaluations of the two reference policies")
+        normalization = reference_means(read_parquets(args.references), *policy_pair(args.normalize), curves)
+    out = Path(args.out)
+    metrics = write_curve_tables(out, curves, normalization, args.confidence, args.reps, args.seed)
+    print(f"wrote {out}/summary.parquet ({metrics['rows']} rows)", file=sys.stderr)
+    return metrics
+
+
+def add_parsers(sub, parser_class) -> None:
+    p = sub.add_parser("train", help="PPO on a mission; resumes from OUT's latest periodic checkpoint")
+    p.add_argument(
+        "--mission",
+        action="append",
+        required=True,
+        help="mission name or mission .py file; repeat to train one network on several (drawn per episode)",
+    )
+    p.add_argument("--mission-weights", help="draw probabilities of the missions, e.g. 1,2 (default equal)")
+    p.add_argument(
+        "--shape",
+        action="append",
+        metavar="STAT=WEIGHT",
+        help="training-only reward per unit of an agent stat, e.g. carbon.gained=0.1 (repeatable)",
+    )
+    p.add_argument("--preset", help="named shaping terms: gather (0.5 per unit of each gathered resource)")
+    p.add_argument("--steps", type=int, required=True, help="total agent-steps (over all ranks)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True, help="directory: model.pt, model.json, train_log.parquet, periodic/")
+    p.add_argument("--arch", default="tokens", help="network: tokens (default), tokens_lstm, cnn or lstm")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a PPO hyperparameter (repeatable)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="env worker processes (default: one per usable core beyond the first; "
+                   "speed only, the result does not depend on it)")  # fmt: skip
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars to OUT/tensorboard/")
+    p.add_argument("--fresh", action="store_true", help="ignore periodic checkpoints and start over")
+    p.add_argument("--nproc-per-node", type=int, default=1, help="data-parallel ranks per node (torchrun)")
+    p.add_argument("--nnodes", type=int, default=1, help="nodes (inside a SLURM allocation: srun + torchrun)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("curves", help="evaluate a training run's periodic checkpoints (a learning curve)")
+    p.add_argument("--run-dir", required=True, help="a `daf train` output directory (model.pt, periodic/)")
+    p.add_argument("--mission", action="append", required=True, help="mission name or .py file (repeatable)")
+    p.add_argument("--episodes", type=int, required=True, help="episodes per checkpoint x mission")
+    p.add_argument("--seed", type=int, required=True, help="base episode seed (the evaluation's)")
+    p.add_argument("--policy", required=True, help="policy name written to the table")
+    p.add_argument("--run", type=int, default=0, help="training run (seed), for the `run` column")
+    p.add_argument("--every", type=int, default=1, help="evaluate every N-th checkpoint (the last always)")
+    p.add_argument("--num-envs", type=int, default=16, help="episodes run in lockstep (default 16)")
+    p.add_argument("--out", required=True, help="output .parquet: policy, run, agent_steps, mission, episode, score")
+    p.add_argument("--no-progress", action="store_true", help="accepted for symmetry with evaluate (no bar here)")
+    p.set_defaults(func=cmd_curves)
+
+    p = sub.add_parser("curves-aggregate", aliases=["curves-summary"],
+                       help="aggregate `daf curves` tables: per-policy curves and a summary over runs")  # fmt: skip
+    p.add_argument("--curves", nargs="+", required=True, help="`daf curves` tables (one per training run)")
+    p.add_argument("--references", nargs="*", default=[], help="evaluations of the --normalize policies")
+    p.add_argument("--normalize", metavar="LOW,HIGH", help="ALL rows on scores normalised between two policies")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--reps", type=int, default=2_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="directory: {policy}.parquet, summary.parquet, final_vs_best.parquet")
+    p.set_defaults(func=cmd_curves_summary)

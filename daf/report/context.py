@@ -1,0 +1,223 @@
+"""The template context: what `report.html.j2` and its sections show, built from the
+`ReportInputs` the readers return.
+
+One function per report section returns that section's variables; `build_context` merges
+them. Figures are drawn here (by `daf.report.figures`), tables become lists of row dicts.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import yaml
+
+from daf.config import StudyConfig, TrainConfig, config_hash
+from daf.missions import get_mission, mission_id
+from daf.report import figures
+from daf.report.readers import ReportInputs, train_run_label
+from daf.stats import ALL
+
+CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
+
+
+def build_context(inputs: ReportInputs) -> dict:
+    """Every variable the templates use, drawing the figures in the order the page shows them."""
+    trained_on = _trained_on(inputs)
+    return {
+        **comparison_context(inputs),
+        **vor_context(inputs),
+        **training_context(inputs, trained_on),
+        **analysis_context(inputs),
+        "replays": inputs.replays,
+        "sweeps": [sweep_context(sweep, inputs.study) for sweep in inputs.sweeps],
+        "variants": [variant_context(name, table, inputs.study.compare.confidence) for name, table in inputs.variants],
+        **study_context(inputs),
+        "benchmarks": inputs.benchmarks,
+        "provenance": provenance(inputs),
+    }
+
+
+# --- summary, leaderboard, pairwise --------------------------------------------------------
+
+
+def best_per_mission(per_mission: pd.DataFrame) -> list[dict]:
+    """Per mission the best policy's row and `clear`: True when its CI lies above the
+    runner-up's, False when they overlap, None when no other policy played the mission.
+
+    per_mission: leaderboard rows of single missions (not ALL); columns mission, policy,
+    mean, ci_low, ci_high (the whole row is returned as "row"). Missions sorted by name;
+    ties in the mean go to the policy first by name.
+    """
+    best = []
+    for mission, part in per_mission.groupby("mission", sort=True):
+        ranked = part.sort_values(["mean", "policy"], ascending=[False, True])
+        top, runner = ranked.iloc[0], ranked.iloc[1:2]
+        clear = None if runner.empty else bool(float(runner["ci_high"].iloc[0]) < float(top["ci_low"]))
+        best.append({"mission": mission, "row": top.to_dict(), "clear": clear})
+    return best
+
+
+def comparison_context(inputs: ReportInputs) -> dict:
+    """The page header, Summary, Leaderboard and Pairwise sections."""
+    study, board, pairwise = inputs.study, inputs.board, inputs.pairwise
+    confidence = study.compare.confidence
+    # ALL rows are normalised when the study names a normalisation (low, high) pair
+    normalized = bool(board.loc[board["mission"] == ALL, "normalized"].any())
+    per_mission = board[board["mission"] != ALL]
+    overall = board[board["mission"] == ALL].sort_values("mean", ascending=False)
+    return {
+        "title": study.report.title,
+        "confidence": confidence,
+        "alpha": study.compare.alpha,
+        "correction": CORRECTIONS[study.compare.correction],
+        "interval": study.compare.interval,
+        "normalization": study.compare.normalization,
+        "normalized": normalized,
+        "best": best_per_mission(per_mission),
+        "overall": overall.to_dict("records"),
+        "board": per_mission.to_dict("records"),
+        "missions": sorted(per_mission["mission"].unique()),
+        "figure": figures.leaderboard_figure(board, confidence, "normalised score" if normalized else "mean score"),
+        "poi_figure": figures.poi_figure(pairwise, sorted(board["policy"].unique())),
+        "profile_figure": figures.profile_figure(inputs.profiles, normalized),
+        "pairwise": pairwise.to_dict("records"),
+    }
+
+
+def vor_context(inputs: ReportInputs) -> dict:
+    """The VOR section (empty `vor` hides it)."""
+    return {"vor": inputs.vor, "vor_figure": figures.vor_figure(inputs.vor, inputs.study.compare.confidence)}
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def _trained_on(inputs: ReportInputs) -> dict[str, list[str]]:
+    """Run label -> ids of the missions its policy trains on (none for a policy the study
+    does not train, e.g. a log passed by hand)."""
+    out = {}
+    for label in inputs.logs:
+        settings = _train_config(inputs.study, train_run_label(inputs.log_paths[label])[1])
+        out[label] = [mission_id(m) for m in settings.mission_names()] if settings else []
+    return out
+
+
+def _train_config(study: StudyConfig, policy: str) -> TrainConfig | None:
+    """A policy's `train:` settings, None for a log of a policy the study does not train."""
+    config = study.policies.get(policy)
+    return config.train if config is not None else None
+
+
+def training_context(inputs: ReportInputs, trained_on: dict[str, list[str]]) -> dict:
+    """The Training section and its Learning curves (empty `training` hides both)."""
+    confidence = inputs.study.compare.confidence
+    return {
+        "training_figure": figures.training_figure(inputs.logs),
+        "mission_curves_figure": figures.mission_curves_figure(inputs.logs, trained_on),
+        "curves_figure": figures.sample_efficiency_figure(inputs.curve_summary, confidence),
+        "plan": inputs.plan,
+        "final_vs_best": inputs.final_vs_best.to_dict("records"),
+        "final_vs_best_columns": list(inputs.final_vs_best.columns),
+        "training": [_training_row(inputs, label, log, trained_on) for label, log in sorted(inputs.logs.items())],
+    }
+
+
+def _training_row(inputs: ReportInputs, label: str, log: pd.DataFrame, trained_on: dict) -> dict:
+    """One training run's line of the Training table."""
+    settings = _train_config(inputs.study, train_run_label(inputs.log_paths[label])[1])
+    rewarded = log["episode_reward"].notna().any()
+    return {
+        "policy": label,
+        "missions": ", ".join(trained_on.get(label, [])),
+        "shaping": shaping_text(inputs.sidecars.get(label), settings),
+        "updates": len(log),
+        "steps": int(log["agent_steps"].iloc[-1]),
+        "final_reward": float(log["episode_reward"].dropna().iloc[-5:].mean()) if rewarded else float("nan"),
+        "seconds": float(log["wall_seconds"].iloc[-1]),
+        "sps": float(log["sps"].median()),
+    }
+
+
+def shaping_text(sidecar: dict | None, settings: TrainConfig | None) -> str:
+    """The shaping a run trained with, as its checkpoint sidecar recorded it (a preset resolved
+    to its terms); the config's explicit terms where no sidecar sits beside the log."""
+    if sidecar is not None:
+        preset, terms = sidecar.get("preset"), sidecar.get("shaping") or {}
+    else:
+        preset, terms = (settings.preset, settings.shaping) if settings else (None, {})
+    text = ", ".join(f"{k}={v:g}" for k, v in sorted(terms.items()))
+    if preset:
+        return f"preset {preset}: {text}" if text else f"preset {preset}"
+    return text
+
+
+# --- mission analysis, sweeps, variants ------------------------------------------------------
+
+
+def analysis_context(inputs: ReportInputs) -> dict:
+    """The Mission analysis section (an empty `analysis` hides it)."""
+    return {
+        "analysis": inputs.analysis.to_dict("records"),
+        "outcomes_figure": figures.outcomes_figure(inputs.analysis),
+        "difficulty": inputs.difficulty.to_dict("records"),
+    }
+
+
+def sweep_context(sweep: dict, study: StudyConfig) -> dict:
+    """One sweep of the Sweeps section, from `readers.read_sweep`'s dict."""
+    name, table, summary = sweep["name"], sweep["trials"], sweep["summary"]
+    config = study.sweeps.get(name)  # None for a sweep directory the study does not define
+    spaces = {k: v.model_dump() for k, v in config.space.items()} if config else {}
+    params = [c for c in table.columns if c.startswith("param.")]
+    return {
+        "name": name,
+        "summary": summary,
+        "policy": config.policy if config else "",
+        "seeds": config.seeds if config else [],
+        "params": [c.removeprefix("param.") for c in params],
+        "trials": [dict(r, values=[r[c] for c in params]) for r in table.to_dict("records")],
+        "importance": sweep["importance"].to_dict("records"),
+        "best": sweep["best"],
+        "top": sweep["top"].to_dict("records"),
+        "objective_figure": figures.sweep_objective_figure(table, spaces, summary["metric"]),
+        "parallel_figure": figures.parallel_coordinates_figure(table, spaces),
+        "history_figure": figures.sweep_history_figure(table, summary["direction"], summary["metric"]),
+    }
+
+
+def variant_context(name: str, table: pd.DataFrame, confidence: float) -> dict:
+    """One table of the Mission variants section."""
+    return {"name": name, "rows": table.to_dict("records"), "figure": figures.variants_figure(table, confidence)}
+
+
+# --- missions, policies, provenance -----------------------------------------------------------
+
+
+def study_context(inputs: ReportInputs) -> dict:
+    """The Missions and policies section: the study's missions, policies and what was played."""
+    study, evals = inputs.study, inputs.evals
+    # a table without a `run` column is one training run (run 0)
+    played = evals.assign(run=evals.get("run", 0)).groupby(["mission", "policy"])
+    return {
+        "missions_table": [get_mission(m).summary() | {"id": mid} for mid, m in study.mission_by_id().items()],
+        "policies": [
+            {"name": n, "spec": study.policy_spec(n), "description": p.description} for n, p in study.policies.items()
+        ],
+        "per_episode": played.agg(runs=("run", "nunique"), episodes=("episode", "nunique"), agents=("agent", "nunique"))
+        .reset_index()
+        .to_dict("records"),
+    }
+
+
+def provenance(inputs: ReportInputs) -> dict:
+    """The Provenance section: what made the report and how to make it again."""
+    study = inputs.study
+    return {
+        "config_path": inputs.config_path,
+        "config_hash": config_hash(study),
+        "config_text": yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False),
+        "git_commit": inputs.git_commit,
+        "versions": inputs.versions,
+        "seed": study.evaluation.seed,
+        "episodes": study.evaluation.episodes,
+        "command": inputs.command,
+    }

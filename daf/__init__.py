@@ -13,8 +13,9 @@ RULE_VERSIONS = {
     "compare": 3,
     "analysis": 2,
     "render": 1,
-    "report": 2,
+    "report": 3,
     "sweep": 2,
+    "sweep_best": 3,  # its own number: choosing the best trial again must not retrain the trials
     "curves": 2,
     "plan": 1,
 }

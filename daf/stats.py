@@ -655,3 +655,9 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == n else min(1.0, centre + half)
     return float(low), float(high)
+
+
+def clear_winner(best: tuple[float, float], runner_up: tuple[float, float], maximize: bool = True) -> bool:
+    """The one rule for "the best is clearly better" (the report's best policy per mission, a
+    sweep's best trial): the CIs (low, high) do not overlap, the best's on the better side."""
+    return best[0] > runner_up[1] if maximize else best[1] < runner_up[0]

@@ -34,7 +34,7 @@ import pandas as pd
 
 from daf.config import PPOConfig, SweepConfig, TrainConfig
 from daf.errors import UserError
-from daf.stats import Estimate, bootstrap_estimate, episode_scores, poi_estimate, run_matrix
+from daf.stats import Estimate, bootstrap_estimate, clear_winner, episode_scores, poi_estimate, run_matrix
 
 
 @dataclass(frozen=True)
@@ -430,8 +430,8 @@ def select_best(
     seed: int,
 ) -> tuple[pd.DataFrame, dict]:
     """Re-evaluated top trials -> a table with CIs and the choice. The best has the best
-    re-evaluated point estimate; `separated` says whether its CI excludes the runner-up's
-    point estimate, and the probability of improvement over the runner-up (paired by
+    re-evaluated point estimate; `separated` says whether it is clearly better
+    (`stats.clear_winner`: the two CIs do not overlap), and the probability of improvement over the runner-up (paired by
     episode seed) says how sure the choice is."""
     rows = []
     for trial, frame in frames.items():
@@ -445,10 +445,10 @@ def select_best(
               "ci_low": float(best["ci_low"]), "ci_high": float(best["ci_high"])}  # fmt: skip
     if len(table) > 1:
         runner = table.iloc[1]
-        better = (lambda a, b: a > b) if direction == "maximize" else (lambda a, b: a < b)
         choice["runner_up"] = runner["trial"]
-        choice["separated"] = bool(better(best["ci_low"] if direction == "maximize" else best["ci_high"],
-                                          runner["objective"]))  # fmt: skip
+        choice["separated"] = clear_winner((float(best["ci_low"]), float(best["ci_high"])),
+                                           (float(runner["ci_low"]), float(runner["ci_high"])),
+                                           maximize=direction == "maximize")  # fmt: skip
         if metric != "vor":
             pairs = _paired_scores(frames[best["trial"]], frames[runner["trial"]], best["trial"], runner["trial"])
             if direction == "minimize":

@@ -534,3 +534,22 @@ def test_leaderboard_of_runs_is_two_level():
     row = board.iloc[0]
     assert row["episodes"] == 8 and row["mean"] == pytest.approx(7.0)
     assert row["ci_low"] < 3.0 and row["ci_high"] > 11.0  # the two runs are 10 apart
+
+
+def test_clear_winner_is_one_rule_of_non_overlapping_cis():
+    from daf.report import best_per_mission
+    from daf.stats import clear_winner
+    from daf.sweep import select_best
+
+    assert clear_winner((2.0, 3.0), (1.0, 1.9)) and not clear_winner((2.0, 3.0), (1.0, 2.0))
+    # the runner-up's point estimate (1.8) lies below the best's CI, but the CIs overlap: not clear
+    assert not clear_winner((1.9, 3.0), (1.0, 2.5))
+    assert clear_winner((0.1, 0.4), (0.5, 0.9), maximize=False) and not clear_winner((0.1, 0.6), (0.5, 0.9), False)
+    board = pd.DataFrame({"mission": "m", "policy": ["a", "b"], "mean": [2.5, 1.8], "ci_low": [1.9, 1.0],
+                          "ci_high": [3.0, 2.5]})  # fmt: skip
+    assert best_per_mission(board)[0]["clear"] is False
+    # a sweep whose best CI excludes the runner-up's estimate but overlaps its CI is not separated either
+    frames = {t: _evals().query("policy == @p").assign(policy=t) for t, p in (("t1", "b"), ("t2", "a"))}
+    table, choice = select_best(frames, "mean", "maximize", 0.95, 2000, 0)
+    best, runner = table.iloc[0], table.iloc[1]
+    assert choice["separated"] == (best["ci_low"] > runner["ci_high"])

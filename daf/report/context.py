@@ -14,7 +14,7 @@ from daf.config import StudyConfig, TrainConfig, config_hash
 from daf.missions import get_mission, mission_id
 from daf.report import figures
 from daf.report.readers import ReportInputs, train_run_label
-from daf.stats import ALL
+from daf.stats import ALL, clear_winner
 
 CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
 
@@ -51,7 +51,8 @@ def best_per_mission(per_mission: pd.DataFrame) -> list[dict]:
     for mission, part in per_mission.groupby("mission", sort=True):
         ranked = part.sort_values(["mean", "policy"], ascending=[False, True])
         top, runner = ranked.iloc[0], ranked.iloc[1:2]
-        clear = None if runner.empty else bool(float(runner["ci_high"].iloc[0]) < float(top["ci_low"]))
+        runner_ci = (float(runner["ci_low"].iloc[0]), float(runner["ci_high"].iloc[0])) if len(runner) else None
+        clear = None if runner_ci is None else clear_winner((float(top["ci_low"]), float(top["ci_high"])), runner_ci)
         best.append({"mission": mission, "row": top.to_dict(), "clear": clear})
     return best
 

@@ -154,7 +154,7 @@ rule sweep_best:
         num_envs=STUDY.evaluation.num_envs,
         confidence=STUDY.compare.confidence,
         reps=STUDY.compare.bootstrap_reps,
-        version=RULE_VERSIONS["sweep"],
+        version=RULE_VERSIONS["sweep_best"],
     log:
         text="results/logs/sweeps/{sweep}/best.log",
         json="results/logs/sweeps/{sweep}/best.jsonl",

@@ -373,7 +373,7 @@ def objective(
     with several seeds has one run per seed (`run` column): the CI is then run-level, a
     two-level bootstrap (runs, then episodes within each run), not one network's episodes."""
     if metric == "vor":
-        from daf.scoring import vor
+        from daf.vor import vor
 
         result = vor(frame, label, confidence, reps, seed)
         return Estimate(result["vor"], result["ci_low"], result["ci_high"])

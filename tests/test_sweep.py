@@ -425,7 +425,7 @@ def test_vor_objective_plays_every_scenario(tmp_path):
 
 
 def _vor_by_hand(frame, candidate):
-    """VOR straight from the rows (cogames metta_alo.scoring), without daf.scoring: per mission,
+    """VOR straight from the rows (cogames metta_alo.scoring), without daf.vor: per mission,
     the replacement mean is the mean over the k0 episodes of the all-agent mean reward; mean_k
     is the mean over scenario k's episodes of the mean reward of the candidate's k agents;
     VOR = sum_k(mean_k * k * episodes_k) / sum_k(k * episodes_k) - replacement mean. Missions

@@ -210,8 +210,8 @@ def test_vor_sweep_against_a_weighted_replacement_pool(tmp_path):
     scenario k splits the other 4 - k agents by largest remainder of those weights (k0 3:1,
     k1 2:1, k2 2:0, k3 1:0; equal shares would give k0 2:2 and k2 1:1), in the trial's runs
     and in the best trial's re-evaluation, with the study's evaluation.num_envs."""
-    from daf.scoring import vor
     from daf.sweep import trial_id
+    from daf.vor import vor
 
     mission = tmp_path / "quad.py"
     mission.write_text(QUAD_MISSION)

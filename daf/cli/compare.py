@@ -79,7 +79,7 @@ def cmd_vor(args) -> dict:
     import pandas as pd
 
     from daf.io import ensure_writable, read_parquets, write_json
-    from daf.scoring import vor
+    from daf.vor import vor
 
     ensure_writable(args.out)
     frames = [read_parquets([path]).assign(scenario=str(path)) for path in args.scenarios]

@@ -29,7 +29,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -101,31 +101,6 @@ def make_config(values: dict[str, object]) -> PPOConfig:
         raise UserError(f"hyperparameter {where}: {err['msg']} (got {err.get('input')!r})") from None
 
 
-@dataclass
-class Dist:
-    """torch.distributed context (a single process when not launched by torchrun)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @classmethod
-    def from_env(cls, device: torch.device) -> Dist:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world <= 1:
-            return cls()
-        import torch.distributed as dist
-
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if not dist.is_initialized():
-            dist.init_process_group(backend=backend)
-        return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -181,49 +156,43 @@ def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
 ENV_GROUPS = 2  # envs step in 2 groups: one group's actions are computed while the other steps
 
 
-class Rollout:
-    """One update's samples, time-major `(steps, rows)`; rows are env x agent slots.
+# --- The run: what it trains, with what, and where it stands ------------------------------------
 
-    What is kept of an observation depends on the network (`PolicyNet.stored`): the
-    tokens themselves (trimmed to the longest observation so far) or the encoded grid.
-    `active` marks rows that are real agents (a mission with fewer agents than the
-    largest leaves the rest empty); only those enter the losses and statistics.
-    """
 
-    def __init__(self, net: PolicyNet, encoder: ObsEncoder, steps: int, rows: int, device: torch.device):
-        self.steps, self.rows, self.device = steps, rows, device
-        self.uses_tokens = net.uses_tokens
-        if self.uses_tokens:
-            self.tokens = torch.full((steps, rows, 64, 3), 0xFF, dtype=torch.uint8, device=device)
-            self.length = 1
-        else:
-            shape = (steps, rows, encoder.height, encoder.width, encoder.channels)  # NHWC
-            self.grids = torch.zeros(shape, dtype=torch.uint8, device=device)
-            self.globs = torch.zeros((steps, rows, encoder.num_features), dtype=torch.uint8, device=device)
-        self.actions = torch.zeros((steps, rows), dtype=torch.long, device=device)
-        for name in ("logprobs", "rewards", "dones", "values", "active"):
-            setattr(self, name, torch.zeros((steps, rows), device=device))
+@dataclass(eq=False)
+class Run:
+    """Everything one training run works with, built once by `train`."""
 
-    def put(self, t: int, rows: slice, stored: tuple[torch.Tensor, ...]) -> None:
-        if self.uses_tokens:
-            obs = stored[0]
-            if obs.shape[1] > self.tokens.shape[2]:  # a longer observation: grow the buffer
-                grown = torch.full((*self.tokens.shape[:2], obs.shape[1], 3), 0xFF, dtype=torch.uint8,
-                                   device=self.device)  # fmt: skip
-                grown[:, :, : self.tokens.shape[2]] = self.tokens
-                self.tokens = grown
-            self.tokens[t, rows, : obs.shape[1]] = obs
-            self.tokens[t, rows, obs.shape[1] :] = 0xFF
-            self.length = max(self.length, obs.shape[1])
-        else:
-            self.grids[t, rows], self.globs[t, rows] = stored
+    missions: list[Mission]
+    weights: list[float]  # mission draw probabilities (unnormalised)
+    shaping: dict[str, float]  # training-only reward terms, preset included
+    preset: str | None
+    arch: str
+    hp: PPOConfig
+    seed: int
+    steps: int  # requested agent-steps, over all ranks
+    device: torch.device
+    dist: Dist
+    encoder: ObsEncoder
+    action_names: list[str]
+    net: PolicyNet
+    net_kwargs: dict
+    optimizer: torch.optim.Optimizer
+    sampler: torch.Generator  # action sampling noise (per rank)
+    shuffler: torch.Generator  # minibatch order (per rank)
+    key: str  # run_key: which periodic checkpoints belong to this run
+    periodic_dir: Path
 
-    def flat_stored(self) -> tuple[torch.Tensor, ...]:
-        """Stored observations as `(steps * rows, ...)`, for minibatch row gathers."""
-        n = self.steps * self.rows
-        if self.uses_tokens:
-            return (self.tokens[:, :, : self.length].reshape(n, self.length, 3),)
-        return self.grids.reshape(n, *self.grids.shape[2:]), self.globs.reshape(n, -1)
+
+@dataclass
+class RunState:
+    """Where a run stands; saved in every periodic checkpoint and restored on resume."""
+
+    update: int = 0  # updates done
+    global_step: int = 0  # agent-steps done, over all ranks
+    log_rows: list[dict] = field(default_factory=list)
+    env_resets: int = 0  # envs restart fresh after a resume: a new env seed stream per resume
+    resumed_from: int | None = None  # global_step of the checkpoint this process resumed from
 
 
 def train(
@@ -236,7 +205,6 @@ def train(
     device_name: str = "auto",
     fresh: bool = False,
     progress: bool = True,
-    stop_after_updates: int | None = None,
     on_update: Callable[[dict], bool] | None = None,
     mission_weights: list[float] | None = None,
     shaping: dict[str, float] | None = None,
@@ -251,282 +219,489 @@ def train(
     `shaping` adds training-only reward terms (agent stat -> weight); the log's
     `episode_reward` is always the missions' own reward; a `preset` (daf.mission_set.PRESETS)
     adds its terms under explicit ones. `workers` env processes change
-    the speed, never the result. `stop_after_updates` exists for tests only.
+    the speed, never the result.
     Raises TrainingDiverged on a non-finite loss."""
     missions = [missions] if isinstance(missions, Mission) else list(missions)
     hp = hp or PPOConfig()
-    shaping = dict(shaping or {})
     weights = [1.0] * len(missions) if mission_weights is None else [float(w) for w in mission_weights]
+    env_info, shaping = _check_request(missions, weights, dict(shaping or {}), preset, steps, arch)
+    writer = _tensorboard_writer(out) if tensorboard else None
+    device, dist_ctx = _setup_distributed(device_name)
+    encoder = ObsEncoder(env_info)
+    env_missions = [EnvMission(m.name, shaped_config(m.config(), shaping), shaping) for m in missions]
+    _check_minibatches(arch, hp, rows=hp.num_envs * max(m.num_agents for m in env_missions))
+    run = _setup_run(
+        missions=missions, weights=weights, shaping=shaping, preset=preset, arch=arch, hp=hp, seed=seed, steps=steps,
+        device=device, dist_ctx=dist_ctx, encoder=encoder, action_names=env_info.action_names, out=out,
+    )  # fmt: skip
+    state = RunState() if fresh else _resume(run)
+    _broadcast_parameters(run.net, dist_ctx)  # every rank starts from rank 0's parameters
+    env_seed = _env_seed(seed, dist_ctx.rank, state.env_resets)
+    envs = VecEnv(env_missions, hp.num_envs, env_seed, weights, workers=workers, groups=ENV_GROUPS)
+    try:
+        stopped_early = _train_loop(run, state, envs, progress=progress, on_update=on_update, writer=writer)
+    finally:
+        envs.close()
+        if writer is not None:
+            writer.close()
+    sidecar = _sidecar(run, state, envs.workers, stopped_early)
+    if dist_ctx.rank == 0 and state.global_step >= steps and not stopped_early:
+        _write_final(run, state, out, sidecar)
+    _teardown_distributed(dist_ctx)
+    return sidecar
+
+
+def _check_request(missions, weights, shaping, preset, steps, arch) -> tuple[object, dict[str, float]]:
+    """Refuse a run that cannot start; returns the missions' shared env interface and the
+    shaping terms with the preset's added."""
     if steps <= 0:
         raise UserError(f"--steps must be positive (got {steps})")
     if arch not in ARCHS:
         raise UserError(f"unknown arch '{arch}'; valid archs: {', '.join(ARCHS)}")
     env_info = check_compatible(missions)
     check_weights(weights, missions)
-    shaping = resolve_shaping(preset, shaping, missions)
-    writer = _tensorboard_writer(out) if tensorboard else None
-    device = resolve_device(device_name)
-    dist_ctx = Dist.from_env(device)
-    if device.type == "cuda" and dist_ctx.enabled:
-        device = torch.device("cuda", dist_ctx.local_rank)
-    rank, world = dist_ctx.rank, dist_ctx.world_size
+    return env_info, resolve_shaping(preset, shaping, missions)
 
-    encoder = ObsEncoder(env_info)
-    num_actions = len(env_info.action_names)
-    env_missions = [EnvMission(m.name, shaped_config(m.config(), shaping), shaping) for m in missions]
-    agents = max(m.num_agents for m in env_missions)
-    rows = hp.num_envs * agents  # env x agent slots per env step on this rank
-    recurrent = arch in RECURRENT
-    if recurrent and rows % hp.num_minibatches:
+
+def _check_minibatches(arch: str, hp: PPOConfig, rows: int) -> None:
+    """`rows` env x agent slots per env step on this rank must split into the minibatches."""
+    if arch in RECURRENT and rows % hp.num_minibatches:
         raise UserError(
             f"{arch}: num_envs x agents ({rows}) must be divisible by num_minibatches ({hp.num_minibatches})"
         )
-    if not recurrent and rows * hp.rollout_steps < hp.num_minibatches:
+    if arch not in RECURRENT and rows * hp.rollout_steps < hp.num_minibatches:
         raise UserError(f"rollout batch ({rows * hp.rollout_steps}) is smaller than num_minibatches "
                         f"({hp.num_minibatches})")  # fmt: skip
 
-    # Seeds: the network init depends only on `seed`; envs and sampling get a stream per rank.
+
+def _setup_run(*, missions, weights, shaping, preset, arch, hp, seed, steps, device, dist_ctx, encoder, action_names,
+               out) -> Run:  # fmt: skip
+    """Network, optimizer and random streams. The network init depends only on `seed`;
+    sampling and minibatch order get a stream per rank (so do the envs: `_env_seed`)."""
+    rank = dist_ctx.rank
     torch.manual_seed(seed)
-    net, net_kwargs = build_net(encoder, num_actions, arch, hp)
+    net, net_kwargs = build_net(encoder, len(action_names), arch, hp)
     net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=hp.learning_rate, eps=1e-5, fused=True)
-    env_seed = np.random.SeedSequence([seed, rank, 1])
     sampler = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank, 2]).generate_state(1)[0]))
     shuffler = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank, 3]).generate_state(1)[0]))
     random.seed(seed + rank)
+    key = run_key(missions, weights, shaping, arch, hp, seed, dist_ctx.world_size)
+    return Run(
+        missions=missions, weights=weights, shaping=shaping, preset=preset, arch=arch, hp=hp, seed=seed, steps=steps,
+        device=device, dist=dist_ctx, encoder=encoder, action_names=list(action_names), net=net, net_kwargs=net_kwargs,
+        optimizer=optimizer, sampler=sampler, shuffler=shuffler, key=key, periodic_dir=out / "periodic" / key,
+    )  # fmt: skip
 
-    key = run_key(missions, weights, shaping, arch, hp, seed, world)
-    periodic_dir = out / "periodic" / key
-    start_update, global_step, log_rows, resumed_from = 0, 0, [], None
-    env_resets = 0  # envs restart fresh after a resume: a new stream position per resume
-    if not fresh:
-        state = _latest_periodic(periodic_dir)
-        if state is not None:
-            net.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            start_update, global_step = int(state["update"]), int(state["global_step"])
-            log_rows = list(state["log"])
-            sampler.set_state(state["rng"]["sampler"][rank])
-            shuffler.set_state(state["rng"]["shuffler"][rank])
-            env_resets = int(state["rng"].get("env_resets", 0)) + 1
-            random.setstate(_to_random_state(state["rng"]["python"]))
-            resumed_from = global_step
-    if dist_ctx.enabled:  # every rank starts from rank 0's parameters
-        import torch.distributed as tdist
 
-        for p in net.parameters():
-            tdist.broadcast(p.data, src=0)
-
+def _env_seed(seed: int, rank: int, env_resets: int) -> np.random.SeedSequence:
+    # after a resume the envs start fresh episodes from a stream of their own, not a replay
     if env_resets:
-        env_seed = np.random.SeedSequence([seed, rank, 1, env_resets])
-    envs = VecEnv(env_missions, hp.num_envs, env_seed, weights, workers=workers, groups=ENV_GROUPS)
-    try:
-        sidecar = _train_loop(
-            net, optimizer, hp, dist_ctx, envs, encoder, device, sampler, shuffler, steps, start_update, global_step,
-            log_rows, periodic_dir, key, env_resets, progress, stop_after_updates, on_update, writer,
-        )  # fmt: skip
-    finally:
-        envs.close()
-        if writer is not None:
-            writer.close()
-    log_rows, global_step, stopped_early = sidecar
-    sidecar = {
-        "format": checkpoint.FORMAT,
-        "mission": {"name": missions[0].name, "source": missions[0].source, "sha256": missions[0].fingerprint()},
-        "missions": [{"name": m.name, "source": m.source, "sha256": m.fingerprint()} for m in missions],
-        "mission_weights": weights,
-        "preset": preset,
-        "shaping": shaping,
-        "arch": arch,
-        "steps": global_step,
-        "requested_steps": steps,
-        "seed": seed,
-        "hyperparameters": hp.model_dump(),
-        "world_size": world,
-        "workers": envs.workers,
-        "device": str(device),
-        "resumed_from_step": resumed_from,
-        "run_key": key,
-        "updates": len(log_rows),
-        "stopped_early": stopped_early,
-        "wall_seconds": log_rows[-1]["wall_seconds"] if log_rows else 0.0,
-        "versions": package_versions(),
-        "git_commit": git_commit(Path(__file__).parent),
-    }
-    if rank == 0 and global_step >= steps and not stopped_early:
-        write_parquet(out / "train_log.parquet", pd.DataFrame(log_rows))
-        payload = _policy_payload(net, net_kwargs, encoder, env_info.action_names)
-        sidecar["sha256"] = checkpoint.save(out / "model.pt", payload, sidecar)
-    if dist_ctx.enabled:
-        import torch.distributed as tdist
-
-        tdist.barrier()
-        tdist.destroy_process_group()
-    return sidecar
+        return np.random.SeedSequence([seed, rank, 1, env_resets])
+    return np.random.SeedSequence([seed, rank, 1])
 
 
-def _train_loop(
-    net, optimizer, hp, dist_ctx, envs, encoder, device, sampler, shuffler, steps, start_update, global_step,
-    log_rows, periodic_dir, key, env_resets, progress, stop_after_updates, on_update, writer,
-) -> tuple[list[dict], int, bool]:  # fmt: skip
-    rank = dist_ctx.rank
-    agents = envs.num_agents
-    rows = envs.num_envs * agents
-    T = hp.rollout_steps
-    buf = Rollout(net, encoder, T, rows, device)
-    names = [m.name for m in envs.missions]
-    next_done = torch.zeros(rows, device=device)
-    state = net.initial_state(rows, device)
-    bar = progress_bar(steps, "train", progress and rank == 0, initial=min(global_step, steps), unit="step")
-    started = time.perf_counter()
-    wall_offset = log_rows[-1]["wall_seconds"] if log_rows else 0.0
-    last_checkpoint = global_step
-    total_tokens = envs.obs.shape[2]
-    stopped_early = False
-    if on_update is not None and dist_ctx.enabled:
+# --- The training loop: rollout, GAE, update, log, checkpoint ----------------------------------
+
+
+def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_update, writer) -> bool:
+    """PPO updates until `run.steps` agent-steps (over all ranks); `state` advances in place.
+    Returns True when `on_update` stopped the run early."""
+    if on_update is not None and run.dist.enabled:
         raise UserError("on_update (pruning) runs on a single process, not under torchrun")
-    group_rows = [slice(lo * agents, hi * agents) for lo, hi in envs.groups]
-    obs_rows = torch.from_numpy(envs.obs).view(rows, total_tokens, 3)
-    rewards_rows = torch.from_numpy(envs.rewards).view(rows)
-    active_rows = torch.from_numpy(envs.active).view(rows)
-    update = start_update
+    hp, net, optimizer = run.hp, run.net, run.optimizer
+    collector = RolloutCollector(net, run.encoder, envs, hp.rollout_steps, run.device)
+    bar = progress_bar(run.steps, "train", progress and run.dist.rank == 0, initial=min(state.global_step, run.steps),
+                       unit="step")  # fmt: skip
+    started = time.perf_counter()
+    wall_offset = state.log_rows[-1]["wall_seconds"] if state.log_rows else 0.0
+    last_checkpoint = state.global_step
+    stopped_early = False
+    while state.global_step < run.steps:
+        update_start = time.perf_counter()
+        if hp.anneal_lr:  # linearly to 0 at the requested length
+            optimizer.param_groups[0]["lr"] = hp.learning_rate * max(0.0, 1.0 - state.global_step / run.steps)
 
-    def act(t: int, g: int, noise: torch.Tensor) -> None:
-        """Actions of group g at step t: store its observations, sample, start its step."""
-        nonlocal state
-        sl = group_rows[g]
-        obs = obs_rows[sl]
-        length = max(1, int((obs[:, :, 0] != 0xFF).sum(1).max()))  # valid tokens are a prefix
-        stored = net.stored(encoder, obs[:, :length].to(device))
-        buf.put(t, sl, stored)
-        buf.dones[t, sl], buf.active[t, sl] = next_done[sl], active_rows[sl].to(device)
+        rollout, finished = collector.collect(run.sampler)
+        previous_step = state.global_step
+        state.global_step += _sum_over_ranks(int(rollout.active.sum().item()), run.dist)
+
         with torch.no_grad():
-            sub = None if state is None else (state[0][:, sl], state[1][:, sl])
-            logits, value, sub = net(*net.inputs(encoder, stored), sub, next_done[sl])
-            if state is not None:
-                state[0][:, sl], state[1][:, sl] = sub
+            next_value = collector.next_value()
+            rollout.advantages, rollout.returns = compute_gae(
+                rollout.rewards, rollout.values, rollout.dones, next_value, collector.next_done, hp.gamma, hp.gae_lambda
+            )
+
+        stats = _learn(rollout, hp, net=net, optimizer=optimizer, encoder=run.encoder, shuffler=run.shuffler,
+                       dist_ctx=run.dist)  # fmt: skip
+        _check_finite(stats, state, hp.learning_rate)
+        checksum = _check_in_sync(net, run.dist)
+
+        sps = (state.global_step - previous_step) / (time.perf_counter() - update_start)
+        wall = wall_offset + time.perf_counter() - started
+        lr = optimizer.param_groups[0]["lr"]
+        row = _log_row(state, rollout, finished, stats, envs.missions, lr=lr, sps=sps, wall=wall, checksum=checksum)
+        state.log_rows.append(row)
+        if writer is not None and run.dist.rank == 0:
+            _write_scalars(writer, row, state.global_step)
+        bar.update(min(state.global_step, run.steps) - min(previous_step, run.steps))
+        state.update += 1
+
+        if _checkpoint_due(state.global_step, last_checkpoint, hp.checkpoint_interval, run.steps):
+            _save_periodic(run, state)
+            last_checkpoint = state.global_step
+        if on_update is not None and on_update(row):
+            stopped_early = True
+            break
+    bar.close()
+    return stopped_early
+
+
+def _checkpoint_due(global_step: int, last_checkpoint: int, interval: int, steps: int) -> bool:
+    # On a fixed grid (the first update at or past each multiple of the interval), so runs whose
+    # updates differ in size (several missions) have checkpoints at comparable agent-steps. Every
+    # rank decides alike (global_step is shared): saving gathers every rank's RNG state.
+    return global_step // interval > last_checkpoint // interval or global_step >= steps
+
+
+# --- Rollout ------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Rollout:
+    """One update's samples, time-major `(steps, rows)`; rows are env x agent slots.
+
+    Allocated once per run and refilled by every rollout. What is kept of an observation
+    depends on the network (`PolicyNet.stored`): the tokens themselves (`tokens`, trimmed
+    to the longest observation so far) or the encoded grid (`grids`, `globs`).
+    `dones[t]` is 1 where the observation at step t starts a new episode (the step before
+    ended one). `active` marks rows that are real agents (a mission with fewer agents than
+    the largest leaves the rest empty); only those enter the losses and statistics.
+    """
+
+    tokens: torch.Tensor | None  # (steps, rows, tokens, 3) uint8, 0xFF-padded
+    grids: torch.Tensor | None  # (steps, rows, H, W, C) uint8 (NHWC)
+    globs: torch.Tensor | None  # (steps, rows, features) uint8
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    rewards: torch.Tensor
+    dones: torch.Tensor
+    values: torch.Tensor
+    active: torch.Tensor
+    length: int = 1  # longest observation so far, in tokens
+    initial_state: tuple[torch.Tensor, torch.Tensor] | None = None  # LSTM state before step 0 (replayed)
+    advantages: torch.Tensor | None = None  # set by compute_gae after the rollout
+    returns: torch.Tensor | None = None
+
+    @classmethod
+    def allocate(cls, net: PolicyNet, encoder: ObsEncoder, steps: int, rows: int, device: torch.device) -> Rollout:
+        tokens = grids = globs = None
+        if net.uses_tokens:
+            tokens = torch.full((steps, rows, 64, 3), 0xFF, dtype=torch.uint8, device=device)
+        else:
+            shape = (steps, rows, encoder.height, encoder.width, encoder.channels)
+            grids = torch.zeros(shape, dtype=torch.uint8, device=device)
+            globs = torch.zeros((steps, rows, encoder.num_features), dtype=torch.uint8, device=device)
+        actions = torch.zeros((steps, rows), dtype=torch.long, device=device)
+        floats = {name: torch.zeros((steps, rows), device=device)
+                  for name in ("logprobs", "rewards", "dones", "values", "active")}  # fmt: skip
+        return cls(tokens, grids, globs, actions, **floats)
+
+    @property
+    def steps(self) -> int:
+        return self.actions.shape[0]
+
+    @property
+    def rows(self) -> int:
+        return self.actions.shape[1]
+
+    def put(self, t: int, rows: slice, stored: tuple[torch.Tensor, ...]) -> None:
+        """Store the observations of `rows` at step `t`."""
+        if self.tokens is None:
+            self.grids[t, rows], self.globs[t, rows] = stored
+            return
+        obs = stored[0]
+        if obs.shape[1] > self.tokens.shape[2]:  # a longer observation: grow the buffer
+            grown = torch.full((*self.tokens.shape[:2], obs.shape[1], 3), 0xFF, dtype=torch.uint8,
+                               device=self.tokens.device)  # fmt: skip
+            grown[:, :, : self.tokens.shape[2]] = self.tokens
+            self.tokens = grown
+        self.tokens[t, rows, : obs.shape[1]] = obs
+        self.tokens[t, rows, obs.shape[1] :] = 0xFF
+        self.length = max(self.length, obs.shape[1])
+
+    def flat_stored(self) -> tuple[torch.Tensor, ...]:
+        """Stored observations as `(steps * rows, ...)`, for minibatch row gathers."""
+        n = self.steps * self.rows
+        if self.tokens is not None:
+            return (self.tokens[:, :, : self.length].reshape(n, self.length, 3),)
+        return self.grids.reshape(n, *self.grids.shape[2:]), self.globs.reshape(n, -1)
+
+
+class RolloutCollector:
+    """Steps the envs with the current policy into a `Rollout`. Carries what continues from
+    one rollout to the next: the envs' episodes, `next_done` and the LSTM state."""
+
+    def __init__(self, net: PolicyNet, encoder: ObsEncoder, envs: VecEnv, steps: int, device: torch.device):
+        self.net, self.encoder, self.envs, self.device = net, encoder, envs, device
+        self.agents = envs.num_agents
+        rows = envs.num_envs * self.agents
+        self.rollout = Rollout.allocate(net, encoder, steps, rows, device)
+        self.next_done = torch.zeros(rows, device=device)  # 1: the next observation starts an episode
+        self.state = net.initial_state(rows, device)
+        self.group_rows = [slice(lo * self.agents, hi * self.agents) for lo, hi in envs.groups]
+        # views of the envs' shared arrays, which every env step overwrites in place
+        self.obs_rows = torch.from_numpy(envs.obs).view(rows, envs.obs.shape[2], 3)
+        self.rewards_rows = torch.from_numpy(envs.rewards).view(rows)
+        self.active_rows = torch.from_numpy(envs.active).view(rows)
+
+    def collect(self, sampler: torch.Generator) -> tuple[Rollout, list]:
+        """One rollout (into the same buffer every time); returns it and the episodes that ended
+        in it. The env groups are pipelined: group g's actions at step t are computed while the
+        other group steps."""
+        buf = self.rollout
+        state = self.state
+        buf.initial_state = None if state is None else (state[0].clone(), state[1].clone())
+        finished: list = []
+        self.net.eval()
+        for t in range(buf.steps):
+            noise = torch.rand(buf.rows, generator=sampler, dtype=torch.float64)
+            for g in range(len(self.group_rows)):
+                if t > 0:
+                    self._observe(t - 1, g, finished)
+                self._act(t, g, noise)
+        for g in range(len(self.group_rows)):
+            self._observe(buf.steps - 1, g, finished)
+        return buf, finished
+
+    def next_value(self) -> torch.Tensor:
+        """Value of the observation after the last step (to bootstrap GAE); call under no_grad."""
+        stored = self._stored(self.obs_rows)
+        _, value, _ = self.net(*self.net.inputs(self.encoder, stored), self.state, self.next_done)
+        return value
+
+    def _stored(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        length = max(1, int((obs[:, :, 0] != 0xFF).sum(1).max()))  # valid tokens are a prefix
+        return self.net.stored(self.encoder, obs[:, :length].to(self.device))
+
+    def _act(self, t: int, g: int, noise: torch.Tensor) -> None:
+        """Actions of group g at step t: store its observations, sample, start its step."""
+        buf, sl, net = self.rollout, self.group_rows[g], self.net
+        stored = self._stored(self.obs_rows[sl])
+        buf.put(t, sl, stored)
+        buf.dones[t, sl], buf.active[t, sl] = self.next_done[sl], self.active_rows[sl].to(self.device)
+        with torch.no_grad():
+            sub = None if self.state is None else (self.state[0][:, sl], self.state[1][:, sl])
+            logits, value, sub = net(*net.inputs(self.encoder, stored), sub, self.next_done[sl])
+            if self.state is not None:
+                self.state[0][:, sl], self.state[1][:, sl] = sub
             logp = torch.log_softmax(logits.float(), dim=-1).cpu()
             # inverse-CDF sampling with one uniform per row drawn for the whole step: the
             # actions do not depend on how rows are split into groups
             cdf = logp.exp().cumsum(-1)
             action = (cdf < noise[sl, None] * cdf[:, -1:]).sum(-1).clamp(max=logp.shape[1] - 1)
-        buf.logprobs[t, sl] = logp.gather(1, action[:, None]).squeeze(1).to(device)
-        buf.values[t, sl], buf.actions[t, sl] = value, action.to(device)
-        envs.actions.reshape(rows)[sl] = action.numpy()
-        envs.step_group_async(g)
+        buf.logprobs[t, sl] = logp.gather(1, action[:, None]).squeeze(1).to(self.device)
+        buf.values[t, sl], buf.actions[t, sl] = value, action.to(self.device)
+        self.envs.actions.reshape(buf.rows)[sl] = action.numpy()
+        self.envs.step_group_async(g)
 
-    def collect(t: int, g: int, finished: list) -> None:
+    def _observe(self, t: int, g: int, finished: list) -> None:
         """Results of group g's step t: rewards, episode ends."""
-        flags, ended = envs.wait_group(g)
-        sl = group_rows[g]
-        buf.rewards[t, sl] = rewards_rows[sl].to(device)
-        next_done[sl] = torch.from_numpy(flags).float().repeat_interleave(agents).to(device)
+        flags, ended = self.envs.wait_group(g)
+        sl = self.group_rows[g]
+        self.rollout.rewards[t, sl] = self.rewards_rows[sl].to(self.device)
+        self.next_done[sl] = torch.from_numpy(flags).float().repeat_interleave(self.agents).to(self.device)
         finished += ended
 
-    while global_step < steps:
-        update_start = time.perf_counter()
-        if hp.anneal_lr:
-            optimizer.param_groups[0]["lr"] = hp.learning_rate * max(0.0, 1.0 - global_step / steps)
-        initial_state = None if state is None else (state[0].clone(), state[1].clone())
-        finished: list = []
-        net.eval()
-        for t in range(T):
-            noise = torch.rand(rows, generator=sampler, dtype=torch.float64)
-            for g in range(len(group_rows)):
-                if t > 0:
-                    collect(t - 1, g, finished)
-                act(t, g, noise)
-        for g in range(len(group_rows)):
-            collect(T - 1, g, finished)
-        active_steps = int(buf.active.sum().item())
-        previous_step = global_step
-        global_step += _sum_over_ranks(active_steps, dist_ctx)
 
-        with torch.no_grad():  # bootstrap value and GAE
-            obs = obs_rows
-            length = max(1, int((obs[:, :, 0] != 0xFF).sum(1).max()))
-            stored = net.stored(encoder, obs[:, :length].to(device))
-            _, next_value, _ = net(*net.inputs(encoder, stored), state, next_done)
-            advantages = torch.zeros_like(buf.rewards)
-            last = torch.zeros(rows, device=device)
-            for t in reversed(range(T)):
-                not_done = 1.0 - (next_done if t == T - 1 else buf.dones[t + 1])
-                nv = next_value if t == T - 1 else buf.values[t + 1]
-                delta = buf.rewards[t] + hp.gamma * nv * not_done - buf.values[t]
-                last = delta + hp.gamma * hp.gae_lambda * not_done * last
-                advantages[t] = last
-            returns = advantages + buf.values
+# --- GAE ----------------------------------------------------------------------------------------
 
-        net.train()
-        stats = _learn(net, optimizer, hp, dist_ctx, shuffler, encoder, initial_state, buf, advantages, returns)
-        bad = [name for name, value in stats.items() if not math.isfinite(value)]
-        if bad:
-            raise TrainingDiverged(
-                f"training diverged at update {update + 1} (agent-step {global_step:,}): "
-                f"{', '.join(bad)} not finite (learning_rate {hp.learning_rate}); lower the learning rate"
-            )
-        checksum = _check_in_sync(net, dist_ctx)
 
-        elapsed = time.perf_counter() - update_start
-        live = buf.active.bool()
-        row = {
-            "update": update + 1,
-            "agent_steps": global_step,
-            "episodes": len(finished),
-            "episode_reward": _mean([e.score for e in finished]),  # the missions' own reward
-            "episode_length": _mean([e.length for e in finished]),
-            # per agent-step of this rollout (shaping included): defined before any episode ends
-            "reward_per_step": float(buf.rewards[live].mean()) if active_steps else float("nan"),
-            **stats,
-            "explained_variance": explained_variance(buf.values[live].cpu().numpy(), returns[live].cpu().numpy()),
-            "learning_rate": optimizer.param_groups[0]["lr"],
-            "sps": (global_step - previous_step) / elapsed,
-            "wall_seconds": wall_offset + time.perf_counter() - started,
-            "param_checksum": checksum,
-        }
-        if any(m.shaping for m in envs.missions):
-            row["episode_reward_shaped"] = _mean([e.reward for e in finished])
-        if len(names) > 1:
-            for i, name in enumerate(names):
-                row[f"episode_reward/{name}"] = _mean([e.score for e in finished if e.mission == i])
-                row[f"episodes/{name}"] = sum(e.mission == i for e in finished)
-        log_rows.append(row)
-        if writer is not None and rank == 0:
-            for name, value in row.items():
-                if isinstance(value, (int, float)) and math.isfinite(value) and name not in ("update", "agent_steps"):
-                    writer.add_scalar(name, value, global_step)
-            writer.flush()
-        bar.update(min(global_step, steps) - min(previous_step, steps))
-        update += 1
-        # every rank decides alike (global_step is shared) because saving gathers every rank's RNG state
-        # on a fixed grid (the first update at or past each multiple of the interval), so runs whose
-        # updates differ in size (several missions) have checkpoints at comparable agent-steps
-        if global_step // hp.checkpoint_interval > last_checkpoint // hp.checkpoint_interval or global_step >= steps:
-            generators = {"sampler": sampler, "shuffler": shuffler}
-            _save_periodic(periodic_dir, net, optimizer, update, global_step, log_rows, generators, env_resets,
-                           dist_ctx, key)  # fmt: skip
-            last_checkpoint = global_step
-        if stop_after_updates is not None and update - start_update >= stop_after_updates:
+def compute_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    next_value: torch.Tensor,
+    next_done: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation (Schulman et al. 2016, eq. 16), as in CleanRL.
+
+    Inputs are time-major `(steps, rows)`; `dones[t]` is 1 where the observation at step t
+    starts a new episode, so step t's transition ended an episode iff `dones[t + 1]` (for
+    the last step: `next_done`, with `next_value` the value of the observation after it):
+
+        delta_t = r_t + gamma * V_{t+1} * (1 - done_{t+1}) - V_t
+        A_t     = delta_t + gamma * lambda * (1 - done_{t+1}) * A_{t+1}
+
+    Returns `(advantages, returns)`, returns = advantages + values (the value targets).
+    """
+    steps = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    for t in reversed(range(steps)):
+        not_done = 1.0 - (next_done if t == steps - 1 else dones[t + 1])
+        nv = next_value if t == steps - 1 else values[t + 1]
+        delta = rewards[t] + gamma * nv * not_done - values[t]
+        last = delta + gamma * gae_lambda * not_done * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+# --- Update -------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Batch:
+    """A rollout flattened to `(steps * rows, ...)` for minibatch row gathers (CleanRL's `b_*`)."""
+
+    stored: tuple[torch.Tensor, ...]
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    values: torch.Tensor
+    dones: torch.Tensor
+    active: torch.Tensor
+
+    @classmethod
+    def of(cls, rollout: Rollout) -> Batch:
+        n = rollout.steps * rollout.rows
+        flat = [rollout.actions, rollout.logprobs, rollout.advantages, rollout.returns, rollout.values,
+                rollout.dones, rollout.active]  # fmt: skip
+        return cls(rollout.flat_stored(), *(x.reshape(n) for x in flat))
+
+
+def _learn(rollout: Rollout, hp: PPOConfig, *, net, optimizer, encoder, shuffler, dist_ctx) -> dict:
+    """The PPO update over the active rows of `rollout` (after compute_gae): `update_epochs`
+    passes over shuffled minibatches. Returns loss statistics of the last minibatch (and KL /
+    clip fraction)."""
+    net.train()
+    steps, rows = rollout.steps, rollout.rows
+    batch = Batch.of(rollout)
+    recurrent = net.lstm is not None
+    units = rows if recurrent else steps * rows  # recurrent minibatches are whole env-agent sequences
+    per_mb = max(1, units // hp.num_minibatches)
+    clipfracs, approx_kl, pg_loss, v_loss, entropy = [], 0.0, 0.0, 0.0, 0.0
+    for _epoch in range(hp.update_epochs):
+        order = torch.randperm(units, generator=shuffler)
+        for start in range(0, units, per_mb):
+            chosen = order[start : start + per_mb]
+            if recurrent:  # all time steps of the chosen env-agent rows, time-major, from their initial state
+                idx = (torch.arange(steps)[:, None] * rows + chosen[None, :]).reshape(-1)
+                mb_state = (rollout.initial_state[0][:, chosen], rollout.initial_state[1][:, chosen])
+            else:
+                idx, mb_state = chosen, None
+            mask = batch.active[idx]
+            count = mask.sum()
+            if count == 0:  # only empty agent slots
+                continue
+            loss, pg, vl, ent, approx_kl, clipfrac = _ppo_loss(net, encoder, hp, batch, idx, mb_state, mask, count)
+            clipfracs.append(clipfrac)
+            _optimizer_step(net, optimizer, loss, hp.max_grad_norm, dist_ctx)
+            pg_loss, v_loss, entropy = float(pg.detach()), float(vl.detach()), float(ent.detach())
+        if hp.target_kl is not None and approx_kl > hp.target_kl:
             break
-        if on_update is not None and on_update(row):
-            stopped_early = True
-            break
-    bar.close()
-    return log_rows, global_step, stopped_early
+    return {
+        "policy_loss": pg_loss,
+        "value_loss": v_loss,
+        "entropy": entropy,
+        "approx_kl": approx_kl,
+        "clip_fraction": float(np.mean(clipfracs)) if clipfracs else 0.0,
+    }
+
+
+def _ppo_loss(net, encoder, hp: PPOConfig, batch: Batch, idx, mb_state, mask, count) -> tuple:
+    """Clipped-surrogate loss of one minibatch, means over its active rows (`mask`, `count`).
+    Returns (loss, policy loss, value loss, entropy, approx KL, clip fraction)."""
+    inputs = net.inputs(encoder, tuple(x.index_select(0, idx) for x in batch.stored))
+    logits, new_values, _ = net(*inputs, mb_state, batch.dones[idx])
+    log_all = torch.log_softmax(logits, dim=-1)
+    new_logprob = log_all.gather(1, batch.actions[idx][:, None]).squeeze(1)
+    logratio = new_logprob - batch.logprobs[idx]
+    ratio = logratio.exp()
+    masked_mean = _masked_mean(mask, count)
+    ent = masked_mean(-(log_all.exp() * log_all).sum(-1))
+    with torch.no_grad():  # the low-variance KL estimator (ratio - 1) - log ratio
+        approx_kl = float(masked_mean((ratio - 1) - logratio))
+        clipfrac = float(masked_mean(((ratio - 1.0).abs() > hp.clip_coef).float()))
+    mb_adv = batch.advantages[idx]
+    if hp.norm_adv and count > 1:  # unbiased std over the active rows, like torch.std
+        mean = masked_mean(mb_adv)
+        std = (masked_mean((mb_adv - mean) ** 2) * count / (count - 1)).sqrt()
+        mb_adv = (mb_adv - mean) / (std + 1e-8)
+    clipped = torch.clamp(ratio, 1 - hp.clip_coef, 1 + hp.clip_coef)
+    pg = masked_mean(torch.max(-mb_adv * ratio, -mb_adv * clipped))
+    returns, old_values = batch.returns[idx], batch.values[idx]
+    if hp.clip_vloss:
+        v_unclipped = (new_values - returns) ** 2
+        v_clipped = old_values + torch.clamp(new_values - old_values, -hp.clip_coef, hp.clip_coef)
+        vl = 0.5 * masked_mean(torch.max(v_unclipped, (v_clipped - returns) ** 2))
+    else:
+        vl = 0.5 * masked_mean((new_values - returns) ** 2)
+    loss = pg - hp.ent_coef * ent + hp.vf_coef * vl
+    return loss, pg, vl, ent, approx_kl, clipfrac
+
+
+def _masked_mean(mask: torch.Tensor, count: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: (x * mask).sum() / count
+
+
+def _optimizer_step(net: nn.Module, optimizer, loss: torch.Tensor, max_grad_norm: float, dist_ctx: Dist) -> None:
+    optimizer.zero_grad()
+    loss.backward()
+    if dist_ctx.enabled:  # average the gradients so that every rank takes the same step
+        _all_reduce_grads(net, dist_ctx.world_size)
+    nn.utils.clip_grad_norm_(net.parameters(), max_grad_norm)
+    optimizer.step()
+
+
+def _check_finite(stats: dict, state: RunState, learning_rate: float) -> None:
+    bad = [name for name, value in stats.items() if not math.isfinite(value)]
+    if bad:
+        raise TrainingDiverged(
+            f"training diverged at update {state.update + 1} (agent-step {state.global_step:,}): "
+            f"{', '.join(bad)} not finite (learning_rate {learning_rate}); lower the learning rate"
+        )
+
+
+# --- Log ----------------------------------------------------------------------------------------
+
+
+def _log_row(state: RunState, rollout: Rollout, finished: list, stats: dict, missions: list[EnvMission], *,
+             lr: float, sps: float, wall: float, checksum: str) -> dict:  # fmt: skip
+    """One train_log.parquet row, after the update (the columns are listed in the README)."""
+    live = rollout.active.bool()
+    active_steps = int(rollout.active.sum().item())
+    row = {
+        "update": state.update + 1,
+        "agent_steps": state.global_step,
+        "episodes": len(finished),
+        "episode_reward": _mean([e.score for e in finished]),  # the missions' own reward
+        "episode_length": _mean([e.length for e in finished]),
+        # per agent-step of this rollout (shaping included): defined before any episode ends
+        "reward_per_step": float(rollout.rewards[live].mean()) if active_steps else float("nan"),
+        **stats,
+        "explained_variance": explained_variance(
+            rollout.values[live].cpu().numpy(), rollout.returns[live].cpu().numpy()
+        ),
+        "learning_rate": lr,
+        "sps": sps,
+        "wall_seconds": wall,
+        "param_checksum": checksum,
+    }
+    if any(m.shaping for m in missions):
+        row["episode_reward_shaped"] = _mean([e.reward for e in finished])
+    if len(missions) > 1:
+        for i, m in enumerate(missions):
+            row[f"episode_reward/{m.name}"] = _mean([e.score for e in finished if e.mission == i])
+            row[f"episodes/{m.name}"] = sum(e.mission == i for e in finished)
+    return row
 
 
 def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
-
-
-def _sum_over_ranks(value: int, dist_ctx: Dist) -> int:
-    if not dist_ctx.enabled:
-        return value
-    import torch.distributed as tdist
-
-    total = torch.tensor([value], dtype=torch.long)
-    tdist.all_reduce(total)
-    return int(total.item())
 
 
 def _tensorboard_writer(out: Path):
@@ -539,77 +714,193 @@ def _tensorboard_writer(out: Path):
     return SummaryWriter(log_dir=str(out / "tensorboard"))
 
 
-def _masked_mean(mask: torch.Tensor, count: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    return lambda x: (x * mask).sum() / count
+def _write_scalars(writer, row: dict, global_step: int) -> None:
+    for name, value in row.items():
+        if isinstance(value, (int, float)) and math.isfinite(value) and name not in ("update", "agent_steps"):
+            writer.add_scalar(name, value, global_step)
+    writer.flush()
 
 
-def _learn(net, optimizer, hp, dist_ctx, shuffler, encoder, initial_state, buf: Rollout, advantages, returns) -> dict:
-    """The PPO update over the active rows; returns loss statistics of the last minibatch
-    (and KL / clip fraction)."""
-    steps, rows = buf.actions.shape
-    n = steps * rows
-    stored = buf.flat_stored()
-    b_actions, b_logprobs = buf.actions.reshape(n), buf.logprobs.reshape(n)
-    b_adv, b_returns, b_values = advantages.reshape(n), returns.reshape(n), buf.values.reshape(n)
-    b_dones, b_active = buf.dones.reshape(n), buf.active.reshape(n)
-    recurrent = net.lstm is not None
-    units = rows if recurrent else n  # recurrent minibatches are whole env-agent sequences
-    per_mb = max(1, units // hp.num_minibatches)
-    clipfracs, approx_kl, pg_loss, v_loss, entropy = [], 0.0, 0.0, 0.0, 0.0
-    for _epoch in range(hp.update_epochs):
-        order = torch.randperm(units, generator=shuffler)
-        for start in range(0, units, per_mb):
-            chosen = order[start : start + per_mb]
-            if recurrent:  # all time steps of the chosen env-agent rows, time-major
-                idx = (torch.arange(steps)[:, None] * rows + chosen[None, :]).reshape(-1)
-                mb_state = (initial_state[0][:, chosen], initial_state[1][:, chosen])
-            else:
-                idx, mb_state = chosen, None
-            mask = b_active[idx]
-            count = mask.sum()
-            if count == 0:
-                continue
-            inputs = net.inputs(encoder, tuple(x.index_select(0, idx) for x in stored))
-            logits, new_values, _ = net(*inputs, mb_state, b_dones[idx])
-            log_all = torch.log_softmax(logits, dim=-1)
-            new_logprob = log_all.gather(1, b_actions[idx][:, None]).squeeze(1)
-            logratio = new_logprob - b_logprobs[idx]
-            ratio = logratio.exp()
-            masked_mean = _masked_mean(mask, count)
-            ent = masked_mean(-(log_all.exp() * log_all).sum(-1))
-            with torch.no_grad():
-                approx_kl = float(masked_mean((ratio - 1) - logratio))
-                clipfracs.append(float(masked_mean(((ratio - 1.0).abs() > hp.clip_coef).float())))
-            mb_adv = b_adv[idx]
-            if hp.norm_adv and count > 1:
-                mean = masked_mean(mb_adv)
-                std = (masked_mean((mb_adv - mean) ** 2) * count / (count - 1)).sqrt()
-                mb_adv = (mb_adv - mean) / (std + 1e-8)
-            clipped = torch.clamp(ratio, 1 - hp.clip_coef, 1 + hp.clip_coef)
-            pg = masked_mean(torch.max(-mb_adv * ratio, -mb_adv * clipped))
-            if hp.clip_vloss:
-                v_unclipped = (new_values - b_returns[idx]) ** 2
-                v_clipped = b_values[idx] + torch.clamp(new_values - b_values[idx], -hp.clip_coef, hp.clip_coef)
-                vl = 0.5 * masked_mean(torch.max(v_unclipped, (v_clipped - b_returns[idx]) ** 2))
-            else:
-                vl = 0.5 * masked_mean((new_values - b_returns[idx]) ** 2)
-            loss = pg - hp.ent_coef * ent + hp.vf_coef * vl
-            optimizer.zero_grad()
-            loss.backward()
-            if dist_ctx.enabled:
-                _all_reduce_grads(net, dist_ctx.world_size)
-            nn.utils.clip_grad_norm_(net.parameters(), hp.max_grad_norm)
-            optimizer.step()
-            pg_loss, v_loss, entropy = float(pg.detach()), float(vl.detach()), float(ent.detach())
-        if hp.target_kl is not None and approx_kl > hp.target_kl:
-            break
+# --- Outputs and checkpoints ----------------------------------------------------------------------
+
+
+def _sidecar(run: Run, state: RunState, workers: int, stopped_early: bool) -> dict:
+    """model.json (returned by `train` also when no model.pt is written)."""
+    first = run.missions[0]
     return {
-        "policy_loss": pg_loss,
-        "value_loss": v_loss,
-        "entropy": entropy,
-        "approx_kl": approx_kl,
-        "clip_fraction": float(np.mean(clipfracs)) if clipfracs else 0.0,
+        "format": checkpoint.FORMAT,
+        "mission": {"name": first.name, "source": first.source, "sha256": first.fingerprint()},
+        "missions": [{"name": m.name, "source": m.source, "sha256": m.fingerprint()} for m in run.missions],
+        "mission_weights": run.weights,
+        "preset": run.preset,
+        "shaping": run.shaping,
+        "arch": run.arch,
+        "steps": state.global_step,
+        "requested_steps": run.steps,
+        "seed": run.seed,
+        "hyperparameters": run.hp.model_dump(),
+        "world_size": run.dist.world_size,
+        "workers": workers,
+        "device": str(run.device),
+        "resumed_from_step": state.resumed_from,
+        "run_key": run.key,
+        "updates": len(state.log_rows),
+        "stopped_early": stopped_early,
+        "wall_seconds": state.log_rows[-1]["wall_seconds"] if state.log_rows else 0.0,
+        "versions": package_versions(),
+        "git_commit": git_commit(Path(__file__).parent),
     }
+
+
+def _write_final(run: Run, state: RunState, out: Path, sidecar: dict) -> None:
+    """train_log.parquet and model.pt (+ model.json); records model.pt's sha256 in `sidecar`."""
+    write_parquet(out / "train_log.parquet", pd.DataFrame(state.log_rows))
+    payload = _policy_payload(run.net, run.net_kwargs, run.encoder, run.action_names)
+    sidecar["sha256"] = checkpoint.save(out / "model.pt", payload, sidecar)
+
+
+def _policy_payload(net: PolicyNet, net_kwargs: dict, encoder: ObsEncoder, action_names: list[str]) -> dict:
+    return {
+        "format": checkpoint.FORMAT,
+        "net_kwargs": net_kwargs,
+        "encoder": encoder.signature(),
+        "action_names": list(action_names),
+        "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+    }
+
+
+def _save_periodic(run: Run, state: RunState) -> None:
+    """Collective under torchrun (every rank's RNG streams are gathered); rank 0 writes."""
+    generators = {"sampler": run.sampler, "shuffler": run.shuffler}
+    mine = ({name: g.get_state() for name, g in generators.items()}, None)
+    gathered = [mine]
+    if run.dist.enabled:
+        import torch.distributed as tdist
+
+        gathered = [None] * run.dist.world_size
+        tdist.all_gather_object(gathered, mine)
+    if run.dist.rank != 0:
+        return
+    rng = {name: [g[0][name] for g in gathered] for name in generators}
+    rng["env_resets"] = state.env_resets
+    rng["python"] = _from_random_state(random.getstate())
+    payload = {
+        "format": checkpoint.FORMAT,
+        "model": run.net.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "update": state.update,
+        "global_step": state.global_step,
+        "log": state.log_rows,
+        "rng": rng,
+    }
+    path = run.periodic_dir / f"step_{state.global_step:012d}.pt"
+    checkpoint.save(path, payload, {"run_key": run.key, "global_step": state.global_step})
+
+
+def _resume(run: Run) -> RunState:
+    """Restore `run` from its newest good periodic checkpoint; a fresh state when there is none."""
+    saved = _latest_periodic(run.periodic_dir)
+    if saved is None:
+        return RunState()
+    rank = run.dist.rank
+    run.net.load_state_dict(saved["model"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.sampler.set_state(saved["rng"]["sampler"][rank])
+    run.shuffler.set_state(saved["rng"]["shuffler"][rank])
+    random.setstate(_to_random_state(saved["rng"]["python"]))
+    global_step = int(saved["global_step"])
+    return RunState(
+        update=int(saved["update"]),
+        global_step=global_step,
+        log_rows=list(saved["log"]),
+        env_resets=int(saved["rng"].get("env_resets", 0)) + 1,
+        resumed_from=global_step,
+    )
+
+
+def _latest_periodic(directory: Path) -> dict | None:
+    """Newest periodic checkpoint whose bytes match its sidecar (older ones as fallback)."""
+    if not directory.is_dir():
+        return None
+    for path in sorted(directory.glob("step_*.pt"), reverse=True):
+        try:
+            return checkpoint.load(path, verify_sidecar=True)
+        except UserError as exc:
+            print(f"daf: skipping unusable periodic checkpoint: {exc}", file=sys.stderr)
+    return None
+
+
+def _from_random_state(state: tuple) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _to_random_state(state: list) -> tuple:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
+
+
+# --- Distributed data parallel ----------------------------------------------------------------------
+
+
+@dataclass
+class Dist:
+    """torch.distributed context (a single process when not launched by torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @classmethod
+    def from_env(cls, device: torch.device) -> Dist:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        import torch.distributed as dist
+
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if not dist.is_initialized():
+            dist.init_process_group(backend=backend)
+        return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _setup_distributed(device_name: str) -> tuple[torch.device, Dist]:
+    """The device and, under torchrun, the process group (one GPU per local rank)."""
+    device = resolve_device(device_name)
+    dist_ctx = Dist.from_env(device)
+    if device.type == "cuda" and dist_ctx.enabled:
+        device = torch.device("cuda", dist_ctx.local_rank)
+    return device, dist_ctx
+
+
+def _teardown_distributed(dist_ctx: Dist) -> None:
+    if dist_ctx.enabled:  # rank 0 may still be writing the outputs
+        import torch.distributed as tdist
+
+        tdist.barrier()
+        tdist.destroy_process_group()
+
+
+def _broadcast_parameters(net: nn.Module, dist_ctx: Dist) -> None:
+    if dist_ctx.enabled:
+        import torch.distributed as tdist
+
+        for p in net.parameters():
+            tdist.broadcast(p.data, src=0)
+
+
+def _sum_over_ranks(value: int, dist_ctx: Dist) -> int:
+    if not dist_ctx.enabled:
+        return value
+    import torch.distributed as tdist
+
+    total = torch.tensor([value], dtype=torch.long)
+    tdist.all_reduce(total)
+    return int(total.item())
 
 
 def _all_reduce_grads(net: nn.Module, world_size: int) -> None:
@@ -639,61 +930,3 @@ def _check_in_sync(net: nn.Module, dist_ctx: Dist) -> str:
         if len(set(gathered)) != 1:
             raise RuntimeError(f"ranks hold different parameters after an update: {gathered}")
     return checksum
-
-
-def _policy_payload(net: PolicyNet, net_kwargs: dict, encoder: ObsEncoder, action_names: list[str]) -> dict:
-    return {
-        "format": checkpoint.FORMAT,
-        "net_kwargs": net_kwargs,
-        "encoder": encoder.signature(),
-        "action_names": list(action_names),
-        "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-    }
-
-
-def _save_periodic(directory, net, optimizer, update, global_step, log_rows, generators, env_resets, dist_ctx, key):
-    """Collective under torchrun (every rank's RNG streams are gathered); rank 0 writes."""
-    mine = ({name: g.get_state() for name, g in generators.items()}, None)
-    gathered = [mine]
-    if dist_ctx.enabled:
-        import torch.distributed as tdist
-
-        gathered = [None] * dist_ctx.world_size
-        tdist.all_gather_object(gathered, mine)
-    if dist_ctx.rank != 0:
-        return
-    rng = {name: [g[0][name] for g in gathered] for name in generators}
-    rng["env_resets"] = env_resets
-    rng["python"] = _from_random_state(random.getstate())
-    payload = {
-        "format": checkpoint.FORMAT,
-        "model": net.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "update": update,
-        "global_step": global_step,
-        "log": log_rows,
-        "rng": rng,
-    }
-    checkpoint.save(directory / f"step_{global_step:012d}.pt", payload, {"run_key": key, "global_step": global_step})
-
-
-def _latest_periodic(directory: Path) -> dict | None:
-    """Newest periodic checkpoint whose bytes match its sidecar (older ones as fallback)."""
-    if not directory.is_dir():
-        return None
-    for path in sorted(directory.glob("step_*.pt"), reverse=True):
-        try:
-            return checkpoint.load(path, verify_sidecar=True)
-        except UserError as exc:
-            print(f"daf: skipping unusable periodic checkpoint: {exc}", file=sys.stderr)
-    return None
-
-
-def _from_random_state(state: tuple) -> list:
-    version, internal, gauss = state
-    return [version, list(internal), gauss]
-
-
-def _to_random_state(state: list) -> tuple:
-    version, internal, gauss = state
-    return (version, tuple(internal), gauss)

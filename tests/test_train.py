@@ -19,7 +19,7 @@ from daf import checkpoint
 from daf.config import PPOConfig
 from daf.errors import UserError
 from daf.missions import MISSIONS
-from daf.ppo import train
+from daf.ppo import compute_gae, train
 
 TINY = {"num_envs": 2, "rollout_steps": 8, "num_minibatches": 2, "update_epochs": 1}
 
@@ -56,6 +56,37 @@ CHANGES = {
     "token_size": 8,
     "conv_channels": 4,
 }
+
+
+def test_compute_gae_by_hand():
+    """GAE on 3 steps x 2 rows, worked out by hand (gamma = lambda = 0.5: every number exact in binary).
+    dones[t] = 1 means the observation at step t starts a new episode, so step t's transition ended
+    one iff dones[t + 1] (after the last step: next_done); dones[0] is never read.
+        delta_t = r_t + gamma * V_{t+1} * (1 - done_{t+1}) - V_t
+        A_t     = delta_t + gamma * lambda * (1 - done_{t+1}) * A_{t+1}        returns = A + V
+    row 0: r = 1, 2, 3; V = 0.5, 1, 1.5; dones = 0, 0, 1 (an episode ends after step 1); next V 2, done 0
+        t=2: delta = 3 + 0.5*2*1 - 1.5   = 2.5    A = 2.5
+        t=1: delta = 2 + 0.5*1.5*0 - 1   = 1      A = 1 + 0.25*0*2.5 = 1       (nothing flows across the end)
+        t=0: delta = 1 + 0.5*1*1 - 0.5   = 1      A = 1 + 0.25*1*1   = 1.25
+    row 1: r = 0, 0, 1; V = 1, 1, 1; dones = 1, 0, 0; next V 4, next done 1 (the last step ended an episode)
+        t=2: delta = 1 + 0.5*4*0 - 1     = 0      A = 0                        (next V not bootstrapped)
+        t=1: delta = 0 + 0.5*1*1 - 1     = -0.5   A = -0.5 + 0.25*1*0    = -0.5
+        t=0: delta = 0 + 0.5*1*1 - 1     = -0.5   A = -0.5 + 0.25*1*-0.5 = -0.625
+    """
+    rewards = torch.tensor([[1.0, 0.0], [2.0, 0.0], [3.0, 1.0]])  # (steps, rows), time-major
+    values = torch.tensor([[0.5, 1.0], [1.0, 1.0], [1.5, 1.0]])
+    dones = torch.tensor([[0.0, 1.0], [0.0, 0.0], [1.0, 0.0]])
+    next_value, next_done = torch.tensor([2.0, 4.0]), torch.tensor([0.0, 1.0])
+    inputs = [x.clone() for x in (rewards, values, dones, next_value, next_done)]
+    advantages, returns = compute_gae(rewards, values, dones, next_value, next_done, 0.5, 0.5)
+    exact = {"rtol": 0.0, "atol": 0.0}
+    torch.testing.assert_close(advantages, torch.tensor([[1.25, -0.625], [1.0, -0.5], [2.5, 0.0]]), **exact)
+    torch.testing.assert_close(returns, torch.tensor([[1.75, 0.375], [2.0, 0.5], [4.0, 1.0]]), **exact)
+    for before, after in zip(inputs, (rewards, values, dones, next_value, next_done)):
+        assert torch.equal(before, after)  # pure: the rollout's tensors are left as they were
+    flipped = dones.clone()
+    flipped[0] = 1 - flipped[0]  # dones[0] concerns the step before the rollout
+    assert torch.equal(compute_gae(rewards, values, flipped, next_value, next_done, 0.5, 0.5)[0], advantages)
 
 
 def test_changes_cover_every_hyperparameter():

@@ -9,6 +9,7 @@ that records its sha256; a checkpoint whose bytes do not match it is refused.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import pickle
 from pathlib import Path
@@ -33,8 +34,13 @@ def sha256_file(path: str | Path) -> str:
 def save(path: str | Path, payload: dict[str, Any], sidecar: dict[str, Any]) -> str:
     """Write `payload` atomically, then its sidecar (with the payload's sha256). Returns the sha."""
     path = Path(path)
-    write_atomic(path, lambda tmp: torch.save(payload, tmp))
-    digest = sha256_file(path)
+    # serialised in memory: given a file, torch.save names the zip's root folder after it, and
+    # the temp file's random name would make every rerun's bytes differ
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    write_atomic(path, lambda tmp: tmp.write_bytes(data))
+    digest = hashlib.sha256(data).hexdigest()
     write_json(path.with_suffix(".json"), {**sidecar, "sha256": digest, "file": path.name})
     return digest
 

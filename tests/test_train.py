@@ -536,3 +536,11 @@ def test_final_and_best_checkpoints_are_checked_against_their_sidecar(tmp_path, 
     result = daf(*evaluate, "--policy", str(best / "model.pt"), "--out", str(out))
     assert result.returncode == 0 and out.exists(), result.stderr
     assert f"daf: warning: checkpoint '{best / 'model.pt'}' has no sidecar model.json" in result.stderr
+
+
+def test_same_run_writes_byte_identical_checkpoints(tmp_path):
+    """Rerunning the same training writes the same model.pt bytes (torch.save must not embed
+    the random temp file's name as the zip's root folder), so sha256s compare across reruns."""
+    first, second = tiny_run(tmp_path, "a"), tiny_run(tmp_path, "b")
+    # (periodic checkpoints carry the training log so far, whose timing columns differ)
+    assert checkpoint.sha256_file(first["out"] / "model.pt") == checkpoint.sha256_file(second["out"] / "model.pt")

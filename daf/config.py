@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from daf import paths
 from daf.errors import UserError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"  # used in result paths, so no slashes or spaces
@@ -664,11 +665,11 @@ class StudyConfig(Strict):
 
 
 def checkpoint_path(policy: str, seed: int) -> str:
-    return f"results/checkpoints/{policy}/seed{seed}/model.pt"
+    return paths.MODEL.format(policy=policy, seed=seed)
 
 
 def sweep_best_path(sweep: str) -> str:
-    return f"results/sweeps/{sweep}/best/model.pt"
+    return paths.SWEEP_BEST_MODEL.format(sweep=sweep)
 
 
 def _check_playable(where: str, policy: str, trained_on: str, missions: list[str]) -> None:

@@ -6,6 +6,7 @@ import math
 import re
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -31,7 +32,6 @@ def test_schema_file_matches_model():
 
 
 def test_schema_rejects_what_the_model_rejects():
-    jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads(schema_text())
     jsonschema.validate(VALID, schema)
     bad = copy.deepcopy(VALID)
@@ -514,12 +514,8 @@ def malformed_configs(draw):
     return config, touched
 
 
-try:  # the oracle's self-check: an independent validator agrees each config breaks the schema
-    from jsonschema import Draft202012Validator
-
-    SCHEMA_VALIDATOR = Draft202012Validator(SCHEMA)
-except ImportError:  # pragma: no cover - jsonschema is optional
-    SCHEMA_VALIDATOR = None
+# the oracle's self-check: an independent validator agrees each config breaks the schema
+SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
 def _has_nan(value):
@@ -535,7 +531,7 @@ def _has_nan(value):
 @given(malformed_configs())
 def test_malformed_configs_are_rejected_naming_a_field(case):
     config, touched = case
-    if SCHEMA_VALIDATOR is not None and not _has_nan(config):  # JSON Schema bounds let nan through
+    if not _has_nan(config):  # JSON Schema bounds let nan through
         assert not SCHEMA_VALIDATOR.is_valid(config), touched
     _check_rejected(config, touched, "fuzz.yaml")
 

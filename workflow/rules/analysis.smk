@@ -2,46 +2,45 @@
 # failure-mode fractions and mission difficulty; and the replays' GIFs for the report.
 rule analyze:
     input:
-        evals="results/evals/{policy}/{mission}.parquet",
+        evals=paths.EVAL,
     output:
-        "results/analysis/{policy}/{mission}.parquet",
+        paths.ANALYSIS,
     params:
         mission=lambda w: MISSIONS[w.mission],
         version=RULE_VERSIONS["analysis"],
     log:
-        text="results/logs/analyze/{policy}/{mission}.log",
-        json="results/logs/analyze/{policy}/{mission}.jsonl",
+        **paths.logs("analyze/{policy}/{mission}"),
     benchmark:
-        "results/benchmarks/analyze/{policy}/{mission}.tsv"
+        paths.benchmark("analyze/{policy}/{mission}")
     shell:
         "daf --log-json {log.json} analyze --evals {input.evals} --mission {params.mission:q} --out {output} > {log.text} 2>&1"
 
 
 rule analysis_summary:
     input:
-        [f"results/analysis/{p}/{m}.parquet" for p in POLICIES for m in STUDY.policy_missions(p)],
+        [paths.ANALYSIS.format(policy=p, mission=m) for p in POLICIES for m in STUDY.policy_missions(p)],
     output:
-        summary="results/analysis/summary.parquet",
-        difficulty="results/analysis/difficulty.parquet",
-        csv=report("results/analysis/summary.csv", caption="../report/analysis.rst", category="Mission analysis"),
+        summary=paths.ANALYSIS_SUMMARY,
+        difficulty=paths.DIFFICULTY,
+        csv=report(paths.ANALYSIS_SUMMARY_CSV, caption="../report/analysis.rst", category="Mission analysis"),
     params:
         confidence=STUDY.compare.confidence,
         version=RULE_VERSIONS["analysis"],
+        out=lambda w, output: paths.parent(output.summary),
     log:
-        text="results/logs/analysis_summary.log",
-        json="results/logs/analysis_summary.jsonl",
+        **paths.logs("analysis_summary"),
     benchmark:
-        "results/benchmarks/analysis_summary.tsv"
+        paths.benchmark("analysis_summary")
     shell:
-        "daf --log-json {log.json} analysis-aggregate --analyses {input} --out results/analysis --confidence {params.confidence} > {log.text} 2>&1"
+        "daf --log-json {log.json} analysis-aggregate --analyses {input} --out {params.out} --confidence {params.confidence} > {log.text} 2>&1"
 
 
 rule render:
     input:
-        lambda w: f"results/replays/{w.policy}/{w.mission}/run{STUDY.policy_runs(w.policy)[0]}/episode_0000.npz",  # the first run
+        lambda w: paths.REPLAY.format(policy=w.policy, mission=w.mission, run=STUDY.policy_runs(w.policy)[0]),  # the first run
     output:
         report(
-            "results/replays/{policy}/{mission}.gif",
+            paths.REPLAY_GIF,
             caption="../report/replay.rst",
             category="Replays",
             subcategory="{policy}",
@@ -50,7 +49,6 @@ rule render:
     params:
         version=RULE_VERSIONS["render"],
     log:
-        text="results/logs/render/{policy}/{mission}.log",
-        json="results/logs/render/{policy}/{mission}.jsonl",
+        **paths.logs("render/{policy}/{mission}"),
     shell:
         "daf --log-json {log.json} render {input} --out {output} --every 2 --max-frames 100 --cell 8 > {log.text} 2>&1"

@@ -1,4 +1,5 @@
-# Shared definitions: the validated study (pydantic, daf.config) and path helpers.
+# Shared definitions: the validated study (pydantic, daf.config) and input helpers. Every
+# results path comes from daf/paths.py (one table); rules pass files on as {input}/{output}.
 import json
 import logging
 import re
@@ -7,7 +8,7 @@ from pathlib import Path
 
 # mettagrid adds a root log handler on import, which would print every Snakemake log line twice.
 _root_handlers, _root_level = list(logging.root.handlers), logging.root.level
-from daf import RULE_VERSIONS
+from daf import RULE_VERSIONS, paths
 from daf.config import load_study, validate_study
 from daf.errors import UserError
 from daf.missions import get_mission, is_mission_file, mission_id
@@ -52,7 +53,7 @@ wildcard_constraints:
 
 def eval_tables():
     """One table per policy x mission it plays (a trained network only plays missions like its own)."""
-    return [f"results/evals/{p}/{m}.parquet" for p in POLICIES for m in STUDY.policy_missions(p)]
+    return [paths.EVAL.format(policy=p, mission=m) for p in POLICIES for m in STUDY.policy_missions(p)]
 
 
 EVALUATE_CHUNK_SHELL = (
@@ -90,7 +91,7 @@ def chunk_size(w):
 def evaluation_chunks(w):
     """Every run x chunk of a policy x mission (runs: the policy's training seeds, else 0)."""
     chunks = range(-(-STUDY.evaluation.episodes // STUDY.evaluation.chunk))
-    return [f"results/evals/{w.policy}/{w.mission}/run{run}/chunk{c}.parquet"
+    return [paths.EVAL_CHUNK.format(policy=w.policy, mission=w.mission, run=run, chunk=c)
             for run in STUDY.policy_runs(w.policy) for c in chunks]
 
 
@@ -113,7 +114,7 @@ def evaluate_run_inputs(w):
 
 def train_outputs(policy):
     """The train logs of every run of a policy."""
-    return [f"results/checkpoints/{policy}/seed{s}/train_log.parquet" for s in STUDY.policy_runs(policy)]
+    return [paths.TRAIN_LOG.format(policy=policy, seed=s) for s in STUDY.policy_runs(policy)]
 
 
 # --- learning curves ---------------------------------------------------------------------
@@ -127,7 +128,7 @@ def curve_reference_tables():
     if not (CURVE_POLICIES and norm):
         return []
     missions = sorted({m for p in CURVE_POLICIES for m in STUDY.policy_missions(p)})
-    return [f"results/evals/{ref}/{m}.parquet" for ref in (norm.low, norm.high) for m in missions]
+    return [paths.EVAL.format(policy=ref, mission=m) for ref in (norm.low, norm.high) for m in missions]
 
 
 def plan_flags():
@@ -225,14 +226,14 @@ def replacement_flags(wildcards):
 def vor_scenario_tables(wildcards):
     tables = []
     for mission in STUDY.vor_missions(wildcards.candidate):
-        tables += [f"results/vor/{wildcards.candidate}/{mission}/k{k}.parquet"
+        tables += [paths.VOR_SCENARIO.format(candidate=wildcards.candidate, mission=mission, k=k)
                    for k in range(1, MISSION_AGENTS[mission] + 1)]
-        tables.append(f"results/vor/replacement/{mission}.parquet")
+        tables.append(paths.VOR_REPLACEMENT.format(mission=mission))
     return tables
 
 
 def vor_outputs():
-    return [f"results/vor/{c}.json" for c in VOR_CANDIDATES]
+    return [paths.VOR.format(candidate=c) for c in VOR_CANDIDATES]
 
 
 def report_flags(wildcards, input):
@@ -263,7 +264,7 @@ def sweep_trial_ids(sweep):
 
 
 def sweep_runs(sweep, trials=None):
-    return [f"results/sweeps/{sweep}/trials/{t}/seed{s}/run.json"
+    return [paths.SWEEP_RUN.format(sweep=sweep, trial=t, seed=s)
             for t in (trials or sweep_trial_ids(sweep)) for s in SWEEPS[sweep].seeds]
 
 
@@ -287,14 +288,14 @@ def sweep_json(sweep):
 
 
 def sweep_best_inputs():
-    return [f"results/sweeps/{name}/best.json" for name in SWEEPS]
+    return [paths.SWEEP_BEST.format(sweep=name) for name in SWEEPS]
 
 
 VARIANTS = STUDY.variants
 
 
 def variant_tables(name):
-    return [f"results/evals/{p}/{mission_id(m)}.parquet"
+    return [paths.EVAL.format(policy=p, mission=mission_id(m))
             for p in VARIANTS[name].policies for m in VARIANTS[name].mission_names()]
 
 
@@ -326,7 +327,7 @@ def tpe_previous_round(w):
     """tpe: a trial of round r is asked once every trial of round r-1 is told."""
     rounds = dict((tid, r) for r, tid in TPE_SLOTS[w.sweep])
     previous = [tid for r, tid in TPE_SLOTS[w.sweep] if r == rounds[w.trial] - 1]
-    return [f"results/sweeps/{w.sweep}/trials/{tid}/told.json" for tid in previous]
+    return [paths.SWEEP_TOLD.format(sweep=w.sweep, trial=tid) for tid in previous]
 
 
 def tpe_round_runs(w):

@@ -3,10 +3,10 @@
 # summary over runs (mean and IQM with CIs; ALL on normalised scores when configured).
 rule curve:
     input:
-        model="results/checkpoints/{policy}/seed{seed}/model.pt",
+        model=paths.MODEL,
         missions=lambda w: mission_files(*[MISSIONS[m] for m in STUDY.policy_missions(w.policy)]),
     output:
-        "results/curves/{policy}/seed{seed}.parquet",
+        paths.CURVE_RUN,
     params:
         missions=lambda w: " ".join(f"--mission {shlex.quote(MISSIONS[m])}" for m in STUDY.policy_missions(w.policy)),
         mission_sha=lambda w: [MISSION_SHA[m] for m in STUDY.policy_missions(w.policy)],  # rerun trigger
@@ -15,38 +15,37 @@ rule curve:
         num_envs=STUDY.evaluation.num_envs,
         version=RULE_VERSIONS["curves"],
     log:
-        text="results/logs/curves/{policy}/seed{seed}.log",
-        json="results/logs/curves/{policy}/seed{seed}.jsonl",
+        **paths.logs("curves/{policy}/seed{seed}"),
     benchmark:
-        "results/benchmarks/curves/{policy}/seed{seed}.tsv"
+        paths.benchmark("curves/{policy}/seed{seed}")
     threads: 1
     resources:
         mem_mb=2000,
         runtime=120,
     shell:
-        "daf --log-json {log.json} curves --run-dir results/checkpoints/{wildcards.policy}/seed{wildcards.seed}"
+        "daf --log-json {log.json} curves --run-dir $(dirname {input.model})"
         " {params.missions} --episodes {params.episodes} --seed {params.seed} --num-envs {params.num_envs}"
         " --policy {wildcards.policy} --run {wildcards.seed} --out {output} --no-progress > {log.text} 2>&1"
 
 
 rule curves_summary:
     input:
-        runs=[f"results/curves/{p}/seed{s}.parquet" for p in CURVE_POLICIES for s in STUDY.policy_runs(p)],
+        runs=[paths.CURVE_RUN.format(policy=p, seed=s) for p in CURVE_POLICIES for s in STUDY.policy_runs(p)],
         references=curve_reference_tables(),
     output:
-        tables=[f"results/curves/{p}.parquet" for p in CURVE_POLICIES],
-        summary="results/curves/summary.parquet",
-        final="results/curves/final_vs_best.parquet",
+        tables=[paths.CURVE_POLICY.format(policy=p) for p in CURVE_POLICIES],
+        summary=paths.CURVES_SUMMARY,
+        final=paths.FINAL_VS_BEST,
     params:
         normalize=compare_normalize_flag(),
         confidence=STUDY.compare.confidence,
         reps=STUDY.compare.bootstrap_reps,
         seed=STUDY.evaluation.seed,
         version=RULE_VERSIONS["curves"],
+        out=lambda w, output: paths.parent(output.summary),
     log:
-        text="results/logs/curves_summary.log",
-        json="results/logs/curves_summary.jsonl",
+        **paths.logs("curves_summary"),
     shell:
         "daf --log-json {log.json} curves-aggregate --curves {input.runs} --references {input.references:q}"
         " {params.normalize} --confidence {params.confidence} --reps {params.reps} --seed {params.seed}"
-        " --out results/curves > {log.text} 2>&1"
+        " --out {params.out} > {log.text} 2>&1"

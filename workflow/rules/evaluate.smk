@@ -7,17 +7,16 @@ rule evaluate_chunk:
     input:
         evaluate_run_inputs,
     output:
-        table="results/evals/{policy}/{mission}/run{run}/chunk{chunk}.parquet",
-        provenance="results/evals/{policy}/{mission}/run{run}/chunk{chunk}.json",
+        table=paths.EVAL_CHUNK,
+        provenance=paths.EVAL_CHUNK_SIDECAR,
     wildcard_constraints:
         chunk=r"[1-9]\d*",  # chunk 0 is `evaluate_first_chunk`
     params:
         **evaluate_chunk_params(replays=""),
     log:
-        text="results/logs/evaluate/{policy}/{mission}/run{run}/chunk{chunk}.log",
-        json="results/logs/evaluate/{policy}/{mission}/run{run}/chunk{chunk}.jsonl",
+        **paths.logs("evaluate/{policy}/{mission}/run{run}/chunk{chunk}"),
     benchmark:
-        "results/benchmarks/evaluate/{policy}/{mission}/run{run}/chunk{chunk}.tsv"
+        paths.benchmark("evaluate/{policy}/{mission}/run{run}/chunk{chunk}")
     threads: 1
     resources:
         mem_mb=2000,
@@ -28,28 +27,28 @@ rule evaluate_chunk:
 
 use rule evaluate_chunk as evaluate_first_chunk with:
     output:
-        table="results/evals/{policy}/{mission}/run{run}/chunk0.parquet",
-        provenance="results/evals/{policy}/{mission}/run{run}/chunk0.json",
-        replay="results/replays/{policy}/{mission}/run{run}/episode_0000.npz",  # for the report
+        table=paths.EVAL_CHUNK.replace("{chunk}", "0"),
+        provenance=paths.EVAL_CHUNK_SIDECAR.replace("{chunk}", "0"),
+        replay=paths.REPLAY,  # for the report
     params:
-        **evaluate_chunk_params(replays=lambda w: f"--replays 1 --replay-dir results/replays/{w.policy}/{w.mission}/run{w.run}"),
+        **evaluate_chunk_params(
+            replays=lambda w: "--replays 1 --replay-dir " + paths.REPLAY_DIR.format(policy=w.policy, mission=w.mission, run=w.run)
+        ),
     log:
-        text="results/logs/evaluate/{policy}/{mission}/run{run}/chunk0.log",
-        json="results/logs/evaluate/{policy}/{mission}/run{run}/chunk0.jsonl",
+        **paths.logs("evaluate/{policy}/{mission}/run{run}/chunk0"),
     benchmark:
-        "results/benchmarks/evaluate/{policy}/{mission}/run{run}/chunk0.tsv"
+        paths.benchmark("evaluate/{policy}/{mission}/run{run}/chunk0")
 
 
 rule evaluate:
     input:
         chunks=evaluation_chunks,
     output:
-        table="results/evals/{policy}/{mission}.parquet",
-        provenance="results/evals/{policy}/{mission}.json",
+        table=paths.EVAL,
+        provenance=paths.EVAL_SIDECAR,
     params:
         version=RULE_VERSIONS["evaluate"],
     log:
-        text="results/logs/evaluate/{policy}/{mission}.log",
-        json="results/logs/evaluate/{policy}/{mission}.jsonl",
+        **paths.logs("evaluate/{policy}/{mission}"),
     shell:
         "daf --log-json {log.json} merge-evals --chunks {input.chunks} --out {output.table} > {log.text} 2>&1"

@@ -4,9 +4,9 @@ rule plan:
     input:
         eval_tables(),
     output:
-        json="results/plan/plan.json",
-        precision="results/plan/precision.parquet",
-        power="results/plan/power.parquet",
+        json=paths.PLAN,
+        precision=paths.PLAN_PRECISION,
+        power=paths.PLAN_POWER,
     params:
         settings=STUDY.plan.model_dump(mode="json") if STUDY.plan else {},
         flags=plan_flags(),
@@ -14,9 +14,9 @@ rule plan:
         normalize=compare_normalize_flag(),
         seed=STUDY.evaluation.seed,
         version=RULE_VERSIONS["plan"],
+        out=lambda w, output: paths.parent(output.json),
     log:
-        text="results/logs/plan.log",
-        json="results/logs/plan.jsonl",
+        **paths.logs("plan"),
     shell:
-        "daf --log-json {log.json} plan --evals {input} --out results/plan {params.flags} --alpha {params.alpha}"
+        "daf --log-json {log.json} plan --evals {input} --out {params.out} {params.flags} --alpha {params.alpha}"
         " {params.normalize} --seed {params.seed} > {log.text} 2>&1"

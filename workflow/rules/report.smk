@@ -9,25 +9,27 @@ rule report:
         difficulty=rules.analysis_summary.output.difficulty,
         vor=vor_outputs(),
         train_logs=[log for p in TRAINED for log in train_outputs(p)],
-        replays=[f"results/replays/{p}/{m}.gif" for p in POLICIES for m in STUDY.policy_missions(p)]
+        replays=[paths.REPLAY_GIF.format(policy=p, mission=m) for p in POLICIES for m in STUDY.policy_missions(p)]
         if STUDY.report.replays
         else [],
         evals=eval_tables(),
         sweeps=sweep_best_inputs(),
-        variants=[f"results/variants/{v}.parquet" for v in VARIANTS],
+        variants=[paths.VARIANT.format(variant=v) for v in VARIANTS],
         curves=rules.curves_summary.output if CURVE_POLICIES else [],
         plan=[rules.plan.output.json] if STUDY.plan else [],
     output:
-        html=report("results/report/index.html", caption="../report/index.rst", category="Report"),
+        html=report(paths.REPORT, caption="../report/index.rst", category="Report"),
     params:
-        benchmarks="results/benchmarks",
+        benchmarks=paths.BENCHMARKS_DIR,
+        logs=paths.LOGS_DIR,
+        comparison=lambda w, input: paths.parent(input.comparison),
+        analysis=lambda w, input: paths.parent(input.analysis),
         optional=report_flags,
         version=RULE_VERSIONS["report"],
     log:
-        text="results/logs/report.log",
-        json="results/logs/report.jsonl",
+        **paths.logs("report"),
     benchmark:
-        "results/benchmarks/report.tsv"
+        paths.benchmark("report")
     shell:
-        "daf --log-json {log.json} report --config {input.config} --comparison results/comparison --analysis results/analysis"
-        " --evals {input.evals} {params.optional} --benchmarks {params.benchmarks} --logs results/logs --out {output.html} > {log.text} 2>&1"
+        "daf --log-json {log.json} report --config {input.config} --comparison {params.comparison} --analysis {params.analysis}"
+        " --evals {input.evals} {params.optional} --benchmarks {params.benchmarks} --logs {params.logs} --out {output.html} > {log.text} 2>&1"

@@ -12,7 +12,7 @@ rule sweep_run:
     input:
         sweep_mission_inputs,
     output:
-        "results/sweeps/{sweep}/trials/{trial}/seed{seed}/run.json",
+        paths.SWEEP_RUN,
     wildcard_constraints:
         sweep="|".join(map(re.escape, PLANNED_SWEEPS)) or "(?!)",
         trial=r"t[0-9a-f]{8}",
@@ -21,10 +21,9 @@ rule sweep_run:
         run=sweep_run_params,
         version=RULE_VERSIONS["sweep"],
     log:
-        text="results/logs/sweeps/{sweep}/{trial}/seed{seed}.log",
-        json="results/logs/sweeps/{sweep}/{trial}/seed{seed}.jsonl",
+        **paths.logs("sweeps/{sweep}/{trial}/seed{seed}"),
     benchmark:
-        "results/benchmarks/sweeps/{sweep}/{trial}/seed{seed}.tsv"
+        paths.benchmark("sweeps/{sweep}/{trial}/seed{seed}")
     threads: 1
     resources:
         gpu=1,
@@ -35,15 +34,14 @@ rule sweep_run:
         " --base {params.run[base]:q} --missions {params.run[missions]} --episodes {params.run[episodes]}"
         " --eval-seed {params.run[eval_seed]} --metric {params.run[metric]} --direction {params.run[direction]}"
         " {params.run[replacement]} --num-envs {params.run[num_envs]} --device auto"
-        " --out results/sweeps/{wildcards.sweep}/trials/{wildcards.trial}/seed{wildcards.seed}"
-        " > {log.text} 2>&1"
+        " --out $(dirname {output}) > {log.text} 2>&1"
 
 
 rule sweep_ask:
     input:
         tpe_previous_round,
     output:
-        "results/sweeps/{sweep}/trials/{trial}/proposal.json",
+        paths.SWEEP_PROPOSAL,
     wildcard_constraints:
         sweep="|".join(map(re.escape, TPE_SWEEPS)) or "(?!)",
         trial=r"r\d{3}-\d{3}",
@@ -55,21 +53,21 @@ rule sweep_ask:
         startup=lambda w: SWEEPS[w.sweep].startup_trials,
         index=lambda w: [tid for _, tid in TPE_SLOTS[w.sweep]].index(w.trial),
         version=RULE_VERSIONS["sweep"],
+        journal=lambda w: paths.SWEEP_JOURNAL.format(sweep=w.sweep),
     log:
-        text="results/logs/sweeps/{sweep}/{trial}/ask.log",
-        json="results/logs/sweeps/{sweep}/{trial}/ask.jsonl",
+        **paths.logs("sweeps/{sweep}/{trial}/ask"),
     shell:
         "daf --log-json {log.json} sweep ask --space {params.space:q} --direction {params.direction} --sampler-seed {params.sampler_seed}"
-        " --startup-trials {params.startup} --journal results/sweeps/{wildcards.sweep}/optuna.journal"
+        " --startup-trials {params.startup} --journal {params.journal}"
         " --study-name {wildcards.sweep} --trial {wildcards.trial} --index {params.index} --out {output} > {log.text} 2>&1"
 
 
 rule sweep_run_tpe:
     input:
         missions=sweep_mission_inputs,
-        proposal="results/sweeps/{sweep}/trials/{trial}/proposal.json",
+        proposal=paths.SWEEP_PROPOSAL,
     output:
-        "results/sweeps/{sweep}/trials/{trial}/seed{seed}/run.json",
+        paths.SWEEP_RUN,
     wildcard_constraints:
         sweep="|".join(map(re.escape, TPE_SWEEPS)) or "(?!)",
         trial=r"r\d{3}-\d{3}",
@@ -78,11 +76,11 @@ rule sweep_run_tpe:
         pruner=sweep_pruner_flag,
         reporter=lambda w: "--reporter" if int(w.seed) == SWEEPS[w.sweep].seeds[0] else "",
         version=RULE_VERSIONS["sweep"],
+        journal=lambda w: paths.SWEEP_JOURNAL.format(sweep=w.sweep),
     log:
-        text="results/logs/sweeps/{sweep}/{trial}/seed{seed}.log",
-        json="results/logs/sweeps/{sweep}/{trial}/seed{seed}.jsonl",
+        **paths.logs("sweeps/{sweep}/{trial}/seed{seed}"),
     benchmark:
-        "results/benchmarks/sweeps/{sweep}/{trial}/seed{seed}.tsv"
+        paths.benchmark("sweeps/{sweep}/{trial}/seed{seed}")
     threads: 1
     resources:
         gpu=1,
@@ -92,62 +90,61 @@ rule sweep_run_tpe:
         "daf --log-json {log.json} sweep run --trial {wildcards.trial} --seed {wildcards.seed} --proposal {input.proposal}"
         " --base {params.run[base]:q} --missions {params.run[missions]} --episodes {params.run[episodes]}"
         " --eval-seed {params.run[eval_seed]} --metric {params.run[metric]} --direction {params.run[direction]}"
-        " {params.run[replacement]} --num-envs {params.run[num_envs]} --journal results/sweeps/{wildcards.sweep}/optuna.journal"
+        " {params.run[replacement]} --num-envs {params.run[num_envs]} --journal {params.journal}"
         " --study-name {wildcards.sweep} {params.pruner} {params.reporter} --device auto"
-        " --out results/sweeps/{wildcards.sweep}/trials/{wildcards.trial}/seed{wildcards.seed} > {log.text} 2>&1"
+        " --out $(dirname {output}) > {log.text} 2>&1"
 
 
 rule sweep_tell:
     input:
-        proposal="results/sweeps/{sweep}/trials/{trial}/proposal.json",
+        proposal=paths.SWEEP_PROPOSAL,
         runs=lambda w: sweep_runs(w.sweep, [w.trial]),
         round=tpe_round_runs,
     output:
-        "results/sweeps/{sweep}/trials/{trial}/told.json",
+        paths.SWEEP_TOLD,
     wildcard_constraints:
         trial=r"r\d{3}-\d{3}",
     params:
         direction=lambda w: SWEEPS[w.sweep].objective.direction,
         version=RULE_VERSIONS["sweep"],
+        journal=lambda w: paths.SWEEP_JOURNAL.format(sweep=w.sweep),
     log:
-        text="results/logs/sweeps/{sweep}/{trial}/tell.log",
-        json="results/logs/sweeps/{sweep}/{trial}/tell.jsonl",
+        **paths.logs("sweeps/{sweep}/{trial}/tell"),
     shell:
-        "daf --log-json {log.json} sweep tell --direction {params.direction} --journal results/sweeps/{wildcards.sweep}/optuna.journal"
+        "daf --log-json {log.json} sweep tell --direction {params.direction} --journal {params.journal}"
         " --study-name {wildcards.sweep} --proposal {input.proposal} --runs {input.runs} --out {output} > {log.text} 2>&1"
 
 
 rule sweep_summary:
     input:
         runs=lambda w: sweep_runs(w.sweep),
-        told=lambda w: [f"results/sweeps/{w.sweep}/trials/{t}/told.json" for _, t in TPE_SLOTS.get(w.sweep, [])],
+        told=lambda w: [paths.SWEEP_TOLD.format(sweep=w.sweep, trial=t) for _, t in TPE_SLOTS.get(w.sweep, [])],
     output:
-        table="results/sweeps/{sweep}/trials.parquet",
-        csv=report("results/sweeps/{sweep}/trials.csv", caption="../report/sweep.rst", category="Sweeps",
+        table=paths.SWEEP_TRIALS,
+        csv=report(paths.SWEEP_TRIALS_CSV, caption="../report/sweep.rst", category="Sweeps",
                    subcategory="{sweep}"),
-        importance="results/sweeps/{sweep}/importance.parquet",
-        summary="results/sweeps/{sweep}/summary.json",
+        importance=paths.SWEEP_IMPORTANCE,
+        summary=paths.SWEEP_SUMMARY,
     params:
         sweep=lambda w: sweep_json(w.sweep),
         version=RULE_VERSIONS["sweep"],
     log:
-        text="results/logs/sweeps/{sweep}/summary.log",
-        json="results/logs/sweeps/{sweep}/summary.jsonl",
+        **paths.logs("sweeps/{sweep}/summary"),
     shell:
-        "daf --log-json {log.json} sweep rank --sweep-json {params.sweep:q} --runs {input.runs} --out results/sweeps/{wildcards.sweep}"
+        "daf --log-json {log.json} sweep rank --sweep-json {params.sweep:q} --runs {input.runs} --out $(dirname {output.summary})"
         " > {log.text} 2>&1"
 
 
 rule sweep_best:
     input:
-        summary="results/sweeps/{sweep}/summary.json",
+        summary=paths.SWEEP_SUMMARY,
         runs=lambda w: sweep_runs(w.sweep),
     output:
-        best="results/sweeps/{sweep}/best.json",
-        top="results/sweeps/{sweep}/top.parquet",
-        reevaluations="results/sweeps/{sweep}/reevaluations.parquet",
-        model="results/sweeps/{sweep}/best/model.pt",
-        sidecar="results/sweeps/{sweep}/best/model.json",
+        best=paths.SWEEP_BEST,
+        top=paths.SWEEP_TOP,
+        reevaluations=paths.SWEEP_REEVALUATIONS,
+        model=paths.SWEEP_BEST_MODEL,
+        sidecar=paths.SWEEP_BEST_SIDECAR,
     params:
         sweep=lambda w: sweep_json(w.sweep),
         replacement=lambda w: sweep_replacement_flags(w.sweep),
@@ -156,10 +153,9 @@ rule sweep_best:
         reps=STUDY.compare.bootstrap_reps,
         version=RULE_VERSIONS["sweep_best"],
     log:
-        text="results/logs/sweeps/{sweep}/best.log",
-        json="results/logs/sweeps/{sweep}/best.jsonl",
+        **paths.logs("sweeps/{sweep}/best"),
     benchmark:
-        "results/benchmarks/sweeps/{sweep}/best.tsv"
+        paths.benchmark("sweeps/{sweep}/best")
     resources:
         mem_mb=2000,
         runtime=60,
@@ -167,7 +163,7 @@ rule sweep_best:
         "daf --log-json {log.json} sweep best --sweep-json {params.sweep:q} --name {wildcards.sweep} --summary {input.summary}"
         " --runs {input.runs} {params.replacement} --num-envs {params.num_envs} --confidence {params.confidence}"
         " --reps {params.reps}"
-        " --out results/sweeps/{wildcards.sweep} > {log.text} 2>&1"
+        " --out $(dirname {output.best}) > {log.text} 2>&1"
 
 
 # Variant sweeps: policies across a mission family's variants (the evaluate rule plays them).
@@ -175,16 +171,15 @@ rule variants:
     input:
         lambda w: variant_tables(w.variant),
     output:
-        table="results/variants/{variant}.parquet",
-        csv=report("results/variants/{variant}.csv", caption="../report/variants.rst", category="Variants"),
+        table=paths.VARIANT,
+        csv=report(paths.VARIANT_CSV, caption="../report/variants.rst", category="Variants"),
     params:
         confidence=STUDY.compare.confidence,
         reps=STUDY.compare.bootstrap_reps,
         seed=STUDY.evaluation.seed,
         version=RULE_VERSIONS["compare"],
     log:
-        text="results/logs/variants/{variant}.log",
-        json="results/logs/variants/{variant}.jsonl",
+        **paths.logs("variants/{variant}"),
     shell:
-        "daf --log-json {log.json} summarize --evals {input} --out {output.table} --csv {output.csv} --confidence {params.confidence}"
+        "daf --log-json {log.json} leaderboard --evals {input} --out {output.table} --csv {output.csv} --confidence {params.confidence}"
         " --reps {params.reps} --seed {params.seed} > {log.text} 2>&1"

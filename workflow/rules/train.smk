@@ -7,9 +7,9 @@ rule train:
     input:
         lambda w: mission_files(*train_settings(w.policy).mission_names()),
     output:
-        model="results/checkpoints/{policy}/seed{seed}/model.pt",
-        sidecar="results/checkpoints/{policy}/seed{seed}/model.json",
-        log="results/checkpoints/{policy}/seed{seed}/train_log.parquet",
+        model=paths.MODEL,
+        sidecar=paths.MODEL_SIDECAR,
+        log=paths.TRAIN_LOG,
     params:
         missions=lambda w: train_mission_flags(train_settings(w.policy)),
         mission_sha=lambda w: [MISSION_SHA[mission_id(m)] for m in train_settings(w.policy).mission_names()],  # rerun trigger
@@ -20,13 +20,12 @@ rule train:
         nnodes=lambda w: train_settings(w.policy).nnodes,
         hyperparameters=hyperparameter_flags,
         tracking=tracking_flags,
-        out=lambda w: f"results/checkpoints/{w.policy}/seed{w.seed}",
+        out=lambda w: paths.CHECKPOINT_DIR.format(policy=w.policy, seed=w.seed),
         version=RULE_VERSIONS["train"],
     log:
-        text="results/logs/train/{policy}/seed{seed}.log",
-        json="results/logs/train/{policy}/seed{seed}.jsonl",
+        **paths.logs("train/{policy}/seed{seed}"),
     benchmark:
-        "results/benchmarks/train/{policy}/seed{seed}.tsv"
+        paths.benchmark("train/{policy}/seed{seed}")
     # the ranks and their env workers; Snakemake scales this down to the cores it has, and
     # `daf train` starts one env worker per core beyond the first (speed only, same result)
     threads: lambda w: train_settings(w.policy).nproc_per_node * (1 + train_settings(w.policy).workers)

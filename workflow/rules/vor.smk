@@ -4,8 +4,8 @@ rule vor_scenario:
     input:
         lambda w: evaluate_files(w.candidate, *VOR.replacement, mission=w.mission),
     output:
-        table="results/vor/{candidate}/{mission}/k{k}.parquet",
-        provenance="results/vor/{candidate}/{mission}/k{k}.json",
+        table=paths.VOR_SCENARIO,
+        provenance=paths.VOR_SCENARIO_SIDECAR,
     params:
         spec=lambda w: STUDY.policy_spec(w.candidate),
         replacement=replacement_flags,
@@ -17,10 +17,9 @@ rule vor_scenario:
         version=RULE_VERSIONS["vor"],
         weights_sha=lambda w: weights_sha(w.candidate, *VOR.replacement),
     log:
-        text="results/logs/vor/{candidate}/{mission}/k{k}.log",
-        json="results/logs/vor/{candidate}/{mission}/k{k}.jsonl",
+        **paths.logs("vor/{candidate}/{mission}/k{k}"),
     benchmark:
-        "results/benchmarks/vor/{candidate}/{mission}/k{k}.tsv"
+        paths.benchmark("vor/{candidate}/{mission}/k{k}")
     threads: 1
     resources:
         mem_mb=2000,
@@ -35,8 +34,8 @@ rule vor_replacement:
     input:
         lambda w: evaluate_files(*VOR.replacement, mission=w.mission),
     output:
-        table="results/vor/replacement/{mission}.parquet",
-        provenance="results/vor/replacement/{mission}.json",
+        table=paths.VOR_REPLACEMENT,
+        provenance=paths.VOR_REPLACEMENT_SIDECAR,
     params:
         first=lambda w: VOR.replacement[0],
         spec=lambda w: STUDY.policy_spec(VOR.replacement[0]),
@@ -49,10 +48,9 @@ rule vor_replacement:
         version=RULE_VERSIONS["vor"],
         weights_sha=lambda w: weights_sha(*VOR.replacement),
     log:
-        text="results/logs/vor/replacement/{mission}.log",
-        json="results/logs/vor/replacement/{mission}.jsonl",
+        **paths.logs("vor/replacement/{mission}"),
     benchmark:
-        "results/benchmarks/vor/replacement/{mission}.tsv"
+        paths.benchmark("vor/replacement/{mission}")
     threads: 1
     resources:
         mem_mb=2000,
@@ -67,17 +65,16 @@ rule vor:
     input:
         scenarios=vor_scenario_tables,
     output:
-        "results/vor/{candidate}.json",
+        paths.VOR,
     params:
         confidence=STUDY.compare.confidence,
         reps=STUDY.compare.bootstrap_reps,
         seed=STUDY.evaluation.seed,
         version=RULE_VERSIONS["vor"],
     log:
-        text="results/logs/vor/{candidate}.log",
-        json="results/logs/vor/{candidate}.jsonl",
+        **paths.logs("vor/{candidate}"),
     benchmark:
-        "results/benchmarks/vor/{candidate}.tsv"
+        paths.benchmark("vor/{candidate}")
     shell:
         "daf --log-json {log.json} vor --scenarios {input.scenarios} --candidate {wildcards.candidate} --out {output}"
         " --confidence {params.confidence} --reps {params.reps} --seed {params.seed} > {log.text} 2>&1"

@@ -51,11 +51,16 @@ def cmd_validate_config(args) -> None:
 def cmd_schema(args) -> None:
     from daf.config import schema_text
 
+    if args.reference:
+        from daf.config_reference import update_reference
+
+        changed = update_reference(args.reference)
+        print(f"{args.reference}: config key reference {'rewritten' if changed else 'already up to date'}")
     if args.out:
         from daf.io import write_text
 
         write_text(args.out, schema_text())
-    else:
+    elif not args.reference:
         sys.stdout.write(schema_text())
 
 
@@ -94,4 +99,9 @@ def add_parsers(sub, parser_class) -> None:
 
     p = sub.add_parser("schema", help="print (or write) the config JSON schema")
     p.add_argument("--out")
+    p.add_argument(
+        "--reference",
+        metavar="FILE",
+        help="rewrite the generated config key reference between the markers of FILE (config/README.md)",
+    )
     p.set_defaults(func=cmd_schema)

@@ -47,7 +47,7 @@ class PPOConfig(Strict):
     target_kl: float | None = Field(default=None, gt=0, description="Stop the epochs early above this KL.")
     hidden_size: int = Field(default=128, ge=8, le=4096, description="Width of the hidden layers (and LSTM).")
     token_size: int = Field(default=32, ge=4, le=1024, description="Width of the token vectors (tokens archs).")
-    conv_channels: int = Field(default=8, ge=1, le=512, description="Channels of the first convolution (cnn archs).")
+    conv_channels: int = Field(default=8, ge=1, le=512, description="Channels of the convolution (cnn archs).")
     checkpoint_interval: int = Field(default=50_000, ge=1, description="Agent-steps between periodic checkpoints.")
 
 
@@ -92,8 +92,9 @@ class TrainConfig(Strict):
     )
     arch: Literal["tokens", "tokens_lstm", "cnn", "lstm"] = Field(
         default="tokens",
-        description="Network: tokens (linear layer over every cell x feature, from the tokens, then an MLP), "
-        "tokens_lstm (with an LSTM), or the small convolutional cnn / lstm.",
+        description="Network: tokens (a deep set over the observation's tokens: a learned vector per "
+        "channel x cell offset, summed and max-pooled over a sample's tokens, then an MLP), tokens_lstm (with "
+        "an LSTM), or the small convolutional cnn / lstm.",
     )
     hyperparameters: PPOConfig = Field(default_factory=PPOConfig, description="PPO hyperparameters.")
     workers: int = Field(
@@ -709,10 +710,34 @@ def _check_mission(name: str) -> None:
         raise ValueError(f"{unknown_choice('mission', name, MISSIONS)}, or a path to a mission .py file")
 
 
+# pydantic's label of a union member in `loc`: a builtin type, a generic, a model class, a validator
+_UNION_TAG = re.compile(r"str|int|float|bool|none|(list|dict|tuple|set|literal)\[.*\]|[A-Z]\w*|function-.*")
+
+
+def _merge_union_errors(errors: list[dict]) -> list[dict]:
+    """A value that fits no member of a union (`int | list[int]`) gets one error per member,
+    each with the member's label appended to `loc`; merge them into one error on the field."""
+    tagged: dict[tuple, list[dict]] = {}
+    for err in errors:
+        loc = err["loc"]
+        if loc and isinstance(loc[-1], str) and _UNION_TAG.fullmatch(loc[-1]):
+            tagged.setdefault(loc[:-1], []).append(err)
+    merged, done = [], set()
+    for err in errors:
+        group = tagged.get(err["loc"][:-1]) if err["loc"] else None
+        if not group or len(group) < 2:
+            merged.append(err)
+        elif err["loc"][:-1] not in done:
+            done.add(err["loc"][:-1])
+            msgs = [e["msg"].removeprefix("Input should be ").split(",")[0] for e in group]
+            merged.append({**err, "loc": err["loc"][:-1], "msg": "Input should be " + " or ".join(msgs)})
+    return merged
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
     """All problems on one line, each naming its field (dotted path)."""
     problems = []
-    for err in exc.errors():
+    for err in _merge_union_errors(exc.errors()):
         where = _dotted(err["loc"])
         if not err["loc"] and err["type"] == "value_error":  # a cross-field check: its message names the fields
             problems.append(err["msg"].removeprefix("Value error, "))

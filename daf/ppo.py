@@ -671,7 +671,7 @@ def _check_finite(stats: dict, state: RunState, learning_rate: float) -> None:
 
 def _log_row(state: RunState, rollout: Rollout, finished: list, stats: dict, missions: list[EnvMission], *,
              lr: float, sps: float, wall: float, checksum: str) -> dict:  # fmt: skip
-    """One train_log.parquet row, after the update (the columns are listed in the README)."""
+    """One train_log.parquet row, after the update (its columns: docs/training.md, "Outputs and checkpoints")."""
     live = rollout.active.bool()
     active_steps = int(rollout.active.sum().item())
     row = {

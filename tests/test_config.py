@@ -563,3 +563,19 @@ def test_names_that_become_paths_are_checked_whole(tmp_path):
     with pytest.raises(UserError) as info:
         validate_study(config, "study.yaml")
     assert f"mission file '{dots}': its id (the file's stem) '..' must match" in str(info.value)
+
+
+def test_a_value_fitting_no_member_of_a_union_is_one_problem_on_the_field():
+    """`seeds: "x"` fits neither `int` nor `list[int]`: one problem naming `...seeds`, not two
+    naming pydantic's member labels (`seeds.int`, `seeds["list[int]"]`)."""
+    config = copy.deepcopy(VALID)
+    config["policies"]["ppo"] = {"train": {"mission": "cogs.tiny", "steps": 10, "seeds": "x"}}
+    with pytest.raises(UserError) as caught:
+        validate_study(config, "s.yaml")
+    assert str(caught.value) == (
+        'invalid config s.yaml: policies.ppo.train.seeds: Input should be a valid integer or a valid list (got "x")'
+    )
+    config = copy.deepcopy(VALID)
+    config["policies"]["str"] = {"spec": 5}  # a policy named like a union label keeps its name
+    with pytest.raises(UserError, match=r"policies\.str\.spec: Input should be a valid string \(got 5\)"):
+        validate_study(config, "s.yaml")

@@ -60,7 +60,7 @@ def test_cogs_family_is_cogsguard_like():
 
 
 COGS = [name for name, mission in MISSIONS.items() if mission.family == "cogs"]
-# README: `baseline` beats `random` by a wide margin on every cogs mission. The margin is 5x the
+# docs/policies.md: `baseline` beats `random` on every cogs mission. The margin is 5x the
 # random mean, except on cogs.scarce: its extractors hold 3 units each, so a team makes at most
 # 6 hearts (1.5 reward per agent) and random already makes ~1.5 of them (0.35 per agent); the
 # baseline's ~1.35 per agent (near the cap) is ~4x random, and the claim there is 3x.

@@ -5,6 +5,7 @@ rule plan:
         eval_tables(),
     output:
         json=paths.PLAN,
+        components=paths.PLAN_COMPONENTS,
         precision=paths.PLAN_PRECISION,
         power=paths.PLAN_POWER,
     params:

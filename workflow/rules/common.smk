@@ -78,6 +78,12 @@ def evaluate_chunk_params(replays):
     )
 
 
+def replay_flags(w):
+    """Chunk 0 records episode 0 of the run for the report's replay."""
+    replay_dir = paths.REPLAY_DIR.format(policy=w.policy, mission=w.mission, run=w.run)
+    return f"--replays 1 --replay-dir {replay_dir}"
+
+
 def chunk_index(w):
     return int(w.get("chunk", 0))  # evaluate_first_chunk's path has no chunk wildcard
 

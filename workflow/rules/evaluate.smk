@@ -31,9 +31,7 @@ use rule evaluate_chunk as evaluate_first_chunk with:
         provenance=paths.EVAL_CHUNK_SIDECAR.replace("{chunk}", "0"),
         replay=paths.REPLAY,  # for the report
     params:
-        **evaluate_chunk_params(
-            replays=lambda w: "--replays 1 --replay-dir " + paths.REPLAY_DIR.format(policy=w.policy, mission=w.mission, run=w.run)
-        ),
+        **evaluate_chunk_params(replays=replay_flags),
     log:
         **paths.logs("evaluate/{policy}/{mission}/run{run}/chunk0"),
     benchmark:

@@ -14,19 +14,6 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def resolve_spec(text: str, config: str | None):
-    """A config policy name, or a SPEC. Returns (label, parsed spec)."""
-    from daf.policies import parse_spec
-
-    if config:
-        from daf.config import load_study
-
-        study = load_study(config)
-        if text in study.policies:
-            return text, parse_spec(study.policy_spec(text))
-    return text, parse_spec(text)
-
-
 def parse_weights(
     text: str | None, count: int, flag: str = "--replacement-weights", per: str = "--replacement"
 ) -> list[float]:

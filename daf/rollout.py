@@ -159,7 +159,7 @@ def run_episodes(
     if not all(seat.actor.batched for seat in seats):
         num_envs = 1  # per-agent python policies may use global RNGs: one episode at a time
     num_envs = max(1, min(num_envs, episodes))
-    obs, actions, buffers = make_buffers(base_cfg, num_envs)
+    buffers = make_buffers(base_cfg, num_envs)
     results: list[dict] = []
     bar = progress_bar(episodes, f"{candidate.label} on {mission.name}", progress, unit="ep")
     last = first_episode + episodes
@@ -168,48 +168,12 @@ def run_episodes(
     try:
         for first in range(first_episode, last, num_envs):
             group = list(range(first, min(first + num_envs, last)))
-            seeds = [episode_seed(base_seed, ep) for ep in group]
-            _seed_globals(seeds[0])
-            sims = [new_simulation(base_cfg, seed, buffers[e]) for e, seed in enumerate(seeds)]
-            recorders = {e: Recorder(sims[e]) for e, ep in enumerate(group) if ep < replays}
             assignments = [seat_assignment(num_agents, seat_counts, base_seed, ep) for ep in group]
-            rows = []
-            for index, (seat, purpose) in enumerate(zip(seats, purposes)):
-                env_idx, agent_idx = _rows(assignments, index)
-                try:
-                    seat.actor.start(env_idx, agent_idx, [stream(base_seed, ep, purpose) for ep in group])
-                except UserError:
-                    raise
-                except Exception as exc:  # the policy's own code
-                    raise seat.failed(exc, mission.name, group) from exc
-                rows.append((seat, env_idx, agent_idx))
-            active = list(range(len(group)))
-            while active:
-                for seat, env_idx, agent_idx in rows:
-                    if env_idx.size:
-                        try:
-                            actions[env_idx, agent_idx] = seat.actor.act(obs[env_idx, agent_idx])
-                        except UserError:
-                            raise
-                        except Exception as exc:  # the policy's own code
-                            raise seat.failed(exc, mission.name, group) from exc
-                still = []
-                for e in active:
-                    step(sims[e])
-                    if e in recorders:
-                        recorders[e].capture(sims[e])
-                    if buffers[e].terminals.all() or buffers[e].truncations.all():
-                        results.append(_episode_record(sims[e], group[e], seeds[e], assignments[e]))
-                        if e in recorders:
-                            labels = [seats[s].label for s in assignments[e]]
-                            path = Path(replay_dir or ".") / f"episode_{group[e]:04d}.npz"
-                            recorders.pop(e).save(path, group[e], seeds[e], mission.name, labels)
-                            saved.append(path)
-                        sims[e].close()
-                        bar.update(1)
-                    else:
-                        still.append(e)
-                active = still
+            for record, path in _play_group(mission, base_cfg, buffers, seats, purposes, group, assignments,
+                                            base_seed, replays, replay_dir):  # fmt: skip
+                results.append(record)
+                saved += [path] if path else []
+                bar.update(1)
     except BaseException:
         for path in saved:
             path.unlink(missing_ok=True)
@@ -218,6 +182,52 @@ def run_episodes(
         raise
     bar.close()
     return _to_frame(results, mission, [seat.label for seat in seats], k, run)
+
+
+def _play_group(mission, base_cfg, buffers, seats, purposes, group, assignments, base_seed, replays, replay_dir):
+    """Play episodes `group` in lockstep, one env each; yields (episode record, replay path or
+    None) as each episode ends. An exception of a policy's own code becomes one line naming it."""
+    obs, actions, env_buffers = buffers
+    seeds = [episode_seed(base_seed, ep) for ep in group]
+    _seed_globals(seeds[0])
+    sims = [new_simulation(base_cfg, seed, env_buffers[e]) for e, seed in enumerate(seeds)]
+    recorders = {e: Recorder(sims[e]) for e, ep in enumerate(group) if ep < replays}
+    rows = []
+    for index, (seat, purpose) in enumerate(zip(seats, purposes)):
+        env_idx, agent_idx = _rows(assignments, index)
+        try:
+            seat.actor.start(env_idx, agent_idx, [stream(base_seed, ep, purpose) for ep in group])
+        except UserError:
+            raise
+        except Exception as exc:  # the policy's own code
+            raise seat.failed(exc, mission.name, group) from exc
+        rows.append((seat, env_idx, agent_idx))
+    active = list(range(len(group)))
+    while active:
+        for seat, env_idx, agent_idx in rows:
+            if env_idx.size:
+                try:
+                    actions[env_idx, agent_idx] = seat.actor.act(obs[env_idx, agent_idx])
+                except UserError:
+                    raise
+                except Exception as exc:  # the policy's own code
+                    raise seat.failed(exc, mission.name, group) from exc
+        still = []
+        for e in active:
+            step(sims[e])
+            if e in recorders:
+                recorders[e].capture(sims[e])
+            if env_buffers[e].terminals.all() or env_buffers[e].truncations.all():
+                record, path = _episode_record(sims[e], group[e], seeds[e], assignments[e]), None
+                if e in recorders:
+                    labels = [seats[s].label for s in assignments[e]]
+                    path = Path(replay_dir or ".") / f"episode_{group[e]:04d}.npz"
+                    recorders.pop(e).save(path, group[e], seeds[e], mission.name, labels)
+                sims[e].close()
+                yield record, path
+            else:
+                still.append(e)
+        active = still
 
 
 def _rows(assignments: list[np.ndarray], seat: int) -> tuple[np.ndarray, np.ndarray]:

@@ -595,7 +595,7 @@ def trial_settings(base: object, seed: int, params: dict, trial: str) -> TrainCo
     try:
         settings = TrainConfig.model_validate({**base, "seed": seed})
     except ValidationError as exc:
-        raise UserError(format_validation_error(exc, "--base")) from None
+        raise UserError(format_validation_error(exc, "--base", TrainConfig)) from None
     except TypeError:
         raise UserError(f"--base must be a JSON mapping of train settings (got {base!r})") from None
     try:

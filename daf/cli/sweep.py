@@ -20,7 +20,7 @@ def _sweep_from_args(args):
         return SweepConfig.model_validate(json_arg(args.sweep_json, "--sweep-json"))
     except ValidationError as exc:
         raise UserError(
-            format_validation_error(exc, "(--sweep-json)").replace("invalid config", "invalid sweep")
+            format_validation_error(exc, "(--sweep-json)", SweepConfig).replace("invalid config", "invalid sweep")
         ) from None
 
 

@@ -2,7 +2,7 @@
 
 `reference_markdown()` walks `StudyConfig` and its nested models and writes one table per
 section: every key's dotted path, type, default, constraints and the `Field` description, so
-the reference cannot drift from the model (tests/test_docs.py compares the committed block with
+the reference cannot drift from the model (tests/static/test_docs.py compares the committed block with
 this function's output). `daf schema --reference config/README.md` rewrites the block between
 the markers below and leaves the hand-written prose around it alone.
 """

@@ -10,36 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_runs import REPO, planned_jobs, run_snakemake, snakemake_command
+from workflow_runs import REPO, build_study, planned_jobs, run_snakemake, snakemake_command
 
 pytestmark = pytest.mark.slow
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return run_snakemake(workdir, "-c2", *args, timeout=timeout)
-
-
-def build_study(tmp_path_factory) -> Path:
-    """Run the tiny study (.test config + a mission file + user text to escape) once per session."""
-    global _STUDY
-    if _STUDY is None:
-        workdir = tmp_path_factory.mktemp("study")
-        mission = workdir / "my_mission.py"
-        from conftest import MISSION_FILE
-
-        mission.write_text(MISSION_FILE)
-        config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
-        config["missions"] = ["cogs.tiny", str(mission)]
-        config["policies"]["baseline"]["description"] = "<script>alert('x')</script> & friends"
-        config["report"]["title"] = "Tiny <b>study</b>"
-        (workdir / "study.yaml").write_text(yaml.safe_dump(config))
-        result = snakemake(workdir)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        _STUDY = workdir
-    return _STUDY
-
-
-_STUDY = None
 
 
 @pytest.fixture(scope="module")

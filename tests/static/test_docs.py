@@ -5,12 +5,12 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from daf import RULE_VERSIONS
 from daf.cli import main
 from daf.config_reference import BEGIN, END, generated_block, reference_markdown
 
-REPO = Path(__file__).resolve().parents[1]
 DOCS = sorted(
     [REPO / "README.md", *(REPO / "docs").glob("*.md")]
     + [REPO / d / "README.md" for d in ("config", "profiles", "benchmarks")]

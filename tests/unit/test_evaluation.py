@@ -1,4 +1,5 @@
-"""`daf evaluate`: the parquet contract, determinism, common random numbers, mixed episodes."""
+"""`daf evaluate` (daf/evaluation.py): the parquet contract, determinism, mixed episodes, policies
+of every kind, chunks and runs merged (`daf merge-evals`). Playing episodes itself: test_rollout.py."""
 
 import hashlib
 import json
@@ -9,7 +10,6 @@ import pytest
 import torch
 
 from daf.cli import main
-from daf.errors import UserError
 from daf.missions import MISSIONS
 from daf.policies import parse_spec
 from daf.policies.actors import AgentPolicyActor, TorchActor, build_actor
@@ -52,39 +52,6 @@ def test_byte_identical_reruns(tmp_path, spec):
     first = evaluate(tmp_path, "a", *args)
     second = evaluate(tmp_path, "b", *args)
     assert sha(first) == sha(second)
-
-
-def test_results_do_not_depend_on_batching():
-    """Each episode draws from its own streams, so lockstep batch size changes nothing."""
-    mission = MISSIONS["cogs.small"]
-    info = mission_env_info(mission)
-    frames = [
-        run_episodes(mission, Seat("lstm", build_actor(parse_spec("lstm"), info, seed=3)), 5, 3, num_envs=n)
-        for n in (1, 2, 5)
-    ]
-    for other in frames[1:]:
-        pd.testing.assert_frame_equal(frames[0], other)
-
-
-def test_common_random_numbers_same_maps_for_every_policy():
-    """Episode k has the same seed and map for all policies: noop agents never move, so
-    their end positions are the spawn points of that episode's map."""
-    mission = MISSIONS["cogs.small"]
-    info = mission_env_info(mission)
-    tables = {
-        spec: run_episodes(mission, Seat(spec, build_actor(parse_spec(spec), info, seed=0)), 4, 9)
-        for spec in ("noop", "random", "baseline")
-    }
-    seeds = {spec: t.groupby("episode")["seed"].first().tolist() for spec, t in tables.items()}
-    assert seeds["noop"] == seeds["random"] == seeds["baseline"]
-    # Same seed -> same map: rebuilding episode 2's map twice gives identical grids,
-    # and different episodes get different maps.
-    grids = []
-    for k in (2, 2, 3):
-        cfg = mission.config()
-        cfg.game.map_builder.seed = episode_seed(9, k)
-        grids.append(cfg.game.map_builder.create().build().grid)
-    assert (grids[0] == grids[1]).all() and not (grids[0] == grids[2]).all()
 
 
 def test_mixed_episodes_record_who_controlled_each_agent(tmp_path):
@@ -196,13 +163,6 @@ def test_mission_file_evaluates(tmp_path, mission_file):
     frame = pd.read_parquet(out)
     assert set(frame["mission"]) == {"my_mission"}
     assert frame.groupby("episode")["reward"].sum().min() >= 4 and frame["success"].all()
-
-
-def test_policy_choosing_an_unknown_action_is_a_user_error():
-    mission = MISSIONS["cogs.tiny"]
-    actor = build_actor(parse_spec("policies_for_tests.VibePolicy"), mission_env_info(mission), seed=0)
-    with pytest.raises(UserError, match=r"chose action 'dance', not one of the mission's actions: noop, move_north"):
-        run_episodes(mission, Seat("vibe", actor), 1, 0)
 
 
 def _chunk(tmp_path, name, first, episodes, run=0, policy="baseline"):

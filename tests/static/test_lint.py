@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
 
 
@@ -45,7 +45,7 @@ def test_every_third_party_import_is_declared():
                     modules |= {a.name.split(".")[0] for a in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                     modules.add(node.module.split(".")[0])
-        local = {p.stem for p in (REPO / folder).glob("*.py")} | {"daf"}
+        local = {p.stem for p in (REPO / folder).rglob("*.py")} | {"daf"}
         return {m for m in modules - local if m not in sys.stdlib_module_names and m in distributions}
 
     def undeclared(modules, allowed):

@@ -1,9 +1,18 @@
-"""Bad input to the CLI: one line naming the culprit and the choices, exit 2, no output left."""
+"""The `daf` CLI (daf/cli): bad input gives one line naming the culprit and the choices, exit 2,
+no output left; the CLI contract only grows (commands renamed for clarity keep their first names
+as aliases that reach the same handler, and both write the same bytes)."""
 
+import hashlib
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
-from conftest import REPO
+from helpers import SUPPORT
+
+from daf.cli import build_parser, main
+
+# --- bad input: one line, exit 2, nothing written ----------------------------------------------
 
 
 def assert_user_error(result, *needles):
@@ -107,10 +116,46 @@ def test_third_party_policy_that_fails_is_one_line(daf, tmp_path, policy, needle
     out = tmp_path / "eval.parquet"
     spec = f"policies_for_tests.{policy}"
     args = [*EVAL, "--policy", spec, "--mission", "cogs.tiny", "--replays", "2", "--out", str(out)]
-    result = daf(*args, cwd=REPO / "tests")
+    result = daf(*args, cwd=SUPPORT)
     assert_user_error(result, f"policy '{spec}'", "mission 'cogs.tiny'", *needles)
     assert list(tmp_path.iterdir()) == []
-    debug = daf("--log-json", str(tmp_path / "log.jsonl"), *args, cwd=REPO / "tests", env={"DAF_DEBUG": "1"})
+    debug = daf("--log-json", str(tmp_path / "log.jsonl"), *args, cwd=SUPPORT, env={"DAF_DEBUG": "1"})
     assert debug.returncode == 2 and "Traceback (most recent call last)" in debug.stderr
     end = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
     assert end["status"] == "error" and "Traceback (most recent call last)" in end["traceback"]
+
+
+# --- the contract only grows: renamed commands keep their first names -------------------------
+
+
+RENAMED = [  # (new name, first name, required flags)
+    (["leaderboard"], ["summarize"], ["--evals", "e.parquet", "--out", "o.parquet"]),
+    (["curves-aggregate"], ["curves-summary"], ["--curves", "c.parquet", "--out", "o"]),
+    (["analysis-aggregate"], ["analysis-summary"], ["--analyses", "a.parquet", "--out", "o"]),
+    (["sweep", "rank"], ["sweep", "summarize"], ["--sweep-json", "{}", "--runs", "r.json", "--out", "o"]),
+]
+
+
+@pytest.mark.parametrize("new, old, flags", RENAMED)
+def test_first_names_are_aliases_of_the_new_ones(new, old, flags):
+    parser = build_parser()
+    assert parser.parse_args([*new, *flags]).func is parser.parse_args([*old, *flags]).func
+
+
+def test_leaderboard_and_summarize_write_the_same_bytes(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "policy": np.repeat(["a", "b"], 6), "mission": "m", "episode": np.tile(range(6), 2),
+        "seed": np.tile(range(6), 2), "agent": 0, "reward": rng.normal(size=12), "success": rng.random(12) > 0.5,
+    })  # fmt: skip
+    evals = tmp_path / "e.parquet"
+    frame.to_parquet(evals)
+    digests = []
+    for name in ("leaderboard", "summarize"):
+        out = tmp_path / f"{name}.parquet"
+        assert main([name, "--evals", str(evals), "--out", str(out), "--reps", "200"]) == 0
+        digests.append(hashlib.sha256(out.read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+    table = pd.read_parquet(tmp_path / "leaderboard.parquet")
+    assert list(table["episodes"]) == [6, 6]
+    assert table["mean"].tolist() == pytest.approx(frame.groupby("policy")["reward"].mean().tolist())

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import REPO
 from scipy import stats
 
 from daf import ppo, sweep
@@ -390,7 +391,7 @@ def test_objective_metrics():
 
 
 def test_sweep_cli_errors_are_one_line(daf):
-    config = str(Path(__file__).resolve().parents[1] / "config/config.yaml")
+    config = str(REPO / "config/config.yaml")
     result = daf("sweep", "trials", "--config", config, "--sweep", "nope")
     assert result.returncode == 2
     assert result.stderr.strip() == "daf: error: unknown sweep 'nope'; valid sweeps: ppo_lr"

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from helpers import SUPPORT
 
 TESTS = """
 import pytest
@@ -27,7 +27,7 @@ def _pytest(tmp_path, ci: str | None):
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     if ci is not None:
         env["CI"] = ci
-    env["PYTHONPATH"] = str(REPO / "tests")
+    env["PYTHONPATH"] = str(SUPPORT)
     plugins = ["-p", "ci_skips", "-p", "no:cacheprovider", "-p", "no:importnb"]
     command = [sys.executable, "-m", "pytest", *plugins, "-o", "addopts=", "-rfEs", str(tmp_path / "test_sample.py")]
     return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)

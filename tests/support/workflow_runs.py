@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import yaml
+from helpers import MISSION_FILE, REPO
 
 
 def snakemake_command(workdir: Path, *args: str, config: str = "study.yaml", profile: str | None = None) -> list[str]:
@@ -35,3 +36,25 @@ def planned_jobs(result: subprocess.CompletedProcess) -> set[tuple[str, str]]:
             wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
             jobs.add((rule.group(1), wildcards.group(1) if wildcards else ""))
     return jobs
+
+
+_STUDY = None
+
+
+def build_study(tmp_path_factory) -> Path:
+    """Run the tiny study (.test config + a mission file + user text to escape) once per session
+    (the workflow tests and the browser test share it)."""
+    global _STUDY
+    if _STUDY is None:
+        workdir = tmp_path_factory.mktemp("study")
+        mission = workdir / "my_mission.py"
+        mission.write_text(MISSION_FILE)
+        config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+        config["missions"] = ["cogs.tiny", str(mission)]
+        config["policies"]["baseline"]["description"] = "<script>alert('x')</script> & friends"
+        config["report"]["title"] = "Tiny <b>study</b>"
+        (workdir / "study.yaml").write_text(yaml.safe_dump(config))
+        result = run_snakemake(workdir, "-c2", timeout=600)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        _STUDY = workdir
+    return _STUDY

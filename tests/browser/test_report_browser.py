@@ -1,21 +1,18 @@
 """The report in a real browser: headless Chromium opens it from disk (file://)."""
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from browser import Page, chromium_path
+from workflow_runs import build_study
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """The tiny study's report (built by the workflow test's study, or here)."""
-    from test_workflow import build_study
-
     return build_study(tmp_path_factory) / "results/report/index.html"
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import SUPPORT
 from workflow_runs import REPO, snakemake_command
 
 SCRIPT = [sys.executable, str(REPO / "scripts/local_slurm.py")]
@@ -124,7 +125,7 @@ def test_permanent_failure_leaves_no_output_and_names_its_log(cluster, tmp_path)
         "report": {"replays": False},
     }
     workdir = study(tmp_path / "broken", config)
-    env = {"PYTHONPATH": str(REPO / "tests")}  # jobs inherit it (sbatch --export=ALL)
+    env = {"PYTHONPATH": str(SUPPORT)}  # jobs inherit it (sbatch --export=ALL)
     result = snakemake(workdir, env=env, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode != 0

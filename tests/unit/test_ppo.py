@@ -1,5 +1,6 @@
-"""`daf train`: PPO really learns, every hyperparameter is used, checkpoints are data,
-a killed run resumes, and 2 ranks stay in lockstep."""
+"""`daf train` (daf/ppo.py): PPO really learns, every hyperparameter is used, checkpoints are
+data, a killed run resumes, 2 ranks stay in lockstep; training on several missions, reward
+shaping, env workers and TensorBoard."""
 
 import json
 import os
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import SUPPORT
 
 from daf import checkpoint
 from daf.config import PPOConfig
@@ -430,7 +432,7 @@ def test_two_ranks_gloo_stay_identical(tmp_path):
     log = pd.read_parquet(out / "train_log.parquet")
     assert len(log) == 4 and log["param_checksum"].nunique() == 4  # checked equal across ranks every update
     # the check itself: ranks with different parameters are caught
-    probe = Path(__file__).parent / "ddp_divergence_probe.py"
+    probe = SUPPORT / "ddp_divergence_probe.py"
     bad = subprocess.run(
         [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(probe)],
         capture_output=True,
@@ -544,3 +546,126 @@ def test_same_run_writes_byte_identical_checkpoints(tmp_path):
     first, second = tiny_run(tmp_path, "a"), tiny_run(tmp_path, "b")
     # (periodic checkpoints carry the training log so far, whose timing columns differ)
     assert checkpoint.sha256_file(first["out"] / "model.pt") == checkpoint.sha256_file(second["out"] / "model.pt")
+
+
+# --- several missions, reward shaping, env workers and TensorBoard ---------------------------
+
+SMALL = {"num_envs": 4, "rollout_steps": 8, "num_minibatches": 2, "update_epochs": 1}
+VOLATILE = ["sps", "wall_seconds"]  # timing columns of the training log
+
+
+def small_run(tmp_path: Path, name: str, missions, steps: int = 256, **kwargs) -> tuple[dict, pd.DataFrame]:
+    hp = PPOConfig(**{**SMALL, **kwargs.pop("hp", {})})
+    out = tmp_path / name
+    side = train(missions, steps, 0, out, hp=hp, device_name="cpu", fresh=True, progress=False, **kwargs)
+    return side, pd.read_parquet(out / "train_log.parquet")
+
+
+def test_shaping_changes_training_but_never_evaluation(tmp_path, daf):
+    shaping = {"carbon.gained": 1.0, "oxygen.gained": 1.0}
+    plain_side, plain = small_run(tmp_path, "plain", MISSIONS["cogs.tiny"], steps=1200)
+    shaped_side, shaped = small_run(tmp_path, "shaped", MISSIONS["cogs.tiny"], steps=1200, shaping=shaping)
+    assert shaped_side["shaping"] == shaping and plain_side["shaping"] == {}
+    assert json.loads((tmp_path / "shaped" / "model.json").read_text())["shaping"] == shaping  # in the sidecar
+    assert shaped["reward_per_step"].sum() > plain["reward_per_step"].sum()  # the training signal changed
+    ended = shaped.dropna(subset=["episode_reward"])
+    assert (ended["episode_reward_shaped"] > ended["episode_reward"]).all()  # own reward logged apart
+    # evaluation plays the mission's own reward: the same checkpoint evaluates to the same
+    # bytes whether or not its record says it was trained with shaping
+    model = tmp_path / "shaped" / "model.pt"
+    copy = tmp_path / "unrecorded" / "model.pt"
+    copy.parent.mkdir()
+    payload = checkpoint.load(model)
+    sidecar = {**json.loads(model.with_suffix(".json").read_text()), "shaping": {}, "preset": None}
+    checkpoint.save(copy, payload, sidecar)
+    tables = []
+    for path in (model, copy):
+        out = tmp_path / f"{path.parent.name}.parquet"
+        result = daf("evaluate", "--policy", str(path), "--mission", "cogs.tiny", "--episodes", "4", "--seed", "3",
+                     "--out", str(out), "--label", "p")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        tables.append(out.read_bytes())
+    assert tables[0] == tables[1]
+
+
+def test_same_seed_and_workers_same_log_and_workers_change_speed_only(tmp_path):
+    missions = [MISSIONS["cogs.tiny"], MISSIONS["cogs.small"]]
+    kwargs = {"steps": 2000, "mission_weights": [1, 1], "shaping": {"carbon.gained": 0.1}}
+    logs, weights = [], []
+    for name, workers in (("w2a", 2), ("w2b", 2), ("w0", 0)):
+        side, log = small_run(tmp_path, name, missions, workers=workers, **kwargs)
+        assert side["workers"] == workers
+        logs.append(log.drop(columns=VOLATILE))
+        weights.append(checkpoint.load(tmp_path / name / "model.pt")["model"])
+    pd.testing.assert_frame_equal(logs[0], logs[1])  # same seed, same worker count: identical
+    pd.testing.assert_frame_equal(logs[0], logs[2])  # and the worker count does not change the run
+    assert all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+    assert {"episode_reward/cogs.tiny", "episode_reward/cogs.small", "episodes/cogs.tiny"} <= set(logs[0].columns)
+
+
+def test_tensorboard_scalars(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    small_run(tmp_path, "tb", MISSIONS["cogs.tiny"], steps=256, tensorboard=True)
+    events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"policy_loss", "entropy", "reward_per_step", "explained_variance"} <= tags
+    assert [e.step for e in events.Scalars("entropy")] == [64, 128, 192, 256]
+
+
+@pytest.mark.slow
+def test_multi_mission_training_beats_random_on_both(tmp_path, daf):
+    """One network on forage.open and forage.rooms (other maps, other agent counts) for a
+    small budget: better than random on each mission's held-out episodes."""
+    out = tmp_path / "two"
+    result = daf("train", "--mission", "forage.open", "--mission", "forage.rooms", "--steps", "150000", "--seed", "0",
+                 "--out", str(out), "--device", "cpu", "--workers", "1")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    log = pd.read_parquet(out / "train_log.parquet")
+    assert log["episodes/forage.open"].sum() > 0 and log["episodes/forage.rooms"].sum() > 0
+    for mission in ("forage.open", "forage.rooms"):
+        scores = {}
+        for policy in (str(out / "model.pt"), "random"):
+            table = tmp_path / f"{mission}-{Path(policy).stem}.parquet"
+            done = daf("evaluate", "--policy", policy, "--mission", mission, "--episodes", "16", "--seed", "10000",
+                       "--out", str(table), "--label", "p")  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            scores[policy] = pd.read_parquet(table).groupby("episode")["reward"].mean()
+        trained, random = scores[str(out / "model.pt")], scores["random"]
+        assert trained.mean() > random.mean() + 4 * (trained.std() + random.std()) / 4, (mission, trained, random)
+
+
+@pytest.mark.slow
+def test_kill_and_resume_with_workers(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "daf", "train", "--mission", "cogs.tiny", "--mission", "cogs.small", "--steps",
+           "40000", "--seed", "0", "--out", str(out), "--device", "cpu", "--no-progress", "--workers", "2",
+           "--set", "num_envs=4", "--set", "checkpoint_interval=2000"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(out.glob("periodic/*/step_*.json")):
+        time.sleep(0.05)
+    assert list(out.glob("periodic/*/step_*.json")), "no periodic checkpoint appeared"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "model.pt").exists()
+    saved = sorted(int(p.stem.split("_")[1]) for p in out.glob("periodic/*/step_*.json"))
+    deadline = time.time() + 30  # orphaned env workers notice the closed pipe and exit
+    while time.time() < deadline and _workers_alive(out):
+        time.sleep(0.2)
+    assert not _workers_alive(out)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    sidecar = json.loads((out / "model.json").read_text())
+    assert sidecar["resumed_from_step"] == saved[-1] and sidecar["steps"] >= 40000 and sidecar["workers"] == 2
+    log = pd.read_parquet(out / "train_log.parquet")
+    assert log["agent_steps"].is_monotonic_increasing and log["update"].tolist() == list(range(1, len(log) + 1))
+
+
+def _workers_alive(out: Path) -> bool:
+    """Env worker processes of a run whose parent was killed: forked, they carry its command line."""
+    found = subprocess.run(["pgrep", "-f", "--", f"--out {out}"], capture_output=True, text=True)
+    return bool(found.stdout.strip())

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -38,10 +37,12 @@ import torch
 import torch.nn as nn
 from pydantic import ValidationError
 
-from daf import checkpoint
+from daf import checkpoint, distributed
 from daf.config import PPOConfig
+from daf.distributed import Dist
 from daf.envs import EnvMission, VecEnv
 from daf.errors import RunFailed, UserError
+from daf.experience import Rollout, RolloutCollector
 from daf.io import git_commit, package_versions, progress_bar, write_parquet
 from daf.mission_set import check_compatible, check_weights, resolve_shaping, shaped_config
 from daf.missions import Mission
@@ -99,16 +100,6 @@ def make_config(values: dict[str, object]) -> PPOConfig:
 
             raise unknown_choice("hyperparameter", where, HYPERPARAMETERS) from None
         raise UserError(f"hyperparameter {where}: {err['msg']} (got {err.get('input')!r})") from None
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine (use cpu or auto)")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise UserError(f"--device '{name}' is not one of auto, cpu, cuda[:N]")
-    return torch.device(name)
 
 
 def run_key(
@@ -226,7 +217,7 @@ def train(
     weights = [1.0] * len(missions) if mission_weights is None else [float(w) for w in mission_weights]
     env_info, shaping = _check_request(missions, weights, dict(shaping or {}), preset, steps, arch)
     writer = _tensorboard_writer(out) if tensorboard else None
-    device, dist_ctx = _setup_distributed(device_name)
+    device, dist_ctx = distributed.setup(device_name)
     encoder = ObsEncoder(env_info)
     env_missions = [EnvMission(m.name, shaped_config(m.config(), shaping), shaping) for m in missions]
     _check_minibatches(arch, hp, rows=hp.num_envs * max(m.num_agents for m in env_missions))
@@ -235,7 +226,7 @@ def train(
         device=device, dist_ctx=dist_ctx, encoder=encoder, action_names=env_info.action_names, out=out,
     )  # fmt: skip
     state = RunState() if fresh else _resume(run)
-    _broadcast_parameters(run.net, dist_ctx)  # every rank starts from rank 0's parameters
+    distributed.broadcast_parameters(run.net, dist_ctx)  # every rank starts from rank 0's parameters
     env_seed = _env_seed(seed, dist_ctx.rank, state.env_resets)
     envs = VecEnv(env_missions, hp.num_envs, env_seed, weights, workers=workers, groups=ENV_GROUPS)
     try:
@@ -247,7 +238,7 @@ def train(
     sidecar = _sidecar(run, state, envs.workers, stopped_early)
     if dist_ctx.rank == 0 and state.global_step >= steps and not stopped_early:
         _write_final(run, state, out, sidecar)
-    _teardown_distributed(dist_ctx)
+    distributed.teardown(dist_ctx)
     return sidecar
 
 
@@ -324,7 +315,7 @@ def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_u
 
         rollout, finished = collector.collect(run.sampler)
         previous_step = state.global_step
-        state.global_step += _sum_over_ranks(int(rollout.active.sum().item()), run.dist)
+        state.global_step += distributed.sum_over_ranks(int(rollout.active.sum().item()), run.dist)
 
         with torch.no_grad():
             next_value = collector.next_value()
@@ -335,7 +326,7 @@ def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_u
         stats = _learn(rollout, hp, net=net, optimizer=optimizer, encoder=run.encoder, shuffler=run.shuffler,
                        dist_ctx=run.dist)  # fmt: skip
         _check_finite(stats, state, hp.learning_rate)
-        checksum = _check_in_sync(net, run.dist)
+        checksum = distributed.check_in_sync(net, run.dist)
 
         sps = (state.global_step - previous_step) / (time.perf_counter() - update_start)
         wall = wall_offset + time.perf_counter() - started
@@ -362,156 +353,6 @@ def _checkpoint_due(global_step: int, last_checkpoint: int, interval: int, steps
     # updates differ in size (several missions) have checkpoints at comparable agent-steps. Every
     # rank decides alike (global_step is shared): saving gathers every rank's RNG state.
     return global_step // interval > last_checkpoint // interval or global_step >= steps
-
-
-# --- Rollout ------------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class Rollout:
-    """One update's samples, time-major `(steps, rows)`; rows are env x agent slots.
-
-    Allocated once per run and refilled by every rollout. What is kept of an observation
-    depends on the network (`PolicyNet.stored`): the tokens themselves (`tokens`, trimmed
-    to the longest observation so far) or the encoded grid (`grids`, `globs`).
-    `dones[t]` is 1 where the observation at step t starts a new episode (the step before
-    ended one). `active` marks rows that are real agents (a mission with fewer agents than
-    the largest leaves the rest empty); only those enter the losses and statistics.
-    """
-
-    tokens: torch.Tensor | None  # (steps, rows, tokens, 3) uint8, 0xFF-padded
-    grids: torch.Tensor | None  # (steps, rows, H, W, C) uint8 (NHWC)
-    globs: torch.Tensor | None  # (steps, rows, features) uint8
-    actions: torch.Tensor
-    logprobs: torch.Tensor
-    rewards: torch.Tensor
-    dones: torch.Tensor
-    values: torch.Tensor
-    active: torch.Tensor
-    length: int = 1  # longest observation so far, in tokens
-    initial_state: tuple[torch.Tensor, torch.Tensor] | None = None  # LSTM state before step 0 (replayed)
-    advantages: torch.Tensor | None = None  # set by compute_gae after the rollout
-    returns: torch.Tensor | None = None
-
-    @classmethod
-    def allocate(cls, net: PolicyNet, encoder: ObsEncoder, steps: int, rows: int, device: torch.device) -> Rollout:
-        tokens = grids = globs = None
-        if net.uses_tokens:
-            tokens = torch.full((steps, rows, 64, 3), 0xFF, dtype=torch.uint8, device=device)
-        else:
-            shape = (steps, rows, encoder.height, encoder.width, encoder.channels)
-            grids = torch.zeros(shape, dtype=torch.uint8, device=device)
-            globs = torch.zeros((steps, rows, encoder.num_features), dtype=torch.uint8, device=device)
-        actions = torch.zeros((steps, rows), dtype=torch.long, device=device)
-        floats = {name: torch.zeros((steps, rows), device=device)
-                  for name in ("logprobs", "rewards", "dones", "values", "active")}  # fmt: skip
-        return cls(tokens, grids, globs, actions, **floats)
-
-    @property
-    def steps(self) -> int:
-        return self.actions.shape[0]
-
-    @property
-    def rows(self) -> int:
-        return self.actions.shape[1]
-
-    def put(self, t: int, rows: slice, stored: tuple[torch.Tensor, ...]) -> None:
-        """Store the observations of `rows` at step `t`."""
-        if self.tokens is None:
-            self.grids[t, rows], self.globs[t, rows] = stored
-            return
-        obs = stored[0]
-        if obs.shape[1] > self.tokens.shape[2]:  # a longer observation: grow the buffer
-            grown = torch.full((*self.tokens.shape[:2], obs.shape[1], 3), 0xFF, dtype=torch.uint8,
-                               device=self.tokens.device)  # fmt: skip
-            grown[:, :, : self.tokens.shape[2]] = self.tokens
-            self.tokens = grown
-        self.tokens[t, rows, : obs.shape[1]] = obs
-        self.tokens[t, rows, obs.shape[1] :] = 0xFF
-        self.length = max(self.length, obs.shape[1])
-
-    def flat_stored(self) -> tuple[torch.Tensor, ...]:
-        """Stored observations as `(steps * rows, ...)`, for minibatch row gathers."""
-        n = self.steps * self.rows
-        if self.tokens is not None:
-            return (self.tokens[:, :, : self.length].reshape(n, self.length, 3),)
-        return self.grids.reshape(n, *self.grids.shape[2:]), self.globs.reshape(n, -1)
-
-
-class RolloutCollector:
-    """Steps the envs with the current policy into a `Rollout`. Carries what continues from
-    one rollout to the next: the envs' episodes, `next_done` and the LSTM state."""
-
-    def __init__(self, net: PolicyNet, encoder: ObsEncoder, envs: VecEnv, steps: int, device: torch.device):
-        self.net, self.encoder, self.envs, self.device = net, encoder, envs, device
-        self.agents = envs.num_agents
-        rows = envs.num_envs * self.agents
-        self.rollout = Rollout.allocate(net, encoder, steps, rows, device)
-        self.next_done = torch.zeros(rows, device=device)  # 1: the next observation starts an episode
-        self.state = net.initial_state(rows, device)
-        self.group_rows = [slice(lo * self.agents, hi * self.agents) for lo, hi in envs.groups]
-        # views of the envs' shared arrays, which every env step overwrites in place
-        self.obs_rows = torch.from_numpy(envs.obs).view(rows, envs.obs.shape[2], 3)
-        self.rewards_rows = torch.from_numpy(envs.rewards).view(rows)
-        self.active_rows = torch.from_numpy(envs.active).view(rows)
-
-    def collect(self, sampler: torch.Generator) -> tuple[Rollout, list]:
-        """One rollout (into the same buffer every time); returns it and the episodes that ended
-        in it. The env groups are pipelined: group g's actions at step t are computed while the
-        other group steps."""
-        buf = self.rollout
-        state = self.state
-        buf.initial_state = None if state is None else (state[0].clone(), state[1].clone())
-        finished: list = []
-        self.net.eval()
-        for t in range(buf.steps):
-            noise = torch.rand(buf.rows, generator=sampler, dtype=torch.float64)
-            for g in range(len(self.group_rows)):
-                if t > 0:
-                    self._observe(t - 1, g, finished)
-                self._act(t, g, noise)
-        for g in range(len(self.group_rows)):
-            self._observe(buf.steps - 1, g, finished)
-        return buf, finished
-
-    def next_value(self) -> torch.Tensor:
-        """Value of the observation after the last step (to bootstrap GAE); call under no_grad."""
-        stored = self._stored(self.obs_rows)
-        _, value, _ = self.net(*self.net.inputs(self.encoder, stored), self.state, self.next_done)
-        return value
-
-    def _stored(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        length = max(1, int((obs[:, :, 0] != 0xFF).sum(1).max()))  # valid tokens are a prefix
-        return self.net.stored(self.encoder, obs[:, :length].to(self.device))
-
-    def _act(self, t: int, g: int, noise: torch.Tensor) -> None:
-        """Actions of group g at step t: store its observations, sample, start its step."""
-        buf, sl, net = self.rollout, self.group_rows[g], self.net
-        stored = self._stored(self.obs_rows[sl])
-        buf.put(t, sl, stored)
-        buf.dones[t, sl], buf.active[t, sl] = self.next_done[sl], self.active_rows[sl].to(self.device)
-        with torch.no_grad():
-            sub = None if self.state is None else (self.state[0][:, sl], self.state[1][:, sl])
-            logits, value, sub = net(*net.inputs(self.encoder, stored), sub, self.next_done[sl])
-            if self.state is not None:
-                self.state[0][:, sl], self.state[1][:, sl] = sub
-            logp = torch.log_softmax(logits.float(), dim=-1).cpu()
-            # inverse-CDF sampling with one uniform per row drawn for the whole step: the
-            # actions do not depend on how rows are split into groups
-            cdf = logp.exp().cumsum(-1)
-            action = (cdf < noise[sl, None] * cdf[:, -1:]).sum(-1).clamp(max=logp.shape[1] - 1)
-        buf.logprobs[t, sl] = logp.gather(1, action[:, None]).squeeze(1).to(self.device)
-        buf.values[t, sl], buf.actions[t, sl] = value, action.to(self.device)
-        self.envs.actions.reshape(buf.rows)[sl] = action.numpy()
-        self.envs.step_group_async(g)
-
-    def _observe(self, t: int, g: int, finished: list) -> None:
-        """Results of group g's step t: rewards, episode ends."""
-        flags, ended = self.envs.wait_group(g)
-        sl = self.group_rows[g]
-        self.rollout.rewards[t, sl] = self.rewards_rows[sl].to(self.device)
-        self.next_done[sl] = torch.from_numpy(flags).float().repeat_interleave(self.agents).to(self.device)
-        finished += ended
 
 
 # --- GAE ----------------------------------------------------------------------------------------
@@ -652,7 +493,7 @@ def _optimizer_step(net: nn.Module, optimizer, loss: torch.Tensor, max_grad_norm
     optimizer.zero_grad()
     loss.backward()
     if dist_ctx.enabled:  # average the gradients so that every rank takes the same step
-        _all_reduce_grads(net, dist_ctx.world_size)
+        distributed.all_reduce_grads(net, dist_ctx.world_size)
     nn.utils.clip_grad_norm_(net.parameters(), max_grad_norm)
     optimizer.step()
 
@@ -838,95 +679,3 @@ def _from_random_state(state: tuple) -> list:
 def _to_random_state(state: list) -> tuple:
     version, internal, gauss = state
     return (version, tuple(internal), gauss)
-
-
-# --- Distributed data parallel ----------------------------------------------------------------------
-
-
-@dataclass
-class Dist:
-    """torch.distributed context (a single process when not launched by torchrun)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @classmethod
-    def from_env(cls, device: torch.device) -> Dist:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world <= 1:
-            return cls()
-        import torch.distributed as dist
-
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if not dist.is_initialized():
-            dist.init_process_group(backend=backend)
-        return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def _setup_distributed(device_name: str) -> tuple[torch.device, Dist]:
-    """The device and, under torchrun, the process group (one GPU per local rank)."""
-    device = resolve_device(device_name)
-    dist_ctx = Dist.from_env(device)
-    if device.type == "cuda" and dist_ctx.enabled:
-        device = torch.device("cuda", dist_ctx.local_rank)
-    return device, dist_ctx
-
-
-def _teardown_distributed(dist_ctx: Dist) -> None:
-    if dist_ctx.enabled:  # rank 0 may still be writing the outputs
-        import torch.distributed as tdist
-
-        tdist.barrier()
-        tdist.destroy_process_group()
-
-
-def _broadcast_parameters(net: nn.Module, dist_ctx: Dist) -> None:
-    if dist_ctx.enabled:
-        import torch.distributed as tdist
-
-        for p in net.parameters():
-            tdist.broadcast(p.data, src=0)
-
-
-def _sum_over_ranks(value: int, dist_ctx: Dist) -> int:
-    if not dist_ctx.enabled:
-        return value
-    import torch.distributed as tdist
-
-    total = torch.tensor([value], dtype=torch.long)
-    tdist.all_reduce(total)
-    return int(total.item())
-
-
-def _all_reduce_grads(net: nn.Module, world_size: int) -> None:
-    import torch.distributed as tdist
-
-    grads = [p.grad for p in net.parameters() if p.grad is not None]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    tdist.all_reduce(flat)
-    flat /= world_size
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
-
-
-def _check_in_sync(net: nn.Module, dist_ctx: Dist) -> str:
-    """sha256 of the parameters; under torchrun every rank must agree, else we stop."""
-    digest = hashlib.sha256()
-    for p in net.parameters():
-        digest.update(p.detach().cpu().contiguous().numpy().tobytes())
-    checksum = digest.hexdigest()[:16]
-    if dist_ctx.enabled:
-        import torch.distributed as tdist
-
-        gathered: list[str | None] = [None] * dist_ctx.world_size
-        tdist.all_gather_object(gathered, checksum)
-        if len(set(gathered)) != 1:
-            raise RuntimeError(f"ranks hold different parameters after an update: {gathered}")
-    return checksum

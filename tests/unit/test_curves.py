@@ -219,3 +219,21 @@ def test_bad_normalization_is_a_user_error(table):
         summarize_curves(table[0], {"m1": (1.0, 1.0), "m2": (0.0, 1.0)}, reps=10)
     with pytest.raises(UserError, match="confidence"):
         summarize_curves(table[0], confidence=1.5)
+
+
+def test_reference_means_are_the_pairs_mean_episode_scores_per_mission():
+    """The library call behind `daf curves-aggregate --normalize`: per curve mission, the low and
+    high policies' mean episode score in the references (one agent per episode here)."""
+    from daf.curves import reference_means
+
+    def evals(policy, mission, rewards):
+        return pd.DataFrame({"policy": policy, "mission": mission, "episode": range(len(rewards)),
+                             "seed": range(len(rewards)), "reward": rewards, "success": False})  # fmt: skip
+
+    refs = pd.concat([evals("random", "m", [0.0, 1.0]), evals("baseline", "m", [4.0, 6.0]),
+                      evals("random", "n", [2.0]), evals("baseline", "n", [3.0])])  # fmt: skip
+    curves = pd.DataFrame({"mission": ["m", "n", "m"]})
+    assert reference_means(refs, "random", "baseline", curves) == {"m": (0.5, 5.0), "n": (2.0, 3.0)}
+    only_random = pd.concat([evals("random", "o", [1.0])])
+    with pytest.raises(UserError, match="--references lack baseline on mission 'o'"):
+        reference_means(only_random, "random", "baseline", pd.DataFrame({"mission": ["o"]}))

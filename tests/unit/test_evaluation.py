@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from daf.cli import main
+from daf.errors import UserError
 from daf.missions import MISSIONS
 from daf.policies import parse_spec
 from daf.policies.actors import AgentPolicyActor, TorchActor, build_actor
@@ -214,3 +215,27 @@ def test_merge_refuses_chunks_of_two_policies(tmp_path, capsys):
     capsys.readouterr()
     assert main(["merge-evals", "--chunks", *paths, "--out", str(tmp_path / "m.parquet")]) == 2
     assert "chunks to merge must share one policy; got ['noop', 'random']" in capsys.readouterr().err
+
+
+def test_evaluate_to_file_is_the_library_call_behind_daf_evaluate(tmp_path):
+    """Called directly it writes what the command writes: the same table bytes, and a sidecar
+    with the episode seeds, the mission fingerprint and the pool."""
+    from daf.evaluation import EvaluationRequest, evaluate_to_file
+
+    request = EvaluationRequest(policy="baseline", mission="cogs.tiny", episodes=3, seed=4, candidate_agents=1,
+                                replacement=["random"], labels=["r"], num_envs=2)  # fmt: skip
+    metrics = evaluate_to_file(request, tmp_path / "lib.parquet", command="test")
+    assert metrics["rows"] == 3 * MISSIONS["cogs.tiny"].config().game.num_agents and metrics["episodes"] == 3
+    argv = ["evaluate", "--policy", "baseline", "--mission", "cogs.tiny", "--episodes", "3", "--seed", "4",
+            "--candidate-agents", "1", "--replacement", "random", "--replacement-labels", "r", "--num-envs", "2",
+            "--out", str(tmp_path / "cli.parquet")]  # fmt: skip
+    assert main(argv) == 0
+    assert (tmp_path / "lib.parquet").read_bytes() == (tmp_path / "cli.parquet").read_bytes()
+    sidecar = json.loads((tmp_path / "lib.json").read_text())
+    assert sidecar["episode_seeds"] == [episode_seed(4, k) for k in range(3)]
+    assert sidecar["mission"]["sha256"] == MISSIONS["cogs.tiny"].fingerprint()
+    assert sidecar["replacement"] == [{"label": "r", "spec": "random", "weight": 1.0}] and sidecar["command"] == "test"
+    with pytest.raises(UserError, match="--episodes must be at least 1"):
+        evaluate_to_file(EvaluationRequest(policy="random", mission="cogs.tiny", episodes=0, seed=0),
+                         tmp_path / "x.parquet", command="")  # fmt: skip
+    assert not (tmp_path / "x.parquet").exists()

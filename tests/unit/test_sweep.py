@@ -630,3 +630,32 @@ def test_sweep_pool_weights_come_from_the_vor_section():
     assert study.sweep_replacement_weights("other") is None
     unweighted = study.model_copy(update={"vor": study.vor.model_copy(update={"replacement_weights": None})})
     assert unweighted.sweep_replacement_weights("default") is None
+
+
+def test_summarize_sweep_counts_and_ranks_by_the_mean_over_seeds():
+    """The library call behind `daf sweep rank`: a trial is failed if any run failed, pruned if
+    any run was pruned, else scored by the mean of its runs; the top k are completed ones."""
+
+    def run(trial, seed, status="completed", objective=None, error=None):
+        return {"trial": trial, "seed": seed, "params": {"learning_rate": 0.001}, "status": status,
+                "objective": objective, "error": error}  # fmt: skip
+
+    runs = [run("a", 0, objective=1.0), run("a", 1, objective=3.0), run("b", 0, objective=2.5),
+            run("b", 1, objective=2.5), run("c", 0, "failed", error="diverged"), run("c", 1, objective=9.0),
+            run("d", 0, "pruned"), run("d", 1, objective=8.0)]  # fmt: skip
+    spec = make_sweep(strategy="grid", space={"learning_rate": {"values": [0.001]}}, top_k=2)
+    table, summary = sweep.summarize_sweep(spec, runs)
+    objective = table.set_index("trial")["objective"]
+    assert objective[["a", "b"]].tolist() == [2.0, 2.5] and objective[["c", "d"]].isna().all()
+    assert table.set_index("trial")["status"].to_dict() == {
+        "a": "completed", "b": "completed", "c": "failed", "d": "pruned"}  # fmt: skip
+    assert summary["top"] == ["b", "a"] and (summary["completed"], summary["failed"], summary["pruned"]) == (2, 1, 1)
+
+
+def test_trial_settings_name_the_bad_key_of_the_train_settings():
+    with pytest.raises(UserError, match=r"^invalid config --base: bogus: unknown key \(valid keys: mission, missions"):
+        sweep.trial_settings({"mission": "cogs.tiny", "steps": 10, "bogus": 1}, 0, {}, "t1")
+    with pytest.raises(UserError, match=r"^--base must be a JSON mapping"):
+        sweep.trial_settings([1, 2], 0, {}, "t1")
+    settings = sweep.trial_settings({"mission": "cogs.tiny", "steps": 10}, 7, {"learning_rate": 0.01}, "t1")
+    assert settings.seed == 7 and settings.hyperparameters.learning_rate == 0.01

@@ -12,15 +12,24 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from daf import paths
 from daf.errors import UserError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"  # used in result paths, so no slashes or spaces
+
+
+def _known_mission(name: str) -> str:
+    _check_mission(name)  # defined below: resolved when a config is validated
+    return name
+
+
+# a registered mission's name or a cogs-style mission file (whose stem is a valid result-path id)
+MissionName = Annotated[str, AfterValidator(_known_mission)]
 
 
 class Strict(BaseModel):
@@ -55,10 +64,10 @@ class TrainConfig(Strict):
     """A policy DAF trains with PPO (the `train` rule), once per seed; a run's checkpoint is
     results/checkpoints/{policy}/seed{seed}/model.pt."""
 
-    mission: str | None = Field(
+    mission: MissionName | None = Field(
         default=None, description="Mission to train on (name or mission .py file); or give `missions`."
     )
-    missions: list[str] | None = Field(
+    missions: list[MissionName] | None = Field(
         default=None,
         min_length=1,
         description="Several missions for one network: every env draws one per episode from its own seeded "
@@ -106,20 +115,6 @@ class TrainConfig(Strict):
     )
     nproc_per_node: int = Field(default=1, ge=1, le=64, description="Data-parallel ranks per node (torchrun).")
     nnodes: int = Field(default=1, ge=1, le=1024, description="Nodes (inside a SLURM allocation: srun + torchrun).")
-
-    @field_validator("mission")
-    @classmethod
-    def _mission_exists(cls, mission: str | None) -> str | None:
-        if mission is not None:
-            _check_mission(mission)
-        return mission
-
-    @field_validator("missions")
-    @classmethod
-    def _missions_exist(cls, missions: list[str] | None) -> list[str] | None:
-        for name in missions or []:
-            _check_mission(name)
-        return missions
 
     @field_validator("seeds")
     @classmethod
@@ -354,7 +349,7 @@ class SweepConfig(Strict):
     policy's `train:` settings with the trial's hyperparameters, once per seed, then evaluates."""
 
     policy: str = Field(description="The policy to tune: a `train:` policy of this study (its settings are the base).")
-    missions: list[str] | None = Field(
+    missions: list[MissionName] | None = Field(
         default=None, description="Missions the objective is measured on (default: the policy's training mission)."
     )
     strategy: Literal["grid", "random", "tpe"] = Field(description="grid, random, or tpe (Optuna, in rounds).")
@@ -386,13 +381,6 @@ class SweepConfig(Strict):
         if len(set(seeds)) != len(seeds) or min(seeds) < 0:
             raise ValueError("seeds must be distinct non-negative integers")
         return seeds
-
-    @field_validator("missions")
-    @classmethod
-    def _missions_exist(cls, missions: list[str] | None) -> list[str] | None:
-        for name in missions or []:
-            _check_mission(name)
-        return missions
 
     @model_validator(mode="after")
     def _strategy_fits(self) -> SweepConfig:
@@ -442,7 +430,7 @@ class VariantConfig(Strict):
 
     policies: list[str] = Field(min_length=1, description="Policy names of this study.")
     family: str | None = Field(default=None, description="A registry family (e.g. cogs): all its missions.")
-    missions: list[str] | None = Field(default=None, description="Or an explicit list of mission variants.")
+    missions: list[MissionName] | None = Field(default=None, description="Or an explicit list of mission variants.")
 
     @model_validator(mode="after")
     def _family_or_missions(self) -> VariantConfig:
@@ -453,8 +441,6 @@ class VariantConfig(Strict):
         families = sorted({m.family for m in MISSIONS.values()})
         if self.family is not None and self.family not in families:
             raise ValueError(f"unknown family '{self.family}'; valid families: {', '.join(families)}")
-        for name in self.missions or []:
-            _check_mission(name)
         return self
 
     def mission_names(self) -> list[str]:
@@ -471,7 +457,7 @@ class StudyConfig(Strict):
     policies: dict[str, PolicyConfig] = Field(
         min_length=1, description="Policy name -> policy. Names appear in result paths and the report."
     )
-    missions: list[str] = Field(
+    missions: list[MissionName] = Field(
         min_length=1, description="Mission names (see `daf missions`) or paths to cogames-style mission .py files."
     )
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
@@ -506,8 +492,6 @@ class StudyConfig(Strict):
     def _missions_exist(cls, missions: list[str]) -> list[str]:
         from daf.missions import mission_id
 
-        for name in missions:
-            _check_mission(name)
         ids = [mission_id(m) for m in missions]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:

@@ -123,6 +123,8 @@ def _type(annotation: Any, section: str) -> str:
     if _is_model(annotation):
         return f"[section](#{_slug(f'`{section}`')})"
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:  # a validated type (e.g. MissionName): its base type
+        return _type(args[0], section)
     if origin is Literal:
         return "str" if all(isinstance(a, str) for a in args) else " or ".join(json.dumps(a) for a in args)
     if origin in (typing.Union, types.UnionType):

@@ -63,7 +63,7 @@ def test_default_config_is_valid():
         (lambda c: c["vor"].update(candidates=["ppo"]), "vor.candidates: unknown policy 'ppo'", "random, baseline"),
         (lambda c: c["vor"].update(replacement=["baseline"]), "cannot be both candidate and replacement", ""),
         (lambda c: c["vor"].update(replacement_weights=[1, 2]), "vor.replacement_weights", "one weight per"),
-        (lambda c: c.update(missions=["cogs.smal"]), "missions: unknown mission 'cogs.smal'", "cogs.small"),
+        (lambda c: c.update(missions=["cogs.smal"]), "missions[0]: unknown mission 'cogs.smal'", "cogs.small"),
         (lambda c: c["policies"].update(x={"spec": "rand"}), "policies.x.spec: unknown policy 'rand'", "baseline"),
         (
             lambda c: c["policies"].update(x={"spec": "class=random,data=/no/such.pt"}),

@@ -31,24 +31,6 @@ include: "workflow/rules/sweep.smk"
 include: "workflow/rules/report.smk"
 
 
-# Aggregation, analysis and report rules are cheap: they run where Snakemake runs, never on the cluster.
-localrules:
-    all,
-    compare,
-    curves_summary,
-    evaluate,
-    plan,
-    vor,
-    analyze,
-    analysis_summary,
-    render,
-    report,
-    sweep_ask,
-    sweep_tell,
-    sweep_summary,
-    variants,
-
-
 # On a SLURM run, check the profile's partitions exist before anything is submitted. onstart
 # runs after the DAG is built and before the first job (not in dry runs, not inside jobs).
 onstart:
@@ -62,6 +44,7 @@ onstart:
 
 
 rule all:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     default_target: True
     input:
         rules.report.output.html,

@@ -1,6 +1,7 @@
 # Mission analysis (each episode's outcome: success or a failure mode), then success rates,
 # failure-mode fractions and mission difficulty; and the replays' GIFs for the report.
 rule analyze:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         evals=paths.EVAL,
     output:
@@ -17,6 +18,7 @@ rule analyze:
 
 
 rule analysis_summary:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         [paths.ANALYSIS.format(policy=p, mission=m) for p in POLICIES for m in STUDY.policy_missions(p)],
     output:
@@ -36,6 +38,7 @@ rule analysis_summary:
 
 
 rule render:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         lambda w: paths.REPLAY.format(policy=w.policy, mission=w.mission, run=STUDY.policy_runs(w.policy)[0]),  # the first run
     output:

@@ -1,6 +1,7 @@
 # Comparison of every policy: leaderboard with CIs (per mission and ALL), pairwise tests with
 # corrected p-values and effect sizes, probability of improvement, performance profiles.
 rule compare:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         eval_tables(),
     output:

@@ -29,6 +29,7 @@ rule curve:
 
 
 rule curves_summary:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         runs=[paths.CURVE_RUN.format(policy=p, seed=s) for p in CURVE_POLICIES for s in STUDY.policy_runs(p)],
         references=curve_reference_tables(),

@@ -39,6 +39,7 @@ use rule evaluate_chunk as evaluate_first_chunk with:
 
 
 rule evaluate:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         chunks=evaluation_chunks,
     output:

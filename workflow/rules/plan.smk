@@ -1,6 +1,7 @@
 # Power analysis with the study's own evaluations as the pilot: how many training runs and
 # episodes reach a CI half-width, and detect a difference between two policies with a power.
 rule plan:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         eval_tables(),
     output:

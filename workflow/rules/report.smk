@@ -1,5 +1,6 @@
 # The self-contained HTML report. `snakemake -c2 report` rebuilds it from existing results.
 rule report:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         config=STUDY_FILE,
         comparison=rules.compare.output.leaderboard,

@@ -38,6 +38,7 @@ rule sweep_run:
 
 
 rule sweep_ask:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         tpe_previous_round,
     output:
@@ -96,6 +97,7 @@ rule sweep_run_tpe:
 
 
 rule sweep_tell:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         proposal=paths.SWEEP_PROPOSAL,
         runs=lambda w: sweep_runs(w.sweep, [w.trial]),
@@ -116,6 +118,7 @@ rule sweep_tell:
 
 
 rule sweep_summary:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         runs=lambda w: sweep_runs(w.sweep),
         told=lambda w: [paths.SWEEP_TOLD.format(sweep=w.sweep, trial=t) for _, t in TPE_SLOTS.get(w.sweep, [])],
@@ -168,6 +171,7 @@ rule sweep_best:
 
 # Variant sweeps: policies across a mission family's variants (the evaluate rule plays them).
 rule variants:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         lambda w: variant_tables(w.variant),
     output:

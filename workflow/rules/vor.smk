@@ -62,6 +62,7 @@ rule vor_replacement:
 
 
 rule vor:
+    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         scenarios=vor_scenario_tables,
     output:

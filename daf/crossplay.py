@@ -1,0 +1,112 @@
+"""Cross-play statistics: how policies do with each other as teammates (ad-hoc teamwork).
+
+A cell (A, B, split) is a mixed evaluation of one mission: A controls `agents_a` agents, B
+the rest (`daf evaluate --candidate-agents K --replacement B`: A's rows have role
+`candidate`, B's `replacement`), over the study's episode seeds. The diagonal (A, A) is A's
+ordinary evaluation, where A controls every agent. Every cell plays the same episodes
+(common random numbers), and a cell's `run` is the row policy A's training run, so cells of
+one row line up run by run and episode by episode.
+
+Pure functions over evaluation tables (numpy / pandas); the CIs are the study's bootstrap
+(two-level, runs then episodes, when A has several runs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from daf.errors import UserError
+from daf.stats import bootstrap_estimate, check_eval_table
+
+SPLITS = ("half", "one", "all_but_one")
+CELL_COLUMNS = [
+    "policy_a", "policy_b", "split", "agents_a", "episodes", "runs", "team_mean", "team_ci_low", "team_ci_high",
+    "a_mean", "b_mean", "note",
+]  # fmt: skip
+GAP_COLUMNS = ["policy", "split", "partners", "self_play", "cross_play", "gap", "gap_ci_low", "gap_ci_high", "runs"]
+
+
+def split_agents(split: str | int, num_agents: int, mission: str = "") -> int:
+    """Agents A controls under `split`: `half` (N // 2), `one` (1), `all_but_one` (N - 1), or an
+    explicit count; both policies must control at least one agent."""
+    where = f" on mission '{mission}'" if mission else ""
+    if isinstance(split, str) and split not in SPLITS:
+        raise UserError(f"unknown cross-play split '{split}'; valid splits: {', '.join(SPLITS)}, or a number of agents")
+    count = {"half": num_agents // 2, "one": 1, "all_but_one": num_agents - 1}.get(split, split)
+    if not isinstance(count, int) or not 1 <= count <= num_agents - 1:
+        raise UserError(f"cross-play split {split!r}{where} gives A {count} of {num_agents} agents; "
+                        f"each policy needs 1..{num_agents - 1}")  # fmt: skip
+    return count
+
+
+def cell_scores(frame: pd.DataFrame, self_play: bool = False) -> pd.DataFrame:
+    """Per run x episode of one cell: `team` (mean reward of all agents), `a` (of A's agents)
+    and `b` (of B's). In self-play A is every agent, so team = a = b."""
+    check_eval_table(frame, {"mission", "episode", "agent", "reward"}, "cross-play table")
+    rows = frame.assign(run=frame.get("run", 0))  # tables from before training runs: run 0
+    if self_play:
+        rows = rows.assign(side="a")
+    else:
+        check_eval_table(frame, {"role"}, "cross-play table")
+        rows = rows.assign(side=np.where(rows["role"] == "candidate", "a", "b"))
+    keys = ["run", "episode"]
+    team = rows.groupby(keys, sort=True)["reward"].mean().rename("team")
+    sides = rows.pivot_table(index=keys, columns="side", values="reward", aggfunc="mean")
+    scores = pd.concat([team, sides], axis=1).reset_index()
+    if self_play:
+        scores["b"] = scores["a"]
+    if "b" not in scores or scores[["a", "b"]].isna().any().any():
+        raise UserError("a cross-play cell needs agents of both policies in every episode")
+    return scores[["run", "episode", "team", "a", "b"]]
+
+
+def _matrix(scores: pd.DataFrame, column: str) -> np.ndarray:
+    """(runs, episodes) of one cell's `column`, runs and episodes ascending."""
+    table = scores.pivot(index="run", columns="episode", values=column)
+    if table.isna().to_numpy().any():
+        raise UserError("the runs of a cross-play cell played different episodes")
+    return table.to_numpy(dtype=np.float64)
+
+
+def cell_row(
+    scores: pd.DataFrame, a: str, b: str, split: str | int, agents_a: int,
+    confidence: float = 0.95, reps: int = 10_000, seed: int = 0,
+) -> dict:  # fmt: skip
+    """One row of the cross-play table: the team score per agent with its CI (two-level when A
+    has several runs), A's and B's own means, episodes and runs."""
+    team = _matrix(scores, "team")
+    estimate = bootstrap_estimate([team], "mean", confidence, reps, seed)
+    return {"policy_a": a, "policy_b": b, "split": str(split), "agents_a": agents_a, "episodes": team.shape[1],
+            "runs": team.shape[0], "team_mean": estimate.point, "team_ci_low": estimate.low,
+            "team_ci_high": estimate.high, "a_mean": float(scores["a"].mean()), "b_mean": float(scores["b"].mean()),
+            "note": ""}  # fmt: skip
+
+
+def skipped_row(a: str, b: str, split: str | int, agents_a: int, note: str) -> dict:
+    """A cell that was not played (e.g. a trained network that cannot observe the mission)."""
+    nan = float("nan")
+    return {"policy_a": a, "policy_b": b, "split": str(split), "agents_a": agents_a, "episodes": 0, "runs": 0,
+            "team_mean": nan, "team_ci_low": nan, "team_ci_high": nan, "a_mean": nan, "b_mean": nan,
+            "note": note}  # fmt: skip
+
+
+def crossplay_gap(
+    self_play: pd.DataFrame, partners: dict[str, pd.DataFrame], policy: str, split: str | int,
+    confidence: float = 0.95, reps: int = 10_000, seed: int = 0,
+) -> dict:  # fmt: skip
+    """A policy's cross-play gap: its self-play team score minus its mean team score with the
+    other partners (cells (policy, B) of one split), with a CI. The cells share the episodes
+    and the policy's runs, so the gap is taken per run x episode and bootstrapped as one
+    sample: two-level over the policy's runs, then episodes (a paired comparison)."""
+    if not partners:
+        raise UserError(f"policy '{policy}' has no cross-play partner for split {split!r}: no gap to compute")
+    own = _matrix(self_play, "team")
+    others = [_matrix(frame, "team") for frame in partners.values()]
+    if any(o.shape != own.shape for o in others):
+        raise UserError(f"cross-play cells of '{policy}' played other runs or episodes than its self-play")
+    gap = own - np.mean(others, axis=0)
+    estimate = bootstrap_estimate([gap], "mean", confidence, reps, seed)
+    return {"policy": policy, "split": str(split), "partners": len(others), "self_play": float(own.mean()),
+            "cross_play": float(np.mean(others)), "gap": estimate.point, "gap_ci_low": estimate.low,
+            "gap_ci_high": estimate.high, "runs": own.shape[0]}  # fmt: skip

@@ -1,0 +1,104 @@
+"""Cross-play statistics (daf.crossplay): splits, cell rows from real mixed episodes, the
+diagonal from the ordinary evaluation, and the cross-play gap against hand-computed values."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from daf.crossplay import CELL_COLUMNS, cell_row, cell_scores, crossplay_gap, skipped_row, split_agents
+from daf.errors import UserError
+from daf.missions import MISSIONS
+from daf.policies import parse_spec
+from daf.policies.actors import build_actor
+from daf.rollout import Seat, mission_env_info, run_episodes
+from daf.stats import bootstrap_estimate, episode_scores
+
+
+@pytest.mark.parametrize(
+    "split, agents, expected", [("half", 4, 2), ("half", 3, 1), ("one", 4, 1), ("all_but_one", 4, 3), (2, 4, 2)]
+)
+def test_splits(split, agents, expected):
+    assert split_agents(split, agents) == expected
+
+
+@pytest.mark.parametrize(
+    "split, agents, needle",
+    [
+        ("halves", 4, "unknown cross-play split 'halves'; valid splits: half, one, all_but_one"),
+        ("half", 1, "gives A 0 of 1 agents; each policy needs 1..0"),
+        (4, 4, "split 4 on mission 'm' gives A 4 of 4 agents; each policy needs 1..3"),
+    ],
+)
+def test_bad_splits_are_one_line(split, agents, needle):
+    with pytest.raises(UserError) as caught:
+        split_agents(split, agents, "m")
+    assert needle in str(caught.value) and "\n" not in str(caught.value)
+
+
+def _seat(spec, mission):
+    return Seat(spec, build_actor(parse_spec(spec), mission_env_info(mission), seed=0))
+
+
+def test_a_cell_of_real_mixed_episodes():
+    """baseline on 2 of cogs.small's 4 agents, random on the others: the team score is the mean
+    reward of all agents, a/b the means of each side's agents (by hand from the rows)."""
+    mission = MISSIONS["cogs.small"]
+    frame = run_episodes(mission, _seat("baseline", mission), 6, 5, replacement=_seat("random", mission),
+                         candidate_agents=2, num_envs=3)  # fmt: skip
+    scores = cell_scores(frame)
+    row = cell_row(scores, "baseline", "random", "half", 2, reps=500)
+    assert list(row) == CELL_COLUMNS and row["episodes"] == 6 and row["runs"] == 1
+    assert row["team_mean"] == pytest.approx(frame["reward"].mean())
+    assert row["a_mean"] == pytest.approx(frame.loc[frame["role"] == "candidate", "reward"].mean())
+    assert row["b_mean"] == pytest.approx(frame.loc[frame["role"] == "replacement", "reward"].mean())
+    assert row["team_ci_low"] <= row["team_mean"] <= row["team_ci_high"]
+    assert row["a_mean"] > row["b_mean"]  # the scripted baseline gathers, random barely does
+
+
+def test_the_diagonal_is_the_ordinary_evaluation():
+    """Self-play (A on every agent) is A's ordinary evaluation: the diagonal's team score equals
+    the mean episode score `daf compare` computes from the same table."""
+    mission = MISSIONS["cogs.tiny"]
+    frame = run_episodes(mission, _seat("baseline", mission), 4, 2)
+    row = cell_row(cell_scores(frame, self_play=True), "baseline", "baseline", "half", 1, reps=200)
+    assert row["team_mean"] == pytest.approx(episode_scores(frame)["score"].mean())
+    assert row["a_mean"] == row["b_mean"] == pytest.approx(row["team_mean"])
+
+
+def _cell(team: np.ndarray) -> pd.DataFrame:
+    """A synthetic cell's per run x episode scores."""
+    runs, episodes = team.shape
+    return pd.DataFrame({"run": np.repeat(np.arange(runs), episodes), "episode": np.tile(np.arange(episodes), runs),
+                         "team": team.ravel(), "a": team.ravel(), "b": team.ravel()})  # fmt: skip
+
+
+def test_the_gap_is_self_play_minus_the_mean_with_partners():
+    own = np.array([[4.0, 6.0, 5.0]])
+    partners = {"b": _cell(np.array([[1.0, 2.0, 3.0]])), "c": _cell(np.array([[3.0, 4.0, 1.0]]))}
+    gap = crossplay_gap(_cell(own), partners, "a", "half", reps=2000, seed=3)
+    # per episode: 4 - 2, 6 - 3, 5 - 2 -> 2, 3, 3; the gap is their mean, 8/3
+    assert gap["gap"] == pytest.approx(8 / 3) and gap["self_play"] == 5.0 and gap["cross_play"] == pytest.approx(14 / 6)
+    paired = bootstrap_estimate([np.array([[2.0, 3.0, 3.0]])], "mean", 0.95, 2000, 3)
+    assert (gap["gap_ci_low"], gap["gap_ci_high"]) == (paired.low, paired.high)  # episodes resampled jointly
+    assert gap["partners"] == 2 and gap["runs"] == 1
+
+
+def test_the_gap_over_runs_is_two_level():
+    own = np.array([[5.0, 5.0], [9.0, 9.0]])  # two runs of A, far apart
+    partner = {"b": _cell(np.array([[1.0, 1.0], [1.0, 1.0]]))}
+    gap = crossplay_gap(_cell(own), partner, "a", 1, reps=2000)
+    assert gap["gap"] == pytest.approx(6.0) and gap["runs"] == 2
+    assert gap["gap_ci_low"] <= 4.0 + 1e-9 and gap["gap_ci_high"] >= 8.0 - 1e-9  # the runs' spread is in the CI
+
+
+def test_gap_and_cell_errors_are_one_line():
+    with pytest.raises(UserError, match="policy 'a' has no cross-play partner for split 'half'"):
+        crossplay_gap(_cell(np.ones((1, 2))), {}, "a", "half")
+    with pytest.raises(UserError, match="played other runs or episodes than its self-play"):
+        crossplay_gap(_cell(np.ones((1, 2))), {"b": _cell(np.ones((1, 3)))}, "a", "half")
+    lone = pd.DataFrame({"mission": "m", "episode": [0, 0], "agent": [0, 1], "reward": [1.0, 2.0],
+                         "role": "candidate"})  # fmt: skip
+    with pytest.raises(UserError, match="needs agents of both policies in every episode"):
+        cell_scores(lone)
+    row = skipped_row("ppo", "random", "half", 2, "ppo cannot play forage.open (other observation features)")
+    assert list(row) == CELL_COLUMNS and np.isnan(row["team_mean"]) and row["episodes"] == 0

@@ -32,6 +32,7 @@ class Dist:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    device: torch.device = torch.device("cpu")  # where collectives' tensors live (NCCL: this rank's GPU)
 
     @property
     def enabled(self) -> bool:
@@ -44,18 +45,22 @@ class Dist:
             return cls()
         import torch.distributed as dist
 
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)  # NCCL's object collectives use the current device
         backend = "nccl" if device.type == "cuda" else "gloo"
         if not dist.is_initialized():
             dist.init_process_group(backend=backend)
-        return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        return cls(dist.get_rank(), dist.get_world_size(), local_rank, device)
 
 
 def setup(device_name: str) -> tuple[torch.device, Dist]:
     """The device and, under torchrun, the process group (one GPU per local rank)."""
     device = resolve_device(device_name)
     dist_ctx = Dist.from_env(device)
-    if device.type == "cuda" and dist_ctx.enabled:
-        device = torch.device("cuda", dist_ctx.local_rank)
+    if dist_ctx.enabled:
+        device = dist_ctx.device  # one GPU per local rank (or the CPU)
     return device, dist_ctx
 
 
@@ -80,7 +85,7 @@ def sum_over_ranks(value: int, dist_ctx: Dist) -> int:
         return value
     import torch.distributed as tdist
 
-    total = torch.tensor([value], dtype=torch.long)
+    total = torch.tensor([value], dtype=torch.long, device=dist_ctx.device)  # NCCL reduces GPU tensors only
     tdist.all_reduce(total)
     return int(total.item())
 

@@ -63,6 +63,7 @@ from daf.stats import (
     benjamini_hochberg,
     bootstrap_estimate,
     check_runs,
+    counts_iqm,
     counts_optimality_gap,
     episode_scores,
     holm,
@@ -123,12 +124,16 @@ def _matrices(part: pd.DataFrame) -> list[np.ndarray]:
     return [run_matrix(group) for _, group in part.groupby("mission", sort=True)]
 
 
-def _estimates(strata: list[np.ndarray], settings: CompareSettings, equal_weight: bool) -> dict:
-    """Episode-level statistics of pooled strata; 2-D strata (runs x episodes) get two-level CIs."""
+def _estimates(strata: list[np.ndarray], settings: CompareSettings, equal_weight: bool, iqm_ci: bool = True) -> dict:
+    """Episode-level statistics of pooled strata; 2-D strata (runs x episodes) get two-level CIs.
+    `iqm_ci=False` skips the IQM's bootstrap (its CI is then NaN) for tables that drop it."""
     kw = {"confidence": settings.confidence, "reps": settings.reps, "seed": settings.seed}
     mean = bootstrap_estimate(strata, "mean", interval=settings.interval, equal_weight=equal_weight, **kw)
-    iqm = bootstrap_estimate(strata, "iqm", interval=settings.interval, **kw)
+    if iqm_ci:
+        iqm = bootstrap_estimate(strata, "iqm", interval=settings.interval, **kw)
     values = np.sort(np.concatenate([np.ravel(s) for s in strata]))
+    if not iqm_ci:
+        iqm = Estimate(float(counts_iqm(np.ones(values.size), values)[0]), float("nan"), float("nan"))
     return _row(mean, iqm, float(np.median(values)), float(counts_optimality_gap(np.ones(values.size), values)[0]))
 
 
@@ -165,7 +170,9 @@ def _runs_note(runs: int, episodes: int, trained: bool, aggregate: bool) -> str:
     return ONE_RUN_NOTE if trained else ""
 
 
-def leaderboard(scores: pd.DataFrame, s: CompareSettings, aggregate: pd.DataFrame | None = None) -> pd.DataFrame:
+def leaderboard(
+    scores: pd.DataFrame, s: CompareSettings, aggregate: pd.DataFrame | None = None, iqm_ci: bool = True
+) -> pd.DataFrame:
     """The one leaderboard definition: per policy x mission of `scores` (episode_scores) the
     mean with its CI (two-level with several runs), median, IQM with CI, success rate with a
     Wilson interval, runs and a note; with `aggregate` (the same scores, normalised where
@@ -176,7 +183,7 @@ def leaderboard(scores: pd.DataFrame, s: CompareSettings, aggregate: pd.DataFram
         runs, episodes = matrix.shape
         rows.append({
             "policy": policy, "mission": mission, "runs": runs, "n": len(part), "n_missions": 1, "normalized": False,
-            **_estimates([matrix], s, equal_weight=False), **_success(part, s.confidence),
+            **_estimates([matrix], s, equal_weight=False, iqm_ci=iqm_ci), **_success(part, s.confidence),
             "note": _runs_note(runs, episodes, policy in s.trained, aggregate=False),
         })  # fmt: skip
     for policy, part in (aggregate if aggregate is not None else scores.iloc[:0]).groupby("policy", sort=True):
@@ -340,7 +347,7 @@ SUMMARY_COLUMNS = [
 def summary_table(scores: pd.DataFrame, confidence: float = 0.95, reps: int = 10_000, seed: int = 0) -> pd.DataFrame:
     """`daf leaderboard`: the leaderboard's per-mission rows in a short form (episodes, mean and
     its CI, the standard deviation of episode scores, success rate with its Wilson interval)."""
-    board = leaderboard(scores, CompareSettings(confidence=confidence, reps=reps, seed=seed))
+    board = leaderboard(scores, CompareSettings(confidence=confidence, reps=reps, seed=seed), iqm_ci=False)
     std = {key: float(np.std(part["score"].to_numpy(), ddof=1)) if len(part) > 1 else 0.0
            for key, part in scores.groupby(["policy", "mission"], sort=True)}  # fmt: skip
     table = board.rename(columns={"n": "episodes"})

@@ -236,8 +236,8 @@ class PlanConfig(Strict):
 class TrackingConfig(Strict):
     tensorboard: bool = Field(
         default=False,
-        description="Trained policies also write TensorBoard scalars to results/checkpoints/{policy}/tensorboard/ "
-        "(needs the tensorboard extra).",
+        description="Trained policies also write TensorBoard scalars to "
+        "results/checkpoints/{policy}/seed{seed}/tensorboard/ (needs the tensorboard extra).",
     )
 
 
@@ -497,6 +497,15 @@ class StudyConfig(Strict):
         if duplicates:
             raise ValueError(f"missions listed twice (or files with the same stem): {', '.join(duplicates)}")
         return missions
+
+    @model_validator(mode="after")
+    def _curve_names_free(self) -> StudyConfig:
+        # results/curves/{policy}.parquet sits beside the aggregate tables
+        taken = sorted(set(self.trained_policies()) & {"summary", "final_vs_best"}) if self.curves else []
+        if taken:
+            raise ValueError(f"policies.{taken[0]}: with `curves`, a trained policy may not be named summary or "
+                             "final_vs_best (results/curves/ holds tables of those names); rename it")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _references_exist(self) -> StudyConfig:

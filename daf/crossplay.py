@@ -61,12 +61,16 @@ def cell_scores(frame: pd.DataFrame, self_play: bool = False) -> pd.DataFrame:
     return scores[["run", "episode", "team", "a", "b"]]
 
 
-def _matrix(scores: pd.DataFrame, column: str) -> np.ndarray:
-    """(runs, episodes) of one cell's `column`, runs and episodes ascending."""
+def _table(scores: pd.DataFrame, column: str) -> pd.DataFrame:
+    """(runs, episodes) of one cell's `column`, labelled, runs and episodes ascending."""
     table = scores.pivot(index="run", columns="episode", values=column)
     if table.isna().to_numpy().any():
         raise UserError("the runs of a cross-play cell played different episodes")
-    return table.to_numpy(dtype=np.float64)
+    return table
+
+
+def _matrix(scores: pd.DataFrame, column: str) -> np.ndarray:
+    return _table(scores, column).to_numpy(dtype=np.float64)
 
 
 def cell_row(
@@ -101,10 +105,12 @@ def crossplay_gap(
     sample: two-level over the policy's runs, then episodes (a paired comparison)."""
     if not partners:
         raise UserError(f"policy '{policy}' has no cross-play partner for split {split!r}: no gap to compute")
-    own = _matrix(self_play, "team")
-    others = [_matrix(frame, "team") for frame in partners.values()]
-    if any(o.shape != own.shape for o in others):
+    own = _table(self_play, "team")
+    tables = [_table(frame, "team") for frame in partners.values()]
+    # paired per run x episode: every cell must hold exactly the self-play's runs and episodes
+    if any(not (t.index.equals(own.index) and t.columns.equals(own.columns)) for t in tables):
         raise UserError(f"cross-play cells of '{policy}' played other runs or episodes than its self-play")
+    own, others = own.to_numpy(dtype=np.float64), [t.to_numpy(dtype=np.float64) for t in tables]
     gap = own - np.mean(others, axis=0)
     estimate = bootstrap_estimate([gap], "mean", confidence, reps, seed)
     return {"policy": policy, "split": str(split), "partners": len(others), "self_play": float(own.mean()),

@@ -98,9 +98,9 @@ def evaluate_to_file(request: EvaluationRequest, out: Path, command: str, progre
     if out.suffix != ".parquet":
         raise UserError(f"--out '{out}' must end in .parquet")
     request.check()
-    ensure_writable(out)
     mission = get_mission(request.mission)
     candidate, spec, pool = build_seats(request, mission)
+    ensure_writable(out)  # after the input checks: bad input leaves no directory
     start = time.perf_counter()
     frame = run_episodes(
         mission,
@@ -153,7 +153,6 @@ def evaluate_to_file(request: EvaluationRequest, out: Path, command: str, progre
 def merge_to_file(chunks: list[str], out: Path) -> dict:
     """Merge one policy x mission's chunks (runs x episode ranges) into `out` with a sidecar
     naming each chunk's provenance; returns rows, runs and episodes."""
-    import json
 
     from daf.rollout import merge_chunks
 
@@ -161,10 +160,21 @@ def merge_to_file(chunks: list[str], out: Path) -> dict:
         raise UserError(f"--out '{out}' must end in .parquet")
     ensure_writable(out)
     frame = merge_chunks(chunks)
-    sidecars = [Path(c).with_suffix(".json") for c in chunks]
-    provenance = [json.loads(p.read_text()) if p.is_file() else None for p in sidecars]
+    provenance = [_sidecar(Path(c).with_suffix(".json")) for c in chunks]
     write_parquet(out, frame)
     runs = sorted(int(r) for r in frame["run"].unique())
     episodes = int(frame["episode"].nunique())
     write_json(out.with_suffix(".json"), {"runs": runs, "episodes": episodes, "chunks": dict(zip(chunks, provenance))})
     return {"rows": len(frame), "runs": runs, "episodes": episodes}
+
+
+def _sidecar(path: Path) -> dict | None:
+    """A chunk's provenance sidecar (None when absent); one line when it is not JSON."""
+    import json
+
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"provenance sidecar '{path}' is not valid JSON ({exc}); rerun its evaluation") from None

@@ -310,9 +310,6 @@ def pilot_scores(evals: pd.DataFrame) -> pd.DataFrame:
         raise UserError("no evaluation rows to plan from (pass `daf evaluate` parquets with --evals)")
     rows = evals[evals["role"] != "replacement"] if "role" in evals else evals
     scores = episode_scores(rows)  # checks the table and its `run` column (none: every policy is run 0)
-    if "run" not in scores:  # an episode_scores without runs: score each run on its own
-        scores = pd.concat([episode_scores(part).assign(run=run) for run, part in rows.groupby("run", sort=True)],
-                           ignore_index=True)  # fmt: skip
     return scores[["policy", "mission", "run", "episode", "seed", "score"]]
 
 

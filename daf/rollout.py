@@ -223,8 +223,8 @@ def _play_group(mission, base_cfg, buffers, seats, purposes, group, assignments,
                     labels = [seats[s].label for s in assignments[e]]
                     path = Path(replay_dir or ".") / f"episode_{group[e]:04d}.npz"
                     recorders.pop(e).save(path, group[e], seeds[e], mission.name, labels)
+                yield record, path  # the caller tracks the replay before anything else can fail
                 sims[e].close()
-                yield record, path
             else:
                 still.append(e)
         active = still

@@ -663,3 +663,13 @@ def test_sweep_run_with_invalid_base_settings_is_one_line(daf, tmp_path):
         "daf: error: invalid config --base: steps: required key is missing"
     ], result.stderr
     assert not out.exists()
+
+
+def test_a_curve_policy_may_not_take_an_aggregate_tables_name():
+    config = copy.deepcopy(VALID)
+    config["policies"]["summary"] = {"train": {"mission": "cogs.tiny", "steps": 1000}}
+    config["curves"] = {"episodes": 2}
+    with pytest.raises(UserError, match=r"policies\.summary: with `curves`, a trained policy may not be named summary"):
+        validate_study(config, "s.yaml")
+    del config["curves"]
+    validate_study(config, "s.yaml")  # without curves the name is free

@@ -102,3 +102,10 @@ def test_gap_and_cell_errors_are_one_line():
         cell_scores(lone)
     row = skipped_row("ppo", "random", "half", 2, "ppo cannot play forage.open (other observation features)")
     assert list(row) == CELL_COLUMNS and np.isnan(row["team_mean"]) and row["episodes"] == 0
+
+
+def test_cells_with_other_episodes_are_not_paired():
+    """Same shape, other episode indices: pairing them would compare different maps."""
+    other = _cell(np.ones((1, 2))).assign(episode=[5, 6])
+    with pytest.raises(UserError, match="played other runs or episodes than its self-play"):
+        crossplay_gap(_cell(np.ones((1, 2))), {"b": other}, "a", "half")

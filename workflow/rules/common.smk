@@ -156,16 +156,26 @@ def weights_sha(*policies):
     """sha256 of the weights files of policies given as `data=PATH` specs. Profiles rerun on
     params, not modification times, so a changed file reruns its jobs and a touched one does not.
     Trained policies' checkpoints are outputs of `train`: the DAG reruns their dependents."""
-    from daf.checkpoint import sha256_file
-
     digests = []
     for policy in policies:
         if policy in TRAINED or (STUDY.policies[policy].spec or "").startswith("sweep:"):
             continue
         data = parse_spec(STUDY.policy_spec(policy), check_files=False).data_path
         if data:
-            digests.append(sha256_file(data) if Path(data).is_file() else "missing")
+            digests.append(file_sha(data))
     return ",".join(digests)
+
+
+_FILE_SHA = {}
+
+
+def file_sha(path):
+    """sha256 of a weights file, read once per DAG build (every evaluation chunk asks for it)."""
+    from daf.checkpoint import sha256_file
+
+    if path not in _FILE_SHA:
+        _FILE_SHA[path] = sha256_file(path) if Path(path).is_file() else "missing"
+    return _FILE_SHA[path]
 
 
 def train_settings(policy):

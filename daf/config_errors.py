@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import json
 import re
+import types
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-# pydantic's label of a union member in `loc`: a builtin type, a generic, a model class, a validator
-_UNION_TAG = re.compile(r"str|int|float|bool|none|(list|dict|tuple|set|literal)\[.*\]|[A-Z]\w*|function-.*")
 
-
-def _merge_union_errors(errors: list[dict]) -> list[dict]:
+def _merge_union_errors(errors: list[dict], root: type[BaseModel]) -> list[dict]:
     """A value that fits no member of a union (`int | list[int]`) gets one error per member,
-    each with the member's label appended to `loc`; merge them into one error on the field."""
+    each with the member's label appended to `loc`; merge them into one error on the field.
+    Only where the field really is a union: a policy named `str` keeps its name."""
     tagged: dict[tuple, list[dict]] = {}
     for err in errors:
         loc = err["loc"]
-        if loc and isinstance(loc[-1], str) and _UNION_TAG.fullmatch(loc[-1]):
+        if loc and isinstance(loc[-1], str) and _is_union(_annotation_at(root, loc[:-1])):
             tagged.setdefault(loc[:-1], []).append(err)
     merged, done = [], set()
     for err in errors:
@@ -37,13 +37,13 @@ def _merge_union_errors(errors: list[dict]) -> list[dict]:
 def format_validation_error(exc: ValidationError, source: str, root: type[BaseModel]) -> str:
     """All problems of validating `root` on one line, each naming its field (dotted path)."""
     problems = []
-    for err in _merge_union_errors(exc.errors()):
+    for err in _merge_union_errors(exc.errors(), root):
         where = _dotted(err["loc"])
         if not err["loc"] and err["type"] == "value_error":  # a cross-field check: its message names the fields
             problems.append(err["msg"].removeprefix("Value error, "))
         elif err["type"] == "extra_forbidden":
             parent = err["loc"][:-1]
-            model = _model_at(root, parent)
+            model = _model_of(_annotation_at(root, parent))
             valid = ", ".join(model.model_fields) if model else ""
             problems.append(f"{where}: unknown key" + (f" (valid keys: {valid})" if valid else ""))
         elif err["type"] == "missing":
@@ -74,23 +74,42 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
-    """The model whose keys live at `loc` (dict keys and list indices keep the item model)."""
-    model = root
+def _annotation_at(root: type[BaseModel], loc: tuple) -> Any:
+    """The type of the value at `loc`, following the models' fields, a map's values and a
+    list's items; None where `loc` leaves the models (e.g. inside a union's member label)."""
+    annotation: Any = root
     for part in loc:
-        if isinstance(part, str) and part in model.model_fields:
-            inner = _inner_model(model.model_fields[part].annotation)
-            if inner is None:
-                return None
-            model = inner
-    return model
+        annotation = _strip(annotation)
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if _is_model(annotation) and isinstance(part, str) and part in annotation.model_fields:
+            annotation = annotation.model_fields[part].annotation
+        elif origin is dict and isinstance(part, str):
+            annotation = args[1]
+        elif origin is list and isinstance(part, int):
+            annotation = args[0]
+        else:
+            return None
+    return _strip(annotation)
 
 
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _inner_model(arg)
-        if found:
-            return found
-    return None
+def _strip(annotation: Any) -> Any:
+    """Without `Annotated[...]` and without `None` in an optional (`X | None` -> X)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _strip(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return _strip(members[0])
+    return annotation
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    return annotation if _is_model(annotation) else None

@@ -673,3 +673,18 @@ def test_a_curve_policy_may_not_take_an_aggregate_tables_name():
         validate_study(config, "s.yaml")
     del config["curves"]
     validate_study(config, "s.yaml")  # without curves the name is free
+
+
+def test_policy_names_that_look_like_types_or_fields_keep_their_place_in_messages():
+    """The location is followed through the models' types: two bad policies named like union
+    labels stay two problems, and a policy named `train` gets PolicyConfig's valid keys."""
+    config = copy.deepcopy(VALID)
+    config["policies"].update(PPO=5, Random=6)
+    with pytest.raises(UserError) as caught:
+        validate_study(config, "s.yaml")
+    assert "policies.PPO: Input should be a valid dictionary" in str(caught.value)
+    assert "policies.Random: Input should be a valid dictionary" in str(caught.value)
+    config = copy.deepcopy(VALID)
+    config["policies"]["train"] = {"spec": "random", "bogus": 1}
+    with pytest.raises(UserError, match=r"policies\.train\.bogus: unknown key \(valid keys: spec, train, missions, "):
+        validate_study(config, "s.yaml")

@@ -17,5 +17,5 @@ RULE_VERSIONS = {
     "sweep": 2,
     "sweep_best": 3,  # its own number: choosing the best trial again must not retrain the trials
     "curves": 2,
-    "plan": 1,
+    "plan": 2,  # 2: plan.json without Infinity (strict JSON)
 }

@@ -49,7 +49,6 @@ The `ALL` test is Wilcoxon's signed-rank test over per-mission mean differences 
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -315,27 +314,6 @@ def _profiles(scores: pd.DataFrame, aggregate: pd.DataFrame, s: CompareSettings)
             prof = performance_profile(_matrices(part), taus, s.confidence, reps, s.seed)
             frames.append(prof.assign(policy=policy, mission=mission))
     return pd.concat(frames, ignore_index=True)[["policy", "mission", "tau", "fraction", "low", "high"]]
-
-
-def jsonable(frame: pd.DataFrame) -> list[dict]:
-    """Records with NaN as null and infinities as the strings "inf" / "-inf" (valid JSON)."""
-    out = []
-    for record in frame.to_dict("records"):
-        clean = {}
-        for key, value in record.items():
-            if isinstance(value, (float, np.floating)):
-                value = float(value)
-                if math.isnan(value):
-                    value = None
-                elif math.isinf(value):
-                    value = "inf" if value > 0 else "-inf"
-            elif isinstance(value, np.integer):
-                value = int(value)
-            elif isinstance(value, np.bool_):
-                value = bool(value)
-            clean[key] = value
-        out.append(clean)
-    return out
 
 
 SUMMARY_COLUMNS = [

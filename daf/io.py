@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from daf.errors import UserError
@@ -141,3 +142,29 @@ def progress_bar(total: int, desc: str, enabled: bool, initial: int = 0, unit: s
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=True, file=sys.stderr)
+
+
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    """A table as JSON records that any parser reads: NaN and NA as null, infinities as the
+    strings "inf" / "-inf" (JSON has no Infinity), numpy scalars as Python ones."""
+    import math
+
+    out = []
+    for record in frame.to_dict("records"):
+        clean = {}
+        for key, value in record.items():
+            if value is pd.NA or value is None:
+                value = None
+            elif isinstance(value, (float, np.floating)):
+                value = float(value)
+                if math.isnan(value):
+                    value = None
+                elif math.isinf(value):
+                    value = "inf" if value > 0 else "-inf"
+            elif isinstance(value, np.integer):
+                value = int(value)
+            elif isinstance(value, np.bool_):
+                value = bool(value)
+            clean[key] = value
+        out.append(clean)
+    return out

@@ -734,11 +734,3 @@ def _power_line(part: pd.DataFrame, s: PlanSettings) -> str:
 
 def _maybe(value) -> str:
     return "n/a" if pd.isna(value) else str(int(value))
-
-
-def jsonable(frame: pd.DataFrame) -> list[dict]:
-    """Records with NaN / NA as null (valid JSON)."""
-    records = []
-    for record in frame.astype(object).where(frame.notna(), None).to_dict("records"):
-        records.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in record.items()})
-    return records

@@ -24,8 +24,8 @@ def cmd_summarize(args) -> dict:
 
 
 def cmd_compare(args) -> dict:
-    from daf.comparison import CompareSettings, compare, jsonable
-    from daf.io import ensure_writable, read_parquets, write_json, write_parquet, write_text
+    from daf.comparison import CompareSettings, compare
+    from daf.io import ensure_writable, json_records, read_parquets, write_json, write_parquet, write_text
 
     out = Path(args.out)
     ensure_writable(out / "leaderboard.parquet")
@@ -42,14 +42,14 @@ def cmd_compare(args) -> dict:
     write_text(out / "leaderboard.csv", board.to_csv(index=False, float_format="%.6g"))
     write_json(
         out / "comparison.json",
-        {"settings": settings.__dict__, "leaderboard": jsonable(board), "pairwise": jsonable(pairwise)},
+        {"settings": settings.__dict__, "leaderboard": json_records(board), "pairwise": json_records(pairwise)},
     )
     return {"policies": int(board["policy"].nunique()), "leaderboard_rows": len(board), "pairwise_rows": len(pairwise)}
 
 
 def cmd_plan(args) -> dict:
-    from daf.io import ensure_writable, read_parquets, write_json, write_parquet
-    from daf.planning import PlanSettings, jsonable, plan, summary_text
+    from daf.io import ensure_writable, json_records, read_parquets, write_json, write_parquet
+    from daf.planning import PlanSettings, plan, summary_text
 
     out = Path(args.out)
     ensure_writable(out / "plan.json")
@@ -67,8 +67,8 @@ def cmd_plan(args) -> dict:
     summary = summary_text(result, settings)
     write_json(out / "plan.json", {
         "settings": settings.__dict__, "evals": [str(p) for p in args.evals], "summary": summary.splitlines(),
-        "notes": result.notes, "components": jsonable(result.components), "precision": jsonable(result.precision),
-        "power": jsonable(result.power),
+        "notes": result.notes, "components": json_records(result.components),
+        "precision": json_records(result.precision), "power": json_records(result.power),
     })  # fmt: skip
     print(summary)
     return {"policies": int(result.components["policy"].nunique()), "precision_rows": len(result.precision),

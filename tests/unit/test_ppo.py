@@ -129,6 +129,14 @@ def test_same_seed_same_weights(tmp_path):
     assert np.array_equal(weights(tiny_run(tmp_path, "a")), weights(tiny_run(tmp_path, "b")))
 
 
+def evaluate_checkpoint(spec: str, mission: str, table: Path) -> int:
+    """`daf evaluate` of a policy SPEC: 2 episodes, seed 0, into `table`; the exit status."""
+    from daf.cli import main
+
+    argv = ["evaluate", "--policy", spec, "--mission", mission, "--episodes", "2", "--seed", "0"]
+    return main([*argv, "--out", str(table), "--no-progress"])
+
+
 def test_outputs_and_sidecar(tmp_path):
     run = tiny_run(tmp_path, "out", steps=100)
     out = run["out"]
@@ -160,28 +168,8 @@ def test_lstm_trains_and_evaluates(tmp_path):
     out = tmp_path / "lstm"
     train(MISSIONS["cogs.tiny"], 64, 0, out, arch="lstm", hp=hp, device_name="cpu", fresh=True, progress=False)
     assert checkpoint.load(out / "model.pt")["net_kwargs"]["arch"] == "lstm"
-    from daf.cli import main
-
     table = tmp_path / "lstm.parquet"
-    assert (
-        main(
-            [
-                "evaluate",
-                "--policy",
-                str(out / "model.pt"),
-                "--mission",
-                "cogs.tiny",
-                "--episodes",
-                "2",
-                "--seed",
-                "0",
-                "--out",
-                str(table),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert evaluate_checkpoint(str(out / "model.pt"), "cogs.tiny", table) == 0
     assert len(pd.read_parquet(table)) == 4
 
 
@@ -195,29 +183,9 @@ def test_checkpoint_round_trip_through_evaluate(tmp_path):
     payload["model"]["actor.bias"][names.index("noop")] = 50.0
     forced = tmp_path / "noop" / "model.pt"
     checkpoint.save(forced, payload, {"note": "edited"})
-    from daf.cli import main
-
     for spec in (str(forced), f"class=trained,data={forced}"):
         table = tmp_path / "e.parquet"
-        assert (
-            main(
-                [
-                    "evaluate",
-                    "--policy",
-                    spec,
-                    "--mission",
-                    "cogs.small",
-                    "--episodes",
-                    "2",
-                    "--seed",
-                    "0",
-                    "--out",
-                    str(table),
-                    "--no-progress",
-                ]
-            )
-            == 0
-        )
+        assert evaluate_checkpoint(spec, "cogs.small", table) == 0
         frame = pd.read_parquet(table)
         assert (frame["stat.action.move.success"] == 0).all() and (frame["stat.action.noop.success"] > 0).all()
 

@@ -25,6 +25,10 @@ CELL_COLUMNS = [
     "a_mean", "b_mean", "note",
 ]  # fmt: skip
 GAP_COLUMNS = ["policy", "split", "partners", "self_play", "cross_play", "gap", "gap_ci_low", "gap_ci_high", "runs"]
+# the files `daf crossplay` writes: one row per ordered pair x split (diagonal included), and
+# one per policy x split
+TABLE_COLUMNS = ["mission", *CELL_COLUMNS[:4], "num_agents", *CELL_COLUMNS[4:]]
+GAP_TABLE_COLUMNS = ["mission", *GAP_COLUMNS]
 
 
 def split_agents(split: str | int, num_agents: int, mission: str = "") -> int:
@@ -116,3 +120,95 @@ def crossplay_gap(
     return {"policy": policy, "split": str(split), "partners": len(others), "self_play": float(own.mean()),
             "cross_play": float(np.mean(others)), "gap": estimate.point, "gap_ci_low": estimate.low,
             "gap_ci_high": estimate.high, "runs": own.shape[0]}  # fmt: skip
+
+
+def parse_split(text: str) -> str | int:
+    """A split as written on the command line or in a path: a name, or a count of agents."""
+    return int(text) if text.isdigit() else text
+
+
+def self_play_table(frame: pd.DataFrame, policy: str, episodes: int, source: str = "") -> pd.DataFrame:
+    """A's ordinary evaluation cut to the cross-play episodes 0..episodes-1 (every cell plays
+    those, so the diagonal shares their seeds)."""
+    where = f" ('{source}')" if source else ""
+    played = set(frame["episode"].unique())
+    missing = sorted(set(range(episodes)) - played)
+    if missing:
+        raise UserError(f"the evaluation of '{policy}'{where} lacks episodes {missing[:5]} of the {episodes} "
+                        "cross-play episodes; crossplay.episodes may not exceed evaluation.episodes")  # fmt: skip
+    return frame[frame["episode"] < episodes]
+
+
+def split_cells(frames: list[pd.DataFrame]) -> dict[tuple[str, str, int], pd.DataFrame]:
+    """Cell jobs' tables (one per A run; A is the `candidate` role, B the `replacement`) grouped
+    by (A, B, agents of A)."""
+    cells: dict[tuple[str, str, int], list[pd.DataFrame]] = {}
+    for frame in frames:
+        check_eval_table(frame, {"policy", "role", "candidate_agents"}, "cross-play cell")
+        a = frame.loc[frame["role"] == "candidate", "policy"].unique()
+        b = frame.loc[frame["role"] != "candidate", "policy"].unique()
+        k = frame["candidate_agents"].unique()
+        if len(a) != 1 or len(b) != 1 or len(k) != 1:
+            raise UserError(f"a cross-play cell table holds one policy on each side and one split; got "
+                            f"{list(a)} with {list(b)} on {list(k)} agents")  # fmt: skip
+        cells.setdefault((str(a[0]), str(b[0]), int(k[0])), []).append(frame)
+    return {key: pd.concat(parts, ignore_index=True) for key, parts in cells.items()}
+
+
+def crossplay_tables(
+    mission: str, policies: list[str], splits: list[str | int], self_play: dict[str, pd.DataFrame],
+    cells: dict[tuple[str, str, int], pd.DataFrame], unplayable: dict[str, str] | None = None,
+    episodes: int | None = None, confidence: float = 0.95, reps: int = 10_000, seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """The cross-play table (every ordered pair x split, diagonal included; TABLE_COLUMNS) and
+    the gap table (GAP_TABLE_COLUMNS) of one mission.
+
+    `self_play[A]` is A's ordinary evaluation, `cells[(A, B, k)]` the mixed episodes of A on k
+    agents with B on the rest, with A's runs in the `run` column. A policy in `unplayable`
+    (policy -> why) does not play the mission: its cells are rows with that note."""
+    unplayable = dict(unplayable or {})
+    absent = [p for p in policies if p not in self_play and p not in unplayable]
+    if absent:
+        raise UserError(f"no evaluation of {absent[0]!r} on mission '{mission}' for the cross-play diagonal")
+    num_agents = None
+    own = {}
+    for policy, frame in self_play.items():
+        frame = self_play_table(frame, policy, episodes) if episodes else frame
+        own[policy] = cell_scores(frame, self_play=True)
+        num_agents = int(frame.groupby("episode")["agent"].nunique().max())
+    if num_agents is None:
+        raise UserError(f"no two of the policies {policies} play mission '{mission}': nothing to cross-play")
+    counts = [split_agents(split, num_agents, mission) for split in splits]  # every split checked first
+    rows, gaps = [], []
+    for split, k in zip(splits, counts):
+        for a in policies:
+            partners = {}
+            for b in policies:
+                note = unplayable.get(a) or unplayable.get(b)
+                if note:
+                    rows.append(skipped_row(a, b, split, k, note))
+                    continue
+                if a == b:
+                    scores = own[a]
+                else:
+                    if (a, b, k) not in cells:
+                        raise UserError(f"no cross-play cell for '{a}' on {k} agents with '{b}' on mission "
+                                        f"'{mission}' (rule crossplay_cell makes it)")  # fmt: skip
+                    scores = cell_scores(cells[(a, b, k)])
+                    _check_same_games(scores, own[a], a, b, mission)
+                    partners[b] = scores
+                rows.append(cell_row(scores, a, b, split, k, confidence, reps, seed))
+            if a not in unplayable and partners:
+                gaps.append(crossplay_gap(own[a], partners, a, split, confidence, reps, seed))
+    table = pd.DataFrame(rows, columns=CELL_COLUMNS).assign(mission=mission, num_agents=num_agents)[TABLE_COLUMNS]
+    gap = pd.DataFrame(gaps, columns=GAP_COLUMNS).assign(mission=mission)[GAP_TABLE_COLUMNS]
+    return table, gap
+
+
+def _check_same_games(scores: pd.DataFrame, own: pd.DataFrame, a: str, b: str, mission: str) -> None:
+    """A cell plays A's runs on the self-play's episodes (common random numbers with the diagonal)."""
+    cell, diag = _table(scores, "team"), _table(own, "team")
+    if not (cell.index.equals(diag.index) and cell.columns.equals(diag.columns)):
+        raise UserError(f"the cross-play cell '{a}' with '{b}' on mission '{mission}' played runs "
+                        f"{list(cell.index)} x episodes {list(cell.columns)[:3]}..., its self-play runs "
+                        f"{list(diag.index)} x episodes {list(diag.columns)[:3]}...; rerun its cell jobs")  # fmt: skip

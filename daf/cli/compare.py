@@ -1,11 +1,13 @@
-"""Statistics commands: `daf compare`, `daf leaderboard`, `daf plan`, `daf vor`, `daf analyze`,
-`daf analysis-aggregate`."""
+"""Statistics commands: `daf compare`, `daf leaderboard`, `daf plan`, `daf vor`, `daf crossplay`,
+`daf analyze`, `daf analysis-aggregate`."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from daf.cli.common import policy_pair
+from daf.errors import UserError
 
 
 def cmd_summarize(args) -> dict:
@@ -88,6 +90,38 @@ def cmd_vor(args) -> dict:
     return {"vor": result["vor"], "ci_low": result["ci_low"], "ci_high": result["ci_high"]}
 
 
+def cmd_crossplay(args) -> dict:
+    from daf.crossplay import crossplay_tables, parse_split, split_cells
+    from daf.io import ensure_writable, read_parquets, write_parquet
+
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    splits = [parse_split(s.strip()) for s in args.splits.split(",") if s.strip()]
+    unplayable = {}
+    for item in args.unplayable or []:
+        policy, sep, why = item.partition("=")
+        if not sep or policy not in policies:
+            raise UserError(f"--unplayable '{item}' must be POLICY=WHY with one of the policies ({args.policies})")
+        unplayable[policy] = why
+    for path in (args.out, args.gaps):
+        ensure_writable(path)
+    self_play = {}
+    for path in args.evals:
+        frame = read_parquets([path])
+        names = list(frame["policy"].unique())
+        if len(names) != 1 or names[0] not in policies:
+            raise UserError(f"--evals '{path}' must be one of the policies' ({args.policies}) evaluation; "
+                            f"it holds {names}")  # fmt: skip
+        self_play[names[0]] = frame
+    cells = split_cells([read_parquets([path]) for path in args.cells])
+    table, gaps = crossplay_tables(args.mission, policies, splits, self_play, cells, unplayable, args.episodes,
+                                   args.confidence, args.reps, args.seed)  # fmt: skip
+    write_parquet(args.out, table)
+    write_parquet(args.gaps, gaps)
+    played = int((table["note"] == "").sum())
+    print(f"wrote {args.out} ({played} cells played, {len(table) - played} skipped) and {args.gaps}", file=sys.stderr)
+    return {"cells": played, "skipped": len(table) - played}
+
+
 def cmd_analyze(args) -> dict:
     from daf.analysis import episode_outcomes
     from daf.io import read_parquets, write_parquet
@@ -159,6 +193,23 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--reps", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_vor)
+
+    p = sub.add_parser("crossplay", help="cross-play table and gaps of one mission (self-play + mixed-episode cells)")
+    p.add_argument("--mission", required=True, help="the mission's id, written to the tables")
+    p.add_argument("--policies", required=True, help="comma-separated, in row/column order, e.g. random,baseline,ppo")
+    p.add_argument("--splits", default="half", help="comma-separated: half, one, all_but_one or agent counts")
+    p.add_argument("--episodes", type=int, help="cross-play episodes 0..N-1 (default: every episode of --evals)")
+    p.add_argument("--evals", nargs="+", required=True, help="each playing policy's ordinary evaluation (the diagonal)")
+    p.add_argument("--cells", nargs="*", default=[],
+                   help="`daf evaluate --candidate-agents K --replacement B` parquets, A's runs in `run`")  # fmt: skip
+    p.add_argument("--unplayable", action="append", metavar="POLICY=WHY",
+                   help="a policy that does not play the mission: its cells are skipped with this note")  # fmt: skip
+    p.add_argument("--out", required=True, help="output .parquet: one row per ordered pair x split")
+    p.add_argument("--gaps", required=True, help="output .parquet: each policy's cross-play gap per split")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--reps", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_crossplay)
 
     p = sub.add_parser("analyze", help="mission analysis: each episode's outcome (success or failure mode)")
     p.add_argument("--evals", required=True, help="a `daf evaluate` parquet")

@@ -5,7 +5,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daf.crossplay import CELL_COLUMNS, cell_row, cell_scores, crossplay_gap, skipped_row, split_agents
+from daf.crossplay import (
+    CELL_COLUMNS,
+    GAP_TABLE_COLUMNS,
+    TABLE_COLUMNS,
+    cell_row,
+    cell_scores,
+    crossplay_gap,
+    crossplay_tables,
+    skipped_row,
+    split_agents,
+    split_cells,
+)
 from daf.errors import UserError
 from daf.missions import MISSIONS
 from daf.policies import parse_spec
@@ -109,3 +120,81 @@ def test_cells_with_other_episodes_are_not_paired():
     other = _cell(np.ones((1, 2))).assign(episode=[5, 6])
     with pytest.raises(UserError, match="played other runs or episodes than its self-play"):
         crossplay_gap(_cell(np.ones((1, 2))), {"b": other}, "a", "half")
+
+
+def _evaluate(mission, a, episodes, b=None, k=None, run=0):
+    """A's ordinary evaluation (b None) or a cell: A on k agents, B on the rest (seed 0)."""
+    return run_episodes(mission, _seat(a, mission), episodes, 0, replacement=_seat(b, mission) if b else None,
+                        candidate_agents=k, num_envs=4, run=run)  # fmt: skip
+
+
+def test_a_mission_table_from_real_episodes():
+    """random x baseline on cogs.small (4 agents, half split), ppo not playing the mission: the
+    diagonal is each policy's ordinary evaluation, off-diagonal cells their mixed episodes,
+    ppo's row and column are skipped with the note, and each playing policy gets a gap."""
+    mission = MISSIONS["cogs.small"]
+    own = {p: _evaluate(mission, p, 6) for p in ("random", "baseline")}
+    cells = split_cells(
+        [_evaluate(mission, "random", 4, "baseline", 2), _evaluate(mission, "baseline", 4, "random", 2)]
+    )
+    note = "'ppo' does not play cogs.small"
+    table, gaps = crossplay_tables("cogs.small", ["random", "baseline", "ppo"], ["half"], own, cells, {"ppo": note},
+                                   episodes=4, reps=500)  # fmt: skip
+    assert list(table.columns) == TABLE_COLUMNS and list(gaps.columns) == GAP_TABLE_COLUMNS
+    assert len(table) == 9 and (table["num_agents"] == 4).all() and (table["agents_a"] == 2).all()
+    cell = table.set_index(["policy_a", "policy_b"])
+    for p, frame in own.items():  # the diagonal: the first 4 episodes of the ordinary evaluation
+        assert cell.loc[(p, p), "team_mean"] == pytest.approx(frame.loc[frame["episode"] < 4, "reward"].mean())
+        assert cell.loc[(p, p), "episodes"] == 4
+    mixed = cells[("baseline", "random", 2)]
+    assert cell.loc[("baseline", "random"), "team_mean"] == pytest.approx(mixed["reward"].mean())
+    assert cell.loc[("baseline", "random"), "a_mean"] > cell.loc[("baseline", "random"), "b_mean"]
+    skipped = table[table["note"] != ""]
+    assert len(skipped) == 5 and (skipped["note"] == note).all() and skipped["team_mean"].isna().all()
+    assert list(gaps["policy"]) == ["random", "baseline"] and (gaps["partners"] == 1).all()
+    baseline = gaps.set_index("policy").loc["baseline"]
+    assert baseline["gap"] == pytest.approx(cell.loc[("baseline", "baseline"), "team_mean"]
+                                            - cell.loc[("baseline", "random"), "team_mean"])  # fmt: skip
+
+
+def test_swapped_half_split_differs_only_by_seat_assignment():
+    """(A, B) and (B, A) at half of an even agent count are the same team composition: per
+    episode, A sits where B sat and B where A sat (the episode's slot draw does not depend on
+    the policies), so each side has the same agent count and the two cells estimate one team
+    score (their CIs overlap)."""
+    mission = MISSIONS["cogs.small"]
+    ab, ba = _evaluate(mission, "baseline", 8, "random", 2), _evaluate(mission, "random", 8, "baseline", 2)
+    for episode in range(8):
+        slots_ab = ab[ab["episode"] == episode].set_index("agent")["policy"]
+        slots_ba = ba[ba["episode"] == episode].set_index("agent")["policy"]
+        swapped = slots_ab.map({"baseline": "random", "random": "baseline"})
+        assert swapped.equals(slots_ba) and (slots_ab == "baseline").sum() == 2
+        assert ab.loc[ab["episode"] == episode, "seed"].iloc[0] == ba.loc[ba["episode"] == episode, "seed"].iloc[0]
+    own = {p: _evaluate(mission, p, 8) for p in ("random", "baseline")}
+    table, _ = crossplay_tables("cogs.small", ["baseline", "random"], ["half"], own,
+                                split_cells([ab, ba]), episodes=8, reps=2000)  # fmt: skip
+    rows = table.set_index(["policy_a", "policy_b"])
+    one, other = rows.loc[("baseline", "random")], rows.loc[("random", "baseline")]
+    assert one["team_ci_low"] <= other["team_ci_high"] and other["team_ci_low"] <= one["team_ci_high"]
+    assert one["a_mean"] == pytest.approx(ab.loc[ab["policy"] == "baseline", "reward"].mean())
+    assert other["b_mean"] == pytest.approx(ba.loc[ba["policy"] == "baseline", "reward"].mean())
+
+
+def test_mission_table_errors_are_one_line():
+    mission = MISSIONS["cogs.tiny"]
+    own = {p: _evaluate(mission, p, 2) for p in ("random", "baseline")}
+    cases = [
+        (dict(splits=["half"], cells={}), "no cross-play cell for 'random' on 1 agents with 'baseline'"),
+        (dict(splits=["half"], cells={}, episodes=3), "lacks episodes [2] of the 3 cross-play episodes"),
+        (dict(splits=["all_but_one", 2], cells={}), "split 2 on mission 'cogs.tiny' gives A 2 of 2 agents"),
+    ]
+    for kwargs, needle in cases:
+        kwargs = {"episodes": 2, **kwargs}
+        with pytest.raises(UserError) as caught:
+            crossplay_tables("cogs.tiny", ["random", "baseline"], self_play=own, reps=100, **kwargs)
+        assert needle in str(caught.value) and "\n" not in str(caught.value)
+    other_run = split_cells([_evaluate(mission, "random", 2, "baseline", 1, run=1)])
+    with pytest.raises(UserError, match=r"played runs \[1\].*its self-play runs \[0\]"):
+        crossplay_tables("cogs.tiny", ["random", "baseline"], ["half"], own, other_run, episodes=2, reps=100)
+    with pytest.raises(UserError, match="no two of the policies"):
+        crossplay_tables("cogs.tiny", ["random", "baseline"], ["half"], {}, {}, {"random": "x", "baseline": "y"})

@@ -288,6 +288,28 @@ class VorConfig(Strict):
         return names
 
 
+class CrossplayConfig(Strict):
+    """Cross-play (rules `crossplay_cell`, `crossplay`): every ordered pair of policies as teammates."""
+
+    policies: list[str] = Field(min_length=2, description="Policy names; every ordered pair (A, B) is a cell.")
+    missions: list[MissionName] | None = Field(
+        default=None, description="Missions to cross-play on, among the study's (default: all of them)."
+    )
+    episodes: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Episodes per cell (default: evaluation.episodes): the study's episodes 0..N-1, so the "
+        "diagonal (self-play) is the first N episodes of the ordinary evaluation; at most evaluation.episodes.",
+    )
+    splits: list[Literal["half", "one", "all_but_one"] | Annotated[int, Field(ge=1)]] = Field(
+        default=["half"],
+        min_length=1,
+        description="Agents of the row policy A: half (N // 2), one, all_but_one, or a count; "
+        "the column policy B plays the rest. Checked against each mission's agent count.",
+    )
+
+
 SWEEP_SPEC = re.compile(r"^sweep:([A-Za-z0-9][A-Za-z0-9_.+-]*):best$")
 SEARCHABLE = [*PPOConfig.model_fields, "arch"]  # what a sweep may vary
 
@@ -463,6 +485,9 @@ class StudyConfig(Strict):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     compare: CompareConfig = Field(default_factory=CompareConfig)
     vor: VorConfig | None = Field(default=None, description="Value-over-replacement scoring (optional).")
+    crossplay: CrossplayConfig | None = Field(
+        default=None, description="Cross-play: each policy with each other policy as teammates (optional)."
+    )
     report: ReportConfig = Field(default_factory=ReportConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Live training curves.")
     plan: PlanConfig | None = Field(
@@ -553,7 +578,41 @@ class StudyConfig(Strict):
                 raise ValueError(f"plan.pairs[{i}]: '{pair}' must be A:B with two of the policies ({names})")
         self._check_sweeps()
         self._check_variants()
+        self._check_crossplay()
         return self
+
+    def _check_crossplay(self) -> None:
+        from daf.crossplay import split_agents
+        from daf.missions import get_mission, mission_id
+
+        play = self.crossplay
+        if play is None:
+            return
+        names = ", ".join(self.policies)
+        for ref in play.policies:
+            if ref not in self.policies:
+                raise ValueError(f"crossplay.policies: unknown policy '{ref}'; valid policies: {names}")
+        if len(set(play.policies)) != len(play.policies):
+            raise ValueError("crossplay.policies: a policy is listed twice")
+        for m in play.missions or []:
+            if m not in self.missions:
+                raise ValueError(f"crossplay.missions: {m} not in the study's missions ({', '.join(self.missions)})")
+        if play.episodes is not None and play.episodes > self.evaluation.episodes:
+            raise ValueError(f"crossplay.episodes: {play.episodes} exceeds evaluation.episodes "
+                             f"({self.evaluation.episodes}); the diagonal reuses the study's evaluations")  # fmt: skip
+        if len(set(map(str, play.splits))) != len(play.splits):
+            raise ValueError("crossplay.splits: a split is listed twice")
+        for mission in play.missions or self.missions:
+            agents = get_mission(mission).config().game.num_agents
+            for split in play.splits:
+                try:
+                    split_agents(split, agents, mission)
+                except UserError as exc:
+                    raise ValueError(f"crossplay.splits: {exc}") from None
+            players = [p for p in play.policies if mission_id(mission) in self.policy_missions(p)]
+            if len(players) < 2:
+                raise ValueError(f"crossplay.missions: fewer than two of the policies play {mission} "
+                                 f"(only {players or 'none'}); nothing to cross-play")  # fmt: skip
 
     def _check_sweeps(self) -> None:
         names = ", ".join(self.policies)
@@ -628,6 +687,38 @@ class StudyConfig(Strict):
             return [mission_id(m) for m in self.vor.missions]
         return self.policy_missions(candidate)
 
+    def crossplay_missions(self) -> list[str]:
+        """Mission ids of the cross-play cells."""
+        from daf.missions import mission_id
+
+        return [mission_id(m) for m in (self.crossplay.missions or self.missions)] if self.crossplay else []
+
+    def crossplay_episodes(self) -> int:
+        """Episodes of every cross-play cell (the study's first ones)."""
+        return self.crossplay.episodes or self.evaluation.episodes
+
+    def crossplay_unplayable(self, mission: str) -> dict[str, str]:
+        """Cross-play policies that do not play mission id `mission`, with why (the cells' note)."""
+        notes = {}
+        for name in self.crossplay.policies if self.crossplay else []:
+            if mission in self.policy_missions(name):
+                continue
+            listed = ", ".join(self.policies[name].missions)
+            note = f"'{name}' does not play {mission} (policies.{name}.missions: {listed})"
+            trained_on = self._trained_on(name)
+            if trained_on and not _playable(trained_on, self.mission_by_id()[mission]):
+                note += f"; its network, trained on {trained_on}, needs other observation features or actions"
+            notes[name] = note
+        return notes
+
+    def _trained_on(self, name: str) -> str | None:
+        """The first training mission of a network DAF trains (itself, or through a sweep)."""
+        policy = self.policies[name]
+        match = SWEEP_SPEC.match((policy.spec or "").strip())
+        if match and match.group(1) in self.sweeps:
+            policy = self.policies[self.sweeps[match.group(1)].policy]
+        return policy.train.mission_names()[0] if policy.train is not None else None
+
     def policy_spec(self, name: str, run: int | None = None) -> str:
         """The SPEC `daf evaluate` gets for a policy (a trained one: the checkpoint of training
         run `run`, by default its first seed)."""
@@ -666,18 +757,24 @@ def sweep_best_path(sweep: str) -> str:
     return paths.SWEEP_BEST_MODEL.format(sweep=sweep)
 
 
-def _check_playable(where: str, policy: str, trained_on: str, missions: list[str]) -> None:
-    """A trained network plays only missions with its observation features and actions."""
+def _signature(name: str) -> tuple:
+    """What a trained network needs of a mission: its observation features and actions."""
     from daf.missions import get_mission
     from daf.nn import ObsEncoder
     from daf.rollout import mission_env_info
 
-    def signature(name: str) -> tuple:
-        info = mission_env_info(get_mission(name))
-        return ObsEncoder(info).signature(), list(info.action_names)
+    info = mission_env_info(get_mission(name))
+    return ObsEncoder(info).signature(), list(info.action_names)
 
-    home = signature(trained_on)
-    unplayable = [m for m in missions if signature(m) != home]
+
+def _playable(trained_on: str, mission: str) -> bool:
+    return _signature(mission) == _signature(trained_on)
+
+
+def _check_playable(where: str, policy: str, trained_on: str, missions: list[str]) -> None:
+    """A trained network plays only missions with its observation features and actions."""
+    home = _signature(trained_on)
+    unplayable = [m for m in missions if _signature(m) != home]
     if unplayable:
         raise ValueError(f"{where}: '{policy}' (trained on {trained_on}) cannot play {', '.join(unplayable)}: "
                          "other observation features or actions")  # fmt: skip

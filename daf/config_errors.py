@@ -29,9 +29,15 @@ def _merge_union_errors(errors: list[dict], root: type[BaseModel]) -> list[dict]
             merged.append(err)
         elif err["loc"][:-1] not in done:
             done.add(err["loc"][:-1])
-            msgs = [e["msg"].removeprefix("Input should be ").split(",")[0] for e in group]
+            msgs = [_choice(e["msg"].removeprefix("Input should be ")) for e in group]
             merged.append({**err, "loc": err["loc"][:-1], "msg": "Input should be " + " or ".join(msgs)})
     return merged
+
+
+def _choice(msg: str) -> str:
+    """A union member's wish: a literal's whole list ('a', 'b' or 'c'), else up to the first
+    comma (`a valid integer, unable to parse ...` -> `a valid integer`)."""
+    return msg if msg.startswith("'") else msg.split(",")[0]
 
 
 def format_validation_error(exc: ValidationError, source: str, root: type[BaseModel]) -> str:

@@ -64,6 +64,39 @@ def test_default_config_is_valid():
         (lambda c: c["vor"].update(replacement=["baseline"]), "cannot be both candidate and replacement", ""),
         (lambda c: c["vor"].update(replacement_weights=[1, 2]), "vor.replacement_weights", "one weight per"),
         (lambda c: c.update(missions=["cogs.smal"]), "missions[0]: unknown mission 'cogs.smal'", "cogs.small"),
+        (
+            lambda c: c.update(crossplay={"policies": ["random", "rnd"]}),
+            "crossplay.policies: unknown policy 'rnd'",
+            "valid policies: random, baseline",
+        ),
+        (
+            lambda c: c.update(crossplay={"policies": ["random", "baseline"], "episodes": 5}),
+            "crossplay.episodes: 5 exceeds evaluation.episodes (4)",
+            "reuses the study's evaluations",
+        ),
+        (
+            lambda c: c.update(crossplay={"policies": ["random", "baseline"], "splits": ["all_but_one", 2]}),
+            "crossplay.splits: cross-play split 2 on mission 'cogs.tiny' gives A 2 of 2 agents",
+            "each policy needs 1..1",
+        ),
+        (
+            lambda c: c.update(crossplay={"policies": ["random", "baseline"], "splits": ["halves"]}),
+            "crossplay.splits[0]: Input should be 'half', 'one' or 'all_but_one' or a valid integer",
+            "halves",
+        ),
+        (
+            lambda c: c.update(crossplay={"policies": ["random", "baseline"], "missions": ["cogs.small"]}),
+            "crossplay.missions: cogs.small not in the study's missions",
+            "cogs.tiny, forage.open",
+        ),
+        (
+            lambda c: (
+                c["policies"].update(p={"spec": "random", "missions": ["cogs.tiny"]}),
+                c.update(crossplay={"policies": ["random", "p"], "missions": ["forage.open"]}),
+            ),
+            "crossplay.missions: fewer than two of the policies play forage.open",
+            "nothing to cross-play",
+        ),
         (lambda c: c["policies"].update(x={"spec": "rand"}), "policies.x.spec: unknown policy 'rand'", "baseline"),
         (
             lambda c: c["policies"].update(x={"spec": "class=random,data=/no/such.pt"}),
@@ -262,6 +295,7 @@ RICH = {
         "v": {"policies": ["baseline"], "family": "cogs"},
         "w": {"policies": ["random"], "missions": ["cogs.tiny"]},
     },
+    "crossplay": {"policies": ["random", "baseline"], "missions": ["forage.open"], "episodes": 2, "splits": [1]},
 }
 
 

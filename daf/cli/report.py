@@ -42,6 +42,8 @@ def cmd_report(args) -> dict:
         logs_dir=args.logs,
         curve_tables=args.curves,
         plan_path=args.plan[0] if args.plan else None,
+        crossplay_tables=args.crossplay,
+        crossplay_gap_tables=args.crossplay_gaps,
     )
     return {"bytes": Path(args.out).stat().st_size}
 
@@ -69,6 +71,11 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--replays", nargs="*", default=[], help="replay GIFs named POLICY/MISSION.gif")
     p.add_argument("--sweeps", nargs="*", default=[], help="sweep directories (results/sweeps/NAME)")
     p.add_argument("--variants", nargs="*", default=[], help="variant tables (results/variants/NAME.parquet)")
+    p.add_argument(
+        "--crossplay", nargs="*", default=[], help="`daf crossplay` tables (results/crossplay/MISSION.parquet)"
+    )
+    p.add_argument("--crossplay-gaps", nargs="*", default=[],
+                   help="cross-play gap tables (results/crossplay/gaps/MISSION.parquet)")  # fmt: skip
     p.add_argument("--out", required=True)
     p.add_argument("--benchmarks", help="directory of Snakemake benchmark TSVs")
     p.add_argument("--logs", help="directory of the jobs' JSON-lines logs (daf --log-json), joined with the TSVs")

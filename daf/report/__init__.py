@@ -8,7 +8,7 @@ The pipeline, one module per step:
 
     readers.py   result files -> ReportInputs (DataFrames, parsed JSON)
     context.py   ReportInputs -> the template's variables (drawing the figures)
-    figures.py   DataFrame -> SVG string, pure (no file I/O)
+    figures.py   DataFrame -> SVG string (the cross-play heat map: table cells), pure (no file I/O)
     formatting.py  the template filters num, pct, pval
     templates/report.html.j2  the page skeleton; templates/sections/*.html.j2 one per section
 """
@@ -21,6 +21,7 @@ from daf.io import write_text
 from daf.report.context import best_per_mission, build_context
 from daf.report.figures import (
     COLORS,
+    crossplay_heatmap,
     leaderboard_figure,
     mission_curves_figure,
     mission_reward_series,
@@ -42,6 +43,7 @@ __all__ = [
     "COLORS",
     "best_per_mission",
     "build_report",
+    "crossplay_heatmap",
     "leaderboard_figure",
     "mission_curves_figure",
     "mission_reward_series",
@@ -76,6 +78,8 @@ def build_report(
     logs_dir: str | None = None,
     curve_tables: list[str] | None = None,
     plan_path: str | None = None,
+    crossplay_tables: list[str] | None = None,
+    crossplay_gap_tables: list[str] | None = None,
 ) -> None:
     """Write the study's report to `out`: read the results, build the context, render.
 
@@ -97,6 +101,8 @@ def build_report(
         logs_dir=logs_dir,
         curve_tables=curve_tables or [],
         plan_path=plan_path,
+        crossplay_tables=crossplay_tables or [],
+        crossplay_gap_tables=crossplay_gap_tables or [],
     )
     html = _environment().get_template("report.html.j2").render(**build_context(inputs))
     write_text(out, html)

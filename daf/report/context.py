@@ -25,6 +25,7 @@ def build_context(inputs: ReportInputs) -> dict:
     return {
         **comparison_context(inputs),
         **vor_context(inputs),
+        **crossplay_context(inputs),
         **training_context(inputs, trained_on),
         **analysis_context(inputs),
         "replays": inputs.replays,
@@ -87,6 +88,34 @@ def comparison_context(inputs: ReportInputs) -> dict:
 def vor_context(inputs: ReportInputs) -> dict:
     """The VOR section (empty `vor` hides it)."""
     return {"vor": inputs.vor, "vor_figure": figures.vor_figure(inputs.vor, inputs.study.compare.confidence)}
+
+
+def crossplay_context(inputs: ReportInputs) -> dict:
+    """The Cross-play section (an empty `crossplay` hides it): per mission, in the order of the
+    tables, a heat map per split, the mission's gap rows and the cells that were skipped."""
+    cells, gaps = inputs.crossplay, inputs.crossplay_gaps
+    if cells.empty:
+        return {"crossplay": []}
+    missions = []
+    for mission in dict.fromkeys(cells["mission"]):
+        part = cells[cells["mission"] == mission]
+        splits = part["split"].astype(str)
+        skipped: dict[tuple, list[str]] = {}  # (A, B, note) -> its splits, so a pair skipped everywhere is one line
+        for r in part[part["note"].fillna("") != ""].itertuples():
+            skipped.setdefault((r.policy_a, r.policy_b, r.note), []).append(str(r.split))
+        missions.append(
+            {
+                "mission": mission,
+                "num_agents": int(part["num_agents"].iloc[0]),
+                "heatmaps": [figures.crossplay_heatmap(part[splits == split]) for split in dict.fromkeys(splits)],
+                "gaps": gaps[gaps["mission"] == mission].to_dict("records") if not gaps.empty else [],
+                "skipped": [
+                    {"policy_a": a, "policy_b": b, "splits": ", ".join(s), "note": note}
+                    for (a, b, note), s in skipped.items()
+                ],
+            }
+        )
+    return {"crossplay": missions}
 
 
 # --- training --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pandas as pd
 
 from daf.comparison import LEADERBOARD, PAIRWISE
 from daf.config import StudyConfig, load_study
+from daf.crossplay import GAP_TABLE_COLUMNS, TABLE_COLUMNS
 from daf.errors import UserError
 from daf.io import git_commit, package_versions, read_parquets
 from daf.report.formatting import num
@@ -48,6 +49,8 @@ class ReportInputs:
     replays: list[dict]  # {"policy", "mission", "src": a data: URL of the GIF}
     sweeps: list[dict]  # see read_sweep
     variants: list[tuple[str, pd.DataFrame]]  # (variant name, its table)
+    crossplay: pd.DataFrame  # `daf crossplay` cells of every mission (empty without cross-play)
+    crossplay_gaps: pd.DataFrame  # cross-play gaps of every mission (empty without cross-play)
     benchmarks: list[dict]  # see read_benchmarks
     git_commit: str  # of the DAF code that made the report
     versions: dict[str, str]  # package -> version
@@ -68,6 +71,8 @@ def read_inputs(
     logs_dir: str | None,
     curve_tables: list[str],
     plan_path: str | None,
+    crossplay_tables: list[str],
+    crossplay_gap_tables: list[str],
 ) -> ReportInputs:
     """Read every input of `daf.report.build_report` (same arguments; lists, not None)."""
     study = load_study(config_path)
@@ -102,6 +107,8 @@ def read_inputs(
         replays=read_replays(replays),
         sweeps=[read_sweep(d) for d in sweep_dirs],
         variants=[read_variant(p) for p in variant_tables],
+        crossplay=read_crossplay(crossplay_tables, "cross-play table", TABLE_COLUMNS),
+        crossplay_gaps=read_crossplay(crossplay_gap_tables, "cross-play gap table", GAP_TABLE_COLUMNS),
         benchmarks=read_benchmarks(benchmarks_dir, logs_dir),
         git_commit=git_commit(Path(__file__).parent),  # the DAF code that made the report
         versions=package_versions(),
@@ -233,6 +240,21 @@ def read_variant(path: str) -> tuple[str, pd.DataFrame]:
     if not Path(path).is_file():
         raise UserError(f"variant table '{path}' does not exist (the `variants` rule makes it)")
     return Path(path).stem, pd.read_parquet(path)
+
+
+def read_crossplay(paths: list[str], kind: str, columns: list[str]) -> pd.DataFrame:
+    """The `crossplay` rule's tables (one per mission) as one table, in the order given,
+    checked to have `columns` (and maybe more); empty without paths."""
+    frames = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise UserError(f"{kind} '{path}' does not exist (the `crossplay` rule makes it)")
+        table = pd.read_parquet(path)
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise UserError(f"'{path}' is not a {kind} (it lacks columns {', '.join(missing)})")
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 # --- resources ---------------------------------------------------------------------------------

@@ -18,4 +18,5 @@ RULE_VERSIONS = {
     "sweep_best": 3,  # its own number: choosing the best trial again must not retrain the trials
     "curves": 2,
     "plan": 2,  # 2: plan.json without Infinity (strict JSON)
+    "crossplay": 1,
 }

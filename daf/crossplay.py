@@ -45,16 +45,18 @@ def split_agents(split: str | int, num_agents: int, mission: str = "") -> int:
 
 
 def cell_scores(frame: pd.DataFrame, self_play: bool = False) -> pd.DataFrame:
-    """Per run x episode of one cell: `team` (mean reward of all agents), `a` (of A's agents)
-    and `b` (of B's). In self-play A is every agent, so team = a = b."""
+    """Per run x pair x episode of one cell: `team` (mean reward of all agents), `a` (of A's
+    agents) and `b` (of B's). `run` is A's training run, `pair` tells apart the runs of B that
+    A's run played with (see `split_cells`). In self-play A is every agent: team = a = b."""
     check_eval_table(frame, {"mission", "episode", "agent", "reward"}, "cross-play table")
-    rows = frame.assign(run=frame.get("run", 0))  # tables from before training runs: run 0
+    # tables from before training runs: run 0; one partner run per A run: pair 0
+    rows = frame.assign(run=frame.get("run", 0), pair=frame.get("pair", 0))
     if self_play:
         rows = rows.assign(side="a")
     else:
         check_eval_table(frame, {"role"}, "cross-play table")
         rows = rows.assign(side=np.where(rows["role"] == "candidate", "a", "b"))
-    keys = ["run", "episode"]
+    keys = ["run", "pair", "episode"]
     team = rows.groupby(keys, sort=True)["reward"].mean().rename("team")
     sides = rows.pivot_table(index=keys, columns="side", values="reward", aggfunc="mean")
     scores = pd.concat([team, sides], axis=1).reset_index()
@@ -62,12 +64,18 @@ def cell_scores(frame: pd.DataFrame, self_play: bool = False) -> pd.DataFrame:
         scores["b"] = scores["a"]
     if "b" not in scores or scores[["a", "b"]].isna().any().any():
         raise UserError("a cross-play cell needs agents of both policies in every episode")
-    return scores[["run", "episode", "team", "a", "b"]]
+    return scores[["run", "pair", "episode", "team", "a", "b"]]
 
 
-def _table(scores: pd.DataFrame, column: str) -> pd.DataFrame:
-    """(runs, episodes) of one cell's `column`, labelled, runs and episodes ascending."""
-    table = scores.pivot(index="run", columns="episode", values=column)
+def _table(scores: pd.DataFrame, column: str, per_run: bool = False) -> pd.DataFrame:
+    """(run pairings, episodes) of one cell's `column`, labelled, ascending; with `per_run`
+    (A's runs, episodes), averaging the pairings of each of A's runs."""
+    scores = scores.assign(pair=scores.get("pair", 0))
+    if per_run:
+        scores = scores.groupby(["run", "episode"], as_index=False)[column].mean().assign(pair=0)
+    table = scores.pivot(index=["run", "pair"], columns="episode", values=column)
+    if per_run:
+        table.index = table.index.droplevel("pair")
     if table.isna().to_numpy().any():
         raise UserError("the runs of a cross-play cell played different episodes")
     return table
@@ -81,8 +89,8 @@ def cell_row(
     scores: pd.DataFrame, a: str, b: str, split: str | int, agents_a: int,
     confidence: float = 0.95, reps: int = 10_000, seed: int = 0,
 ) -> dict:  # fmt: skip
-    """One row of the cross-play table: the team score per agent with its CI (two-level when A
-    has several runs), A's and B's own means, episodes and runs."""
+    """One row of the cross-play table: the team score per agent with its CI (two-level when the
+    cell has several run pairings), A's and B's own means, episodes and run pairings."""
     team = _matrix(scores, "team")
     estimate = bootstrap_estimate([team], "mean", confidence, reps, seed)
     return {"policy_a": a, "policy_b": b, "split": str(split), "agents_a": agents_a, "episodes": team.shape[1],
@@ -106,11 +114,13 @@ def crossplay_gap(
     """A policy's cross-play gap: its self-play team score minus its mean team score with the
     other partners (cells (policy, B) of one split), with a CI. The cells share the episodes
     and the policy's runs, so the gap is taken per run x episode and bootstrapped as one
-    sample: two-level over the policy's runs, then episodes (a paired comparison)."""
+    sample: two-level over the policy's runs, then episodes (a paired comparison). A partner
+    with more runs than the policy played several of them with each of its runs: their mean
+    is the partner's score for that run."""
     if not partners:
         raise UserError(f"policy '{policy}' has no cross-play partner for split {split!r}: no gap to compute")
-    own = _table(self_play, "team")
-    tables = [_table(frame, "team") for frame in partners.values()]
+    own = _table(self_play, "team", per_run=True)
+    tables = [_table(frame, "team", per_run=True) for frame in partners.values()]
     # paired per run x episode: every cell must hold exactly the self-play's runs and episodes
     if any(not (t.index.equals(own.index) and t.columns.equals(own.columns)) for t in tables):
         raise UserError(f"cross-play cells of '{policy}' played other runs or episodes than its self-play")
@@ -140,8 +150,10 @@ def self_play_table(frame: pd.DataFrame, policy: str, episodes: int, source: str
 
 
 def split_cells(frames: list[pd.DataFrame]) -> dict[tuple[str, str, int], pd.DataFrame]:
-    """Cell jobs' tables (one per A run; A is the `candidate` role, B the `replacement`) grouped
-    by (A, B, agents of A)."""
+    """Cell jobs' tables (one per pairing of A's run with one of B's runs; A is the `candidate`
+    role, B the `replacement`) grouped by (A, B, agents of A). Each table of a group gets its
+    own `pair` number, so two tables of the same A run (with different runs of B) are two
+    pairings, not one."""
     cells: dict[tuple[str, str, int], list[pd.DataFrame]] = {}
     for frame in frames:
         check_eval_table(frame, {"policy", "role", "candidate_agents"}, "cross-play cell")
@@ -151,7 +163,8 @@ def split_cells(frames: list[pd.DataFrame]) -> dict[tuple[str, str, int], pd.Dat
         if len(a) != 1 or len(b) != 1 or len(k) != 1:
             raise UserError(f"a cross-play cell table holds one policy on each side and one split; got "
                             f"{list(a)} with {list(b)} on {list(k)} agents")  # fmt: skip
-        cells.setdefault((str(a[0]), str(b[0]), int(k[0])), []).append(frame)
+        group = cells.setdefault((str(a[0]), str(b[0]), int(k[0])), [])
+        group.append(frame.assign(pair=len(group)))
     return {key: pd.concat(parts, ignore_index=True) for key, parts in cells.items()}
 
 
@@ -207,7 +220,7 @@ def crossplay_tables(
 
 def _check_same_games(scores: pd.DataFrame, own: pd.DataFrame, a: str, b: str, mission: str) -> None:
     """A cell plays A's runs on the self-play's episodes (common random numbers with the diagonal)."""
-    cell, diag = _table(scores, "team"), _table(own, "team")
+    cell, diag = _table(scores, "team", per_run=True), _table(own, "team", per_run=True)
     if not (cell.index.equals(diag.index) and cell.columns.equals(diag.columns)):
         raise UserError(f"the cross-play cell '{a}' with '{b}' on mission '{mission}' played runs "
                         f"{list(cell.index)} x episodes {list(cell.columns)[:3]}..., its self-play runs "

@@ -51,6 +51,14 @@ VOR_REPLACEMENT = f"{RESULTS}/vor/replacement/{{mission}}.parquet"
 VOR_REPLACEMENT_SIDECAR = f"{RESULTS}/vor/replacement/{{mission}}.json"
 VOR = f"{RESULTS}/vor/{{candidate}}.json"
 
+# cross-play: cell A on k agents with B on the rest, one per pairing of A's run with B's run;
+# per mission a table and the gaps
+CROSSPLAY_CELL_DIR = f"{RESULTS}/crossplay/cells/{{mission}}/{{policy}}/{{partner}}/k{{k}}"
+CROSSPLAY_CELL = f"{CROSSPLAY_CELL_DIR}/run{{run}}-{{partner_run}}.parquet"
+CROSSPLAY_CELL_SIDECAR = f"{CROSSPLAY_CELL_DIR}/run{{run}}-{{partner_run}}.json"
+CROSSPLAY = f"{RESULTS}/crossplay/{{mission}}.parquet"
+CROSSPLAY_GAPS = f"{RESULTS}/crossplay/gaps/{{mission}}.parquet"
+
 # mission analysis
 ANALYSIS_DIR = f"{RESULTS}/analysis"
 ANALYSIS = f"{ANALYSIS_DIR}/{{policy}}/{{mission}}.parquet"

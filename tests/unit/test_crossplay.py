@@ -198,3 +198,46 @@ def test_mission_table_errors_are_one_line():
         crossplay_tables("cogs.tiny", ["random", "baseline"], ["half"], own, other_run, episodes=2, reps=100)
     with pytest.raises(UserError, match="no two of the policies"):
         crossplay_tables("cogs.tiny", ["random", "baseline"], ["half"], {}, {}, {"random": "x", "baseline": "y"})
+
+
+def test_cli_writes_both_tables_or_nothing(tmp_path, daf):
+    """`daf crossplay` on files: both tables on success; bad input is one line, exit 2, no output."""
+    mission = MISSIONS["cogs.tiny"]
+    files = {}
+    for name, frame in {"random": _evaluate(mission, "random", 2), "baseline": _evaluate(mission, "baseline", 2),
+                        "rb": _evaluate(mission, "random", 2, "baseline", 1),
+                        "br": _evaluate(mission, "baseline", 2, "random", 1)}.items():  # fmt: skip
+        files[name] = tmp_path / f"{name}.parquet"
+        frame.to_parquet(files[name])
+    out, gaps = tmp_path / "out/cogs.tiny.parquet", tmp_path / "out/gaps/cogs.tiny.parquet"
+    common = ["crossplay", "--mission", "cogs.tiny", "--policies", "random,baseline,ppo", "--reps", "200",
+              "--out", str(out), "--gaps", str(gaps)]  # fmt: skip
+    evals = ["--evals", str(files["random"]), str(files["baseline"])]
+    cells = ["--cells", str(files["rb"]), str(files["br"])]
+    result = daf(*common, *evals, *cells, "--unplayable", "ppo=ppo cannot play cogs.tiny")
+    assert result.returncode == 0, result.stderr
+    table = pd.read_parquet(out)
+    assert len(table) == 9 and (table["note"] != "").sum() == 5 and len(pd.read_parquet(gaps)) == 2
+    out.unlink(), gaps.unlink()
+    bad_cases = [
+        (["--unplayable", "ppo"], "--unplayable 'ppo' must be POLICY=WHY"),
+        (["--unplayable", "ppo=x", "--splits", "halves"], "unknown cross-play split 'halves'"),
+        (["--unplayable", "ppo=x", "--episodes", "3"], "lacks episodes [2] of the 3 cross-play episodes"),
+        (["--cells", str(files["rb"])], "no evaluation of 'ppo' on mission 'cogs.tiny'"),
+    ]
+    for extra, needle in bad_cases:
+        bad = daf(*common, *evals, *(cells if "--cells" not in extra else []), *extra)
+        assert bad.returncode == 2 and needle in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+        assert not out.exists() and not gaps.exists()
+    wrong = daf(*common, "--evals", str(files["rb"]), *cells, "--unplayable", "ppo=x")
+    assert wrong.returncode == 2 and "must be one of the policies'" in wrong.stderr
+
+
+def test_a_partner_with_more_runs_is_paired_run_by_run():
+    """A (one run) played B's two runs: the cell has two run pairings (its CI's top level), and
+    A's gap compares A's run with the mean over the two pairings, episode by episode."""
+    pairs = pd.concat([_cell(np.array([[1.0, 3.0]])).assign(pair=0), _cell(np.array([[3.0, 1.0]])).assign(pair=1)])
+    row = cell_row(pairs, "a", "b", "half", 1, reps=200)
+    assert row["runs"] == 2 and row["team_mean"] == pytest.approx(2.0)
+    gap = crossplay_gap(_cell(np.array([[4.0, 6.0]])), {"b": pairs}, "a", "half", reps=200)
+    assert gap["gap"] == pytest.approx(3.0) and gap["runs"] == 1  # (4 - 2 + 6 - 2) / 2

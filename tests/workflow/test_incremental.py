@@ -57,6 +57,7 @@ def study(tmp_path_factory):
         "evaluation": {"episodes": 2, "seed": 0, "num_envs": 2, "chunk": 2},
         "compare": {"bootstrap_reps": 200},
         "vor": {"candidates": ["baseline"], "replacement": "random", "episodes": 2, "missions": ["cogs.tiny"]},
+        "crossplay": {"policies": ["random", "baseline"], "episodes": 2},  # every mission, half split
     }
     (root / "study.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(root, "study.yaml")
@@ -73,6 +74,13 @@ def per_policy(policy: str, missions: list[str]) -> set[tuple]:
 
 
 AGGREGATES = {("compare", ""), ("analysis_summary", ""), ("report", ""), ("all", "")}
+
+
+def crossplay(mission: str) -> set[tuple]:
+    """random x baseline cross-play on a 2-agent mission: both cells and the mission's table."""
+    cells = {("crossplay_cell", f"mission={mission}, policy={a}, partner={b}, k=1, run=0, partner_run=0")
+             for a, b in (("random", "baseline"), ("baseline", "random"))}  # fmt: skip
+    return cells | {("crossplay", f"mission={mission}")}
 
 
 def test_finished_study_plans_nothing(study):
@@ -103,7 +111,7 @@ def test_changed_mission_reruns_only_its_jobs(study):
     try:
         (root / "mine.py").write_text(MISSION.format(steps=50))
         expected = set().union(*(per_policy(p, ["mine"]) for p in ("random", "baseline", "ext"))) | AGGREGATES
-        assert planned(root) == expected
+        assert planned(root) == expected | crossplay("mine")
     finally:
         (root / "mine.py").write_text(original)
 
@@ -116,7 +124,7 @@ def test_adding_a_policy_or_a_mission_adds_only_its_jobs(study):
     wider = {**config, "missions": [*config["missions"], "forage.open"]}
     (root / "wider.yaml").write_text(yaml.safe_dump(wider))
     expected = set().union(*(per_policy(p, ["forage.open"]) for p in ("random", "baseline", "ext"))) | AGGREGATES
-    assert planned(root, "wider.yaml") == expected
+    assert planned(root, "wider.yaml") == expected | crossplay("forage.open")
 
 
 def test_config_sections_rerun_only_their_consumers(study):
@@ -146,7 +154,8 @@ def test_more_episodes_play_only_the_new_ones(study, tmp_path):
     pairs = [(p, m) for p in ("random", "baseline", "ext") for m in ("cogs.tiny", "mine")]
     new = {("evaluate_chunk", f"policy={p}, mission={m}, run=0, chunk=1") for p, m in pairs}
     merged = {(rule, f"policy={p}, mission={m}") for p, m in pairs for rule in ("evaluate", "analyze")}
-    assert planned(copy, "more.yaml") == new | merged | AGGREGATES
+    tables = {("crossplay", f"mission={m}") for m in ("cogs.tiny", "mine")}  # its cells keep their 2 episodes
+    assert planned(copy, "more.yaml") == new | merged | tables | AGGREGATES
     before = pd.read_parquet(copy / "results/evals/baseline/cogs.tiny.parquet")
     old_chunk = (copy / "results/evals/baseline/cogs.tiny/run0/chunk0.parquet").read_bytes()
     result = snakemake(copy, "more.yaml")

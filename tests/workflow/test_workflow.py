@@ -160,8 +160,67 @@ def test_adding_a_seed_adds_only_its_runs_jobs(study):
             ("evaluate_first_chunk", "policy=ppo_a, mission=cogs.tiny, run=2"),
             ("evaluate_chunk", "policy=ppo_a, mission=cogs.tiny, run=2, chunk=1")}  # fmt: skip
     merged = {("evaluate", "policy=ppo_a, mission=cogs.tiny"), ("analyze", "policy=ppo_a, mission=cogs.tiny")}
+    # cross-play: the new run with each partner, in its row and in its column (random's only run 0)
+    crossplay = {("crossplay", "mission=cogs.tiny")}
+    for b in ("random", "baseline"):
+        crossplay.add(("crossplay_cell", f"mission=cogs.tiny, policy=ppo_a, partner={b}, k=1, run=2, partner_run=0"))
+        crossplay.add(("crossplay_cell", f"mission=cogs.tiny, policy={b}, partner=ppo_a, k=1, run=0, partner_run=2"))
     aggregates = {(rule, "") for rule in ("curves_summary", "compare", "plan", "analysis_summary", "report", "all")}
-    assert jobs == runs | merged | aggregates
+    assert jobs == runs | merged | crossplay | aggregates
+
+
+def test_crossplay_tables(study):
+    """The diagonal is the ordinary evaluation's first episodes (no job of its own), a cell is
+    its job's mixed episodes, ppo_a's cells on the mission it cannot play are skipped with a
+    note, and every cell of a row played the row policy's runs on the study's episode seeds."""
+    import pandas as pd
+
+    table = pd.read_parquet(study / "results/crossplay/cogs.tiny.parquet")
+    rows = table.set_index(["policy_a", "policy_b"])
+    assert len(table) == 9 and (table["note"] == "").all() and (table["agents_a"] == 1).all()
+    for policy in ("random", "baseline", "ppo_a"):
+        evals = pd.read_parquet(study / f"results/evals/{policy}/cogs.tiny.parquet")
+        assert rows.loc[(policy, policy), "team_mean"] == pytest.approx(
+            evals.loc[evals["episode"] < 2, "reward"].mean()
+        )
+    assert not (study / "results/crossplay/cells/cogs.tiny/ppo_a/ppo_a").exists()
+    cell_dir = study / "results/crossplay/cells/cogs.tiny/ppo_a/random/k1"
+    cell = pd.concat([pd.read_parquet(cell_dir / f"run{r}-0.parquet") for r in (0, 1)])
+    assert rows.loc[("ppo_a", "random"), "team_mean"] == pytest.approx(cell["reward"].mean())
+    # random's one run played each of ppo_a's two: two run pairings in both directions
+    assert rows.loc[("ppo_a", "random"), "runs"] == 2 and rows.loc[("random", "ppo_a"), "runs"] == 2
+    assert rows.loc[("random", "baseline"), "runs"] == 1
+    seeds = pd.read_parquet(study / "results/evals/random/cogs.tiny.parquet").query("episode < 2")["seed"]
+    assert set(cell["seed"]) == set(seeds) and set(cell["run"]) == {0, 1}
+    other = pd.read_parquet(study / "results/crossplay/my_mission.parquet")
+    skipped = other[(other["policy_a"] == "ppo_a") | (other["policy_b"] == "ppo_a")]
+    assert len(skipped) == 5 and skipped["team_mean"].isna().all()
+    assert skipped["note"].str.startswith("'ppo_a' does not play my_mission (policies.ppo_a.missions: cogs.tiny)").all()
+    assert (other.loc[other.index.difference(skipped.index), "note"] == "").all()
+    gaps = pd.read_parquet(study / "results/crossplay/gaps/cogs.tiny.parquet")
+    assert list(gaps["policy"]) == ["random", "baseline", "ppo_a"] and (gaps["partners"] == 2).all()
+    html = (study / "results/report/index.html").read_text()
+    assert 'id="crossplay"' in html and "does not play my_mission" in html
+
+
+def test_adding_a_crossplay_policy_adds_only_its_row_and_column(study):
+    """ppo_b joins the cross-play: its cells with each partner (both directions) on the mission
+    it plays, the two mission tables (ppo_b is a skipped row on my_mission) and the report."""
+    config = yaml.safe_load((study / "study.yaml").read_text())
+    config["crossplay"]["policies"].append("ppo_b")
+    (study / "crossplay.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(study, "-n", config="crossplay.yaml", timeout=300)
+    cells = set()
+    for other, runs in (("random", [0]), ("baseline", [0]), ("ppo_a", [0, 1])):  # ppo_b's one run is seed 1
+        for r in runs:
+            cells.add(
+                ("crossplay_cell", f"mission=cogs.tiny, policy=ppo_b, partner={other}, k=1, run=1, partner_run={r}")
+            )
+            cells.add(
+                ("crossplay_cell", f"mission=cogs.tiny, policy={other}, partner=ppo_b, k=1, run={r}, partner_run=1")
+            )
+    tables = {("crossplay", f"mission={m}") for m in ("cogs.tiny", "my_mission")}
+    assert planned_jobs(result) == cells | tables | {("report", ""), ("all", "")}
 
 
 def test_report_regenerates_byte_identical(study):

@@ -46,6 +46,8 @@ wildcard_constraints:
     policy="|".join(map(re.escape, POLICIES)),
     mission="|".join(map(re.escape, MISSIONS)),
     candidate="|".join(map(re.escape, STUDY.vor.candidates)) if STUDY.vor else "(?!)",
+    partner="|".join(map(re.escape, POLICIES)),
+    partner_run=r"\d+",
     k=r"\d+",
     seed=r"\d+",
     run=r"\d+",
@@ -255,13 +257,63 @@ def vor_outputs():
 def report_flags(wildcards, input):
     """Optional report inputs as flags (a flag with no files would be an error)."""
     flags = []
-    for name in ("vor", "train_logs", "replays", "variants", "curves", "plan"):
+    for name in ("vor", "train_logs", "replays", "variants", "curves", "plan", "crossplay", "crossplay_gaps"):
         files = list(input[name])
         if files:
             flags.append(f"--{name.replace('_', '-')} " + " ".join(files))
     if input.sweeps:
         flags.append("--sweeps " + " ".join(str(Path(f).parent) for f in input.sweeps))
     return " ".join(flags)
+
+
+# --- cross-play ----------------------------------------------------------------------------
+
+CROSSPLAY_MISSIONS = STUDY.crossplay_missions()
+
+
+def crossplay_players(mission):
+    """The cross-play policies that play `mission` (the others' cells are skipped with a note)."""
+    return [p for p in STUDY.crossplay.policies if mission in STUDY.policy_missions(p)]
+
+
+def crossplay_counts(mission):
+    """A's agent counts of the splits on `mission`; splits giving the same count share jobs."""
+    from daf.crossplay import split_agents
+
+    return sorted({split_agents(s, MISSION_AGENTS[mission], mission) for s in STUDY.crossplay.splits})
+
+
+def crossplay_pairings(a, b):
+    """(A's run, B's run) of a cell's jobs: pairing i plays A's i-th run with B's i-th, cycling
+    the shorter list, so every run of both policies plays (max(runs) jobs, not runs x runs)."""
+    runs_a, runs_b = STUDY.policy_runs(a), STUDY.policy_runs(b)
+    return [(runs_a[i % len(runs_a)], runs_b[i % len(runs_b)]) for i in range(max(len(runs_a), len(runs_b)))]
+
+
+def crossplay_cells(mission):
+    players = crossplay_players(mission)
+    return [paths.CROSSPLAY_CELL.format(mission=mission, policy=a, partner=b, k=k, run=r, partner_run=rb)
+            for k in crossplay_counts(mission) for a in players for b in players if a != b
+            for r, rb in crossplay_pairings(a, b)]
+
+
+def crossplay_cell_inputs(w):
+    """A cell's mission file and the weights of A's and B's runs; a target outside the study fails."""
+    if w.mission not in CROSSPLAY_MISSIONS or {w.policy, w.partner} - set(crossplay_players(w.mission)) \
+            or w.policy == w.partner or int(w.k) not in crossplay_counts(w.mission) \
+            or (int(w.run), int(w.partner_run)) not in crossplay_pairings(w.policy, w.partner):
+        raise WorkflowError(f"no cross-play cell {w.policy} (run {w.run}) with {w.partner} (run {w.partner_run}) "
+                            f"on {w.k} agents of {w.mission} in this study (crossplay: {STUDY.crossplay})")
+    files = mission_files(MISSIONS[w.mission])
+    for policy, run in ((w.policy, int(w.run)), (w.partner, int(w.partner_run))):
+        data = parse_spec(STUDY.policy_spec(policy, run), check_files=False).data_path
+        files += [data] if data else []
+    return files
+
+
+def crossplay_unplayable_flags(w):
+    return " ".join(f"--unplayable {shlex.quote(f'{p}={why}')}"
+                    for p, why in STUDY.crossplay_unplayable(w.mission).items())
 
 
 # --- sweeps and variants -----------------------------------------------------------------

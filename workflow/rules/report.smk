@@ -18,6 +18,8 @@ rule report:
         variants=[paths.VARIANT.format(variant=v) for v in VARIANTS],
         curves=rules.curves_summary.output if CURVE_POLICIES else [],
         plan=[rules.plan.output.json] if STUDY.plan else [],
+        crossplay=[paths.CROSSPLAY.format(mission=m) for m in CROSSPLAY_MISSIONS],
+        crossplay_gaps=[paths.CROSSPLAY_GAPS.format(mission=m) for m in CROSSPLAY_MISSIONS],
     output:
         html=report(paths.REPORT, caption="../report/index.rst", category="Report"),
     params:

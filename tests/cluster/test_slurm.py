@@ -59,6 +59,7 @@ def tiny_config() -> dict:
     config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
     config["policies"]["ppo_b"]["train"]["nproc_per_node"] = 1  # the local node has one (fake) GPU
     config["evaluation"]["chunk"] = config["evaluation"]["episodes"]  # one evaluation job per run x mission
+    config["crossplay"] = {"policies": ["random", "ppo_a"], "missions": ["cogs.tiny"], "episodes": 2}  # 4 cells
     return config
 
 
@@ -74,7 +75,7 @@ def test_study_runs_on_slurm_with_gpu_placement(cluster, tmp_path):
         rule = re.match(r"rule_(\w+?)_wildcards", job.get("Comment", "")) or re.match(r"rule_(\w+)", job["Comment"])
         by_rule.setdefault(rule.group(1), []).append(job)
     # merges and aggregates run locally; training on the GPU partition, evaluations and curves on the CPU one
-    cpu_rules = ("evaluate_first_chunk", "curve", "vor_scenario", "vor_replacement")
+    cpu_rules = ("evaluate_first_chunk", "curve", "vor_scenario", "vor_replacement", "crossplay_cell")
     assert set(by_rule) == {"train", *cpu_rules}
     for job in by_rule["train"]:
         assert job["Partition"] == "gpu" and "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", ""), job
@@ -84,6 +85,7 @@ def test_study_runs_on_slurm_with_gpu_placement(cluster, tmp_path):
             assert job["Partition"] == "cpu" and "gpu" not in job.get("TresPerJob", ""), job
     # ppo_a has 2 seeds, ppo_b 1: 3 runs; 7 runs x missions, one chunk each
     assert len(by_rule["train"]) == 3 and len(by_rule["curve"]) == 3 and len(by_rule["evaluate_first_chunk"]) == 7
+    assert len(by_rule["crossplay_cell"]) == 4  # random with each of ppo_a's 2 runs, both ways
 
 
 def test_cancelled_job_is_retried(cluster, tmp_path):

@@ -420,7 +420,7 @@ class SweepConfig(Strict):
 
 
 def _check_param_space(key: str, space: ParamSpace, strategy: str) -> None:
-    from daf.nn import ARCHS
+    from daf.observations import ARCHS
 
     if key not in SEARCHABLE:
         raise ValueError(f"space.{key}: not a hyperparameter; valid: {', '.join(SEARCHABLE)}")
@@ -759,12 +759,11 @@ def sweep_best_path(sweep: str) -> str:
 
 def _signature(name: str) -> tuple:
     """What a trained network needs of a mission: its observation features and actions."""
-    from daf.missions import get_mission
-    from daf.nn import ObsEncoder
-    from daf.rollout import mission_env_info
+    from daf.missions import get_mission, mission_env_info
+    from daf.observations import observation_signature
 
     info = mission_env_info(get_mission(name))
-    return ObsEncoder(info).signature(), list(info.action_names)
+    return observation_signature(info), list(info.action_names)
 
 
 def _playable(trained_on: str, mission: str) -> bool:

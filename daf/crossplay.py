@@ -8,7 +8,8 @@ ordinary evaluation, where A controls every agent. Every cell plays the same epi
 one row line up run by run and episode by episode.
 
 Pure functions over evaluation tables (numpy / pandas); the CIs are the study's bootstrap
-(two-level, runs then episodes, when A has several runs).
+(two-level, runs then episodes, when A has several runs). daf.stats (scipy) is imported where
+a table is scored, so the config's split check stays light.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from daf.errors import UserError
-from daf.stats import bootstrap_estimate, check_eval_table
 
 SPLITS = ("half", "one", "all_but_one")
 CELL_COLUMNS = [
@@ -48,6 +48,8 @@ def cell_scores(frame: pd.DataFrame, self_play: bool = False) -> pd.DataFrame:
     """Per run x pair x episode of one cell: `team` (mean reward of all agents), `a` (of A's
     agents) and `b` (of B's). `run` is A's training run, `pair` tells apart the runs of B that
     A's run played with (see `split_cells`). In self-play A is every agent: team = a = b."""
+    from daf.stats import check_eval_table
+
     check_eval_table(frame, {"mission", "episode", "agent", "reward"}, "cross-play table")
     # tables from before training runs: run 0; one partner run per A run: pair 0
     rows = frame.assign(run=frame.get("run", 0), pair=frame.get("pair", 0))
@@ -91,6 +93,8 @@ def cell_row(
 ) -> dict:  # fmt: skip
     """One row of the cross-play table: the team score per agent with its CI (two-level when the
     cell has several run pairings), A's and B's own means, episodes and run pairings."""
+    from daf.stats import bootstrap_estimate
+
     team = _matrix(scores, "team")
     estimate = bootstrap_estimate([team], "mean", confidence, reps, seed)
     return {"policy_a": a, "policy_b": b, "split": str(split), "agents_a": agents_a, "episodes": team.shape[1],
@@ -117,6 +121,8 @@ def crossplay_gap(
     sample: two-level over the policy's runs, then episodes (a paired comparison). A partner
     with more runs than the policy played several of them with each of its runs: their mean
     is the partner's score for that run."""
+    from daf.stats import bootstrap_estimate
+
     if not partners:
         raise UserError(f"policy '{policy}' has no cross-play partner for split {split!r}: no gap to compute")
     own = _table(self_play, "team", per_run=True)
@@ -154,6 +160,8 @@ def split_cells(frames: list[pd.DataFrame]) -> dict[tuple[str, str, int], pd.Dat
     role, B the `replacement`) grouped by (A, B, agents of A). Each table of a group gets its
     own `pair` number, so two tables of the same A run (with different runs of B) are two
     pairings, not one."""
+    from daf.stats import check_eval_table
+
     cells: dict[tuple[str, str, int], list[pd.DataFrame]] = {}
     for frame in frames:
         check_eval_table(frame, {"policy", "role", "candidate_agents"}, "cross-play cell")

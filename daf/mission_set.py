@@ -33,7 +33,7 @@ SHAPING_PREFIX = "shaping:"  # reward entries DAF adds; never a mission's own
 
 def check_compatible(missions: list[Mission]) -> PolicyEnvInterface:
     """The shared observation/action interface of `missions`, or one line naming how two differ."""
-    from daf.rollout import mission_env_info
+    from daf.missions import mission_env_info
 
     if not missions:
         raise UserError("train: give at least one mission")

@@ -36,20 +36,9 @@ import torch
 import torch.nn as nn
 from mettagrid.policy.policy_env_interface import PolicyEnvInterface
 
-ARCHS = ("tokens", "tokens_lstm", "cnn", "lstm")
-RECURRENT = ("tokens_lstm", "lstm")
-TOKEN_ARCHS = ("tokens", "tokens_lstm")
-GLOBAL_ONLY = {
-    "episode_completion_pct",
-    "last_action",
-    "last_action_move",
-    "last_reward",
-    "goal",
-    "lp:east",
-    "lp:west",
-    "lp:north",
-    "lp:south",
-}
+from daf.observations import ARCHS, GLOBAL_ONLY, RECURRENT, TOKEN_ARCHS, observation_signature, spatial_feature_ids
+
+__all__ = ["ARCHS", "GLOBAL_ONLY", "RECURRENT", "TOKEN_ARCHS", "ObsEncoder", "PolicyNet"]
 SCALE = 40.0  # uint8 grid value q = round(SCALE * ln(1 + v)); 255 -> 222, one-hot -> 40
 _SQUASH = torch.round(SCALE * torch.log1p(torch.arange(256, dtype=torch.float64))).to(torch.uint8)
 
@@ -63,13 +52,11 @@ class ObsEncoder:
     """
 
     def __init__(self, env_info: PolicyEnvInterface):
-        self.num_features = max(f.id for f in env_info.obs_features) + 1
-        self.num_tags = max(1, len(env_info.tags))
-        ids = {f.name: f.id for f in env_info.obs_features}
-        self.tag_feature = ids.get("tag", -1)
-        self.height, self.width = env_info.obs_height, env_info.obs_width
-        spatial = sorted(f.id for f in env_info.obs_features if f.name not in GLOBAL_ONLY and f.name != "tag")
-        self.spatial_features = [f.name for f in sorted(env_info.obs_features, key=lambda f: f.id) if f.id in spatial]
+        signature = observation_signature(env_info)
+        self.num_features, self.num_tags = signature["num_features"], signature["num_tags"]
+        self.tag_feature, self.spatial_features = signature["tag_feature"], signature["spatial_features"]
+        self.height, self.width = signature["height"], signature["width"]
+        spatial = spatial_feature_ids(env_info)
         self.channels = len(spatial) + self.num_tags
         self.cells = self.height * self.width
         # (feature << 8 | value) -> channel and stored value; unmapped features -> dump channel

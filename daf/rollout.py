@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from mettagrid.policy.policy_env_interface import PolicyEnvInterface
 from mettagrid.simulator import Simulation
 
 from daf.envs import make_buffers, new_simulation, step
 from daf.errors import PolicyFailed, UserError, one_line
 from daf.io import progress_bar
-from daf.missions import Mission
+from daf.missions import Mission, mission_env_info  # noqa: F401 (re-exported)
 from daf.policies.actors import Actor
 from daf.replay import Recorder
 
@@ -106,10 +105,6 @@ class Seat:
         spec = f" ({self.spec})" if self.spec and self.spec != self.label else ""
         span = f"episode {episodes[0]}" if len(episodes) == 1 else f"episodes {episodes[0]}-{episodes[-1]}"
         return PolicyFailed(f"policy '{self.label}'{spec} failed on mission '{mission}' in {span}: {one_line(exc)}")
-
-
-def mission_env_info(mission: Mission) -> PolicyEnvInterface:
-    return PolicyEnvInterface.from_mg_cfg(mission.config())
 
 
 def expected_stats(mission: Mission) -> list[str]:

@@ -28,13 +28,16 @@ import math
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from daf.config import PPOConfig, SweepConfig, TrainConfig
 from daf.errors import UserError
-from daf.stats import Estimate, bootstrap_estimate, clear_winner, episode_scores, poi_estimate, run_matrix
+
+if TYPE_CHECKING:  # daf.stats (scipy) loads where a sweep is scored, not where the workflow plans trials
+    from daf.stats import Estimate
 
 
 @dataclass(frozen=True)
@@ -372,6 +375,8 @@ def objective(
     rate; iqm and median pool the episodes of all missions (as rliable does). A trial trained
     with several seeds has one run per seed (`run` column): the CI is then run-level, a
     two-level bootstrap (runs, then episodes within each run), not one network's episodes."""
+    from daf.stats import Estimate, bootstrap_estimate, episode_scores, run_matrix
+
     if metric == "vor":
         from daf.vor import vor
 
@@ -433,6 +438,8 @@ def select_best(
     re-evaluated point estimate; `separated` says whether it is clearly better
     (`stats.clear_winner`: the two CIs do not overlap), and the probability of improvement over the runner-up (paired by
     episode seed) says how sure the choice is."""
+    from daf.stats import clear_winner, poi_estimate
+
     rows = []
     for trial, frame in frames.items():
         est = objective(frame, metric, trial, confidence, reps, seed)
@@ -459,6 +466,8 @@ def select_best(
 
 
 def _paired_scores(a: pd.DataFrame, b: pd.DataFrame, label_a: str, label_b: str) -> list[tuple]:
+    from daf.stats import episode_scores
+
     sa, sb = episode_scores(a[a["policy"] == label_a]), episode_scores(b[b["policy"] == label_b])
     pairs = []
     for mission, part in sa.groupby("mission", sort=True):  # runs of both trials share seeds: pair (run, episode)

@@ -18,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 from mettagrid.config.mettagrid_config import MettaGridConfig
+from mettagrid.policy.policy_env_interface import PolicyEnvInterface
 
 from daf.errors import UserError, unknown_choice
 from daf.missions.builders import ELEMENTS, cogs_config, forage_config
@@ -304,3 +305,8 @@ def load_mission_file(path: Path) -> Mission:
     )
     mission.config()  # fail now, with the file named, if get_config() is broken
     return mission
+
+
+def mission_env_info(mission: Mission) -> PolicyEnvInterface:
+    """The observation features, actions and agents a policy sees on `mission`."""
+    return PolicyEnvInterface.from_mg_cfg(mission.config())

@@ -48,4 +48,4 @@ rule all:
     localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     default_target: True
     input:
-        rules.report.output.html,
+        paths.REPORT,

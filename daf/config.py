@@ -199,11 +199,12 @@ class EvaluationConfig(Strict):
     seed: int = Field(default=0, ge=0, description="Base seed; episode k uses the same map for every policy.")
     num_envs: int = Field(default=16, ge=1, le=1024, description="Episodes run in lockstep per batch.")
     chunk: int = Field(
-        default=16,
+        default=64,
         ge=1,
         le=100_000,
         description="Episodes per evaluation job. Episode k's seed does not depend on `episodes`, so raising "
-        "`episodes` plays only the new chunks; the chunks are merged per policy x mission.",
+        "`episodes` plays only the new chunks; the chunks are merged per policy x mission. Smaller chunks "
+        "spread one evaluation over more jobs; each job costs a process start and its share of the DAG.",
     )
 
 

@@ -150,18 +150,34 @@ def evaluate_to_file(request: EvaluationRequest, out: Path, command: str, progre
             "agent_steps_per_second": round(throughput(frame, seconds), 1)}  # fmt: skip
 
 
-def merge_to_file(chunks: list[str], out: Path) -> dict:
+def merge_to_file(chunks: list[str], out: Path, outcomes: Path | None = None, mission: str | None = None) -> dict:
     """Merge one policy x mission's chunks (runs x episode ranges) into `out` with a sidecar
-    naming each chunk's provenance; returns rows, runs and episodes."""
+    naming each chunk's provenance; returns rows, runs and episodes. With `outcomes` (and the
+    `mission`), also each episode's outcome (`daf.analysis.episode_outcomes`, what `daf
+    analyze` writes): the workflow derives it here, in the same job, since it changes exactly
+    when the merged table does."""
 
     from daf.rollout import merge_chunks
 
     if out.suffix != ".parquet":
         raise UserError(f"--out '{out}' must end in .parquet")
+    if (outcomes is None) != (mission is None):
+        raise UserError("--outcomes and --mission go together (the outcomes need the mission's success rule)")
     ensure_writable(out)
+    if outcomes is not None:
+        from daf.missions import get_mission
+
+        ensure_writable(outcomes)
+        mission_config = get_mission(mission)  # an unknown mission fails before anything is written
     frame = merge_chunks(chunks)
     provenance = [_sidecar(Path(c).with_suffix(".json")) for c in chunks]
+    if outcomes is not None:
+        from daf.analysis import episode_outcomes
+
+        outcome_table = episode_outcomes(frame, mission_config)
     write_parquet(out, frame)
+    if outcomes is not None:
+        write_parquet(outcomes, outcome_table)
     runs = sorted(int(r) for r in frame["run"].unique())
     episodes = int(frame["episode"].nunique())
     write_json(out.with_suffix(".json"), {"runs": runs, "episodes": episodes, "chunks": dict(zip(chunks, provenance))})

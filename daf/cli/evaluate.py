@@ -35,7 +35,8 @@ def cmd_merge_evals(args) -> dict:
     from daf.evaluation import merge_to_file
 
     out = Path(args.out)
-    metrics = merge_to_file(args.chunks, out)
+    outcomes = Path(args.outcomes) if args.outcomes else None
+    metrics = merge_to_file(args.chunks, out, outcomes, args.mission)
     print(f"wrote {out} ({len(metrics['runs'])} run(s) x {metrics['episodes']} episodes, {len(args.chunks)} chunks)",
           file=sys.stderr)  # fmt: skip
     return metrics
@@ -70,4 +71,6 @@ def add_parsers(sub, parser_class) -> None:
     p = sub.add_parser("merge-evals", help="merge evaluation chunks (runs x episode ranges) into one table")
     p.add_argument("--chunks", nargs="+", required=True, help="`daf evaluate` parquets of one policy x mission")
     p.add_argument("--out", required=True, help="output .parquet (a .json provenance sidecar is written beside it)")
+    p.add_argument("--outcomes", help="also write each episode's outcome here (what `daf analyze` writes)")
+    p.add_argument("--mission", help="the mission (name or .py file), for --outcomes")
     p.set_defaults(func=cmd_merge_evals)

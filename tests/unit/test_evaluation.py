@@ -184,6 +184,29 @@ def test_chunks_merge_into_the_whole_evaluation(tmp_path):
     assert set(frame["run"]) == {7} and frame["run"].dtype == np.int64
 
 
+def test_merge_writes_the_outcomes_daf_analyze_writes(tmp_path, capsys):
+    """The workflow's merge job also writes each episode's outcome: byte for byte what `daf
+    analyze` writes from the merged table. Half the options, or an unknown mission, is one line
+    and writes nothing."""
+    parts = [str(_chunk(tmp_path, f"r{r}", 0, 2, run=r)) for r in (0, 1)]
+    merged, outcomes = tmp_path / "m.parquet", tmp_path / "outcomes.parquet"
+    args = ["merge-evals", "--chunks", *parts, "--out", str(merged)]
+    assert main([*args, "--outcomes", str(outcomes), "--mission", "cogs.tiny"]) == 0
+    assert (
+        main(["analyze", "--evals", str(merged), "--mission", "cogs.tiny", "--out", str(tmp_path / "a.parquet")]) == 0
+    )
+    assert sha(outcomes) == sha(tmp_path / "a.parquet") and len(pd.read_parquet(outcomes)) == 4  # 2 runs x 2
+    merged.unlink(), outcomes.unlink()
+    capsys.readouterr()
+    cases = [
+        (["--outcomes", str(outcomes)], "--outcomes and --mission go together"),
+        (["--outcomes", str(outcomes), "--mission", "cogs.tny"], "unknown mission 'cogs.tny'"),
+    ]
+    for extra, needle in cases:
+        assert main([*args, *extra]) == 2
+        assert needle in capsys.readouterr().err and not merged.exists() and not outcomes.exists()
+
+
 def test_runs_merge_side_by_side(tmp_path):
     """Two runs of one policy on the same episodes: one table, the `run` column tells them apart."""
     chunks = [_chunk(tmp_path, f"r{run}", 0, 2, run=run, policy="random") for run in (4, 1)]

@@ -69,7 +69,7 @@ def per_policy(policy: str, missions: list[str]) -> set[tuple]:
     jobs = set()
     for mission in missions:
         wc = f"policy={policy}, mission={mission}"
-        jobs |= {("evaluate_first_chunk", f"{wc}, run=0"), ("evaluate", wc), ("analyze", wc), ("render", wc)}
+        jobs |= {("evaluate_first_chunk", f"{wc}, run=0"), ("evaluate", wc), ("render", wc)}
     return jobs
 
 
@@ -153,7 +153,7 @@ def test_more_episodes_play_only_the_new_ones(study, tmp_path):
     (copy / "more.yaml").write_text(yaml.safe_dump(more))
     pairs = [(p, m) for p in ("random", "baseline", "ext") for m in ("cogs.tiny", "mine")]
     new = {("evaluate_chunk", f"policy={p}, mission={m}, run=0, chunk=1") for p, m in pairs}
-    merged = {(rule, f"policy={p}, mission={m}") for p, m in pairs for rule in ("evaluate", "analyze")}
+    merged = {("evaluate", f"policy={p}, mission={m}") for p, m in pairs}
     tables = {("crossplay", f"mission={m}") for m in ("cogs.tiny", "mine")}  # its cells keep their 2 episodes
     assert planned(copy, "more.yaml") == new | merged | tables | AGGREGATES
     before = pd.read_parquet(copy / "results/evals/baseline/cogs.tiny.parquet")

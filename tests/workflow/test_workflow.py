@@ -136,7 +136,6 @@ def test_changing_one_trained_policy_reruns_only_its_jobs(study):
         "evaluate": 1,
         "curve": 1,
         "curves_summary": 1,
-        "analyze": 1,
         "render": 1,
         "analysis_summary": 1,
         "compare": 1,
@@ -159,7 +158,7 @@ def test_adding_a_seed_adds_only_its_runs_jobs(study):
     runs = {("train", "policy=ppo_a, seed=2"), ("curve", "policy=ppo_a, seed=2"),
             ("evaluate_first_chunk", "policy=ppo_a, mission=cogs.tiny, run=2"),
             ("evaluate_chunk", "policy=ppo_a, mission=cogs.tiny, run=2, chunk=1")}  # fmt: skip
-    merged = {("evaluate", "policy=ppo_a, mission=cogs.tiny"), ("analyze", "policy=ppo_a, mission=cogs.tiny")}
+    merged = {("evaluate", "policy=ppo_a, mission=cogs.tiny")}  # the merge also writes the episodes' outcomes
     # cross-play: the new run with each partner, in its row and in its column (random's only run 0)
     crossplay = {("crossplay", "mission=cogs.tiny")}
     for b in ("random", "baseline"):

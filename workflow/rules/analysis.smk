@@ -1,22 +1,6 @@
-# Mission analysis (each episode's outcome: success or a failure mode), then success rates,
-# failure-mode fractions and mission difficulty; and the replays' GIFs for the report.
-rule analyze:
-    localrule: True  # cheap: runs where Snakemake runs, never on the cluster
-    input:
-        evals=paths.EVAL,
-    output:
-        paths.ANALYSIS,
-    params:
-        mission=lambda w: MISSIONS[w.mission],
-        version=RULE_VERSIONS["analysis"],
-    log:
-        **paths.logs("analyze/{policy}/{mission}"),
-    benchmark:
-        paths.benchmark("analyze/{policy}/{mission}")
-    shell:
-        "daf --log-json {log.json} analyze --evals {input.evals} --mission {params.mission:q} --out {output} > {log.text} 2>&1"
-
-
+# Mission analysis: each episode's outcome (success or a failure mode) comes with the merged
+# evaluation table (rule `evaluate`); here success rates, failure-mode fractions and mission
+# difficulty; and the replays' GIFs for the report.
 rule analysis_summary:
     localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:

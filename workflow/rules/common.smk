@@ -130,6 +130,13 @@ def train_outputs(policy):
 CURVE_POLICIES = TRAINED if STUDY.curves else []
 
 
+def curve_summary_tables():
+    """What `curves_summary` writes (per-policy tables, summary, final vs best), for the report."""
+    if not CURVE_POLICIES:
+        return []
+    return [*(paths.CURVE_POLICY.format(policy=p) for p in CURVE_POLICIES), paths.CURVES_SUMMARY, paths.FINAL_VS_BEST]
+
+
 def curve_reference_tables():
     """The normalisation pair's evaluations on the curve missions (they set ALL's 0 and 1)."""
     norm = STUDY.compare.normalization

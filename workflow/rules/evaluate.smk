@@ -2,7 +2,9 @@
 # the same seeded episodes, in chunks of `evaluation.chunk` episodes, one job per run x chunk.
 # Episode k's seeds depend on k only, so raising `evaluation.episodes` plays only the new
 # chunks. `evaluate` merges the chunks into one per episode x agent table per policy x mission
-# (column `run`). Chunk 0 also records its episode 0 for the report's replay.
+# (column `run`) and derives each episode's outcome for the mission analysis (it changes
+# exactly when the table does: one job, not two). Chunk 0 also records its episode 0 for the
+# report's replay.
 rule evaluate_chunk:
     input:
         evaluate_run_inputs,
@@ -45,9 +47,13 @@ rule evaluate:
     output:
         table=paths.EVAL,
         provenance=paths.EVAL_SIDECAR,
+        outcomes=paths.ANALYSIS,
     params:
+        mission=lambda w: MISSIONS[w.mission],
         version=RULE_VERSIONS["evaluate"],
+        analysis_version=RULE_VERSIONS["analysis"],
     log:
         **paths.logs("evaluate/{policy}/{mission}"),
     shell:
-        "daf --log-json {log.json} merge-evals --chunks {input.chunks} --out {output.table} > {log.text} 2>&1"
+        "daf --log-json {log.json} merge-evals --chunks {input.chunks} --out {output.table}"
+        " --outcomes {output.outcomes} --mission {params.mission:q} > {log.text} 2>&1"

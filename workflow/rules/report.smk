@@ -1,13 +1,15 @@
 # The self-contained HTML report. `snakemake -c2 report` rebuilds it from existing results.
+# Inputs are paths (daf/paths.py), not `rules.X.output`: Snakemake checks every input of a rule
+# with rule references against them, which is quadratic in a large study's evaluation tables.
 rule report:
     localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:
         config=STUDY_FILE,
-        comparison=rules.compare.output.leaderboard,
-        pairwise=rules.compare.output.pairwise,
-        profiles=rules.compare.output.profiles,
-        analysis=rules.analysis_summary.output.summary,
-        difficulty=rules.analysis_summary.output.difficulty,
+        comparison=paths.LEADERBOARD,
+        pairwise=paths.PAIRWISE,
+        profiles=paths.PROFILES,
+        analysis=paths.ANALYSIS_SUMMARY,
+        difficulty=paths.DIFFICULTY,
         vor=vor_outputs(),
         train_logs=[log for p in TRAINED for log in train_outputs(p)],
         replays=[paths.REPLAY_GIF.format(policy=p, mission=m) for p in POLICIES for m in STUDY.policy_missions(p)]
@@ -16,8 +18,8 @@ rule report:
         evals=eval_tables(),
         sweeps=sweep_best_inputs(),
         variants=[paths.VARIANT.format(variant=v) for v in VARIANTS],
-        curves=rules.curves_summary.output if CURVE_POLICIES else [],
-        plan=[rules.plan.output.json] if STUDY.plan else [],
+        curves=curve_summary_tables(),
+        plan=[paths.PLAN] if STUDY.plan else [],
         crossplay=[paths.CROSSPLAY.format(mission=m) for m in CROSSPLAY_MISSIONS],
         crossplay_gaps=[paths.CROSSPLAY_GAPS.format(mission=m) for m in CROSSPLAY_MISSIONS],
     output:

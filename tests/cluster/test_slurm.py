@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from helpers import SUPPORT
@@ -64,59 +65,65 @@ def tiny_config() -> dict:
 
 
 def test_study_runs_on_slurm_with_gpu_placement(cluster, tmp_path):
+    """Training on the GPU partition, one job per run; every short CPU job (evaluations, curves,
+    VOR scenarios, cross-play cells) in an allocation shared with another: 17 of them, so
+    ceil(17 / 2) = 9 submissions with DAF_SLURM_GROUP_SIZE=2 instead of 17."""
     before = {r["JobId"] for r in job_records()}
     workdir = study(tmp_path / "study", tiny_config())
-    result = snakemake(workdir)
+    result = snakemake(workdir, env={"DAF_SLURM_GROUP_SIZE": "2"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (workdir / "results/report/index.html").is_file()
     jobs = [r for r in job_records() if r["JobId"] not in before]
-    by_rule = {}
-    for job in jobs:
-        rule = re.match(r"rule_(\w+?)_wildcards", job.get("Comment", "")) or re.match(r"rule_(\w+)", job["Comment"])
-        by_rule.setdefault(rule.group(1), []).append(job)
-    # merges and aggregates run locally; training on the GPU partition, evaluations and curves on the CPU one
-    cpu_rules = ("evaluate_first_chunk", "curve", "vor_scenario", "vor_replacement", "crossplay_cell")
-    assert set(by_rule) == {"train", *cpu_rules}
-    for job in by_rule["train"]:
+    train = [job for job in jobs if job["Comment"].startswith("rule_train_")]
+    groups = [job for job in jobs if job["Comment"].startswith("rule_short_")]
+    # merges and aggregates run locally; nothing else was submitted
+    assert len(train) + len(groups) == len(jobs), [job["Comment"] for job in jobs]
+    assert len(train) == 3  # ppo_a has 2 seeds, ppo_b 1
+    for job in train:
         assert job["Partition"] == "gpu" and "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", ""), job
         assert job["JobState"] == "COMPLETED"
-    for rule in cpu_rules:
-        for job in by_rule[rule]:
-            assert job["Partition"] == "cpu" and "gpu" not in job.get("TresPerJob", ""), job
-    # ppo_a has 2 seeds, ppo_b 1: 3 runs; 7 runs x missions, one chunk each
-    assert len(by_rule["train"]) == 3 and len(by_rule["curve"]) == 3 and len(by_rule["evaluate_first_chunk"]) == 7
-    assert len(by_rule["crossplay_cell"]) == 4  # random with each of ppo_a's 2 runs, both ways
+    # 7 evaluations (runs x missions, one chunk each), 3 curves, 3 VOR scenarios (k = 0, 1, 2), 4 cross-play cells
+    assert len(groups) == 9, [job["Comment"] for job in groups]
+    for job in groups:
+        assert job["Partition"] == "cpu" and "gpu" not in job.get("TresPerJob", ""), job
+        assert int(job["NumCPUs"]) <= 2 and job["JobState"] == "COMPLETED", job  # 2 jobs side by side
+    members = " ".join(job["Comment"] for job in groups)
+    for rule in ("evaluate_first_chunk", "curve", "vor_scenario", "vor_replacement", "crossplay_cell"):
+        assert rule in members, members
 
 
 def test_cancelled_job_is_retried(cluster, tmp_path):
     config = {
         "policies": {"baseline": {"spec": "baseline"}},
         "missions": ["cogs.small"],
-        "evaluation": {"episodes": 48, "seed": 3, "num_envs": 8},
+        "evaluation": {"episodes": 48, "seed": 3, "num_envs": 8, "chunk": 16},  # 3 chunks: 2 allocations
         "compare": {"bootstrap_reps": 200},
         "report": {"replays": False},
     }
     workdir = study(tmp_path / "cancel", config)
     before = {r["JobId"] for r in job_records()}
     cmd = ["timeout", "-k", "10", "900", *snakemake_command(workdir, profile=str(REPO / "profiles/slurm"))]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {**os.environ, "DAF_SLURM_GROUP_SIZE": "2"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     cancelled = None
     deadline = time.time() + 240
     while time.time() < deadline and cancelled is None:
         for job in job_records():
-            if job["JobId"] not in before and job["JobState"] == "RUNNING" and "rule_evaluate" in job["Comment"]:
+            if job["JobId"] not in before and job["JobState"] == "RUNNING" and "evaluate" in job["Comment"]:
                 time.sleep(2)  # let it get going, then kill it
                 subprocess.run(["scancel", job["JobId"]], check=True)
                 cancelled = job["JobId"]
                 break
         time.sleep(0.5)
     output, _ = proc.communicate(timeout=900)
-    assert cancelled, "no running evaluate job appeared to cancel"
+    assert cancelled, "no running evaluation allocation appeared to cancel"
     assert proc.returncode == 0, output[-3000:]
-    attempts = [r for r in job_records() if r["JobId"] not in before and "rule_evaluate" in r["Comment"]]
+    attempts = [r for r in job_records() if r["JobId"] not in before and "evaluate" in r["Comment"]]
     states = {r["JobId"]: r["JobState"] for r in attempts}
-    assert states[cancelled] == "CANCELLED" and "COMPLETED" in states.values()
-    assert (workdir / "results/evals/baseline/cogs.small.parquet").is_file()
+    assert states[cancelled] == "CANCELLED" and list(states.values()).count("COMPLETED") == 2  # 2 groups in the end
+    assert all(r["Comment"].startswith("rule_short_") for r in attempts)  # grouped allocations, retried as such
+    merged = pd.read_parquet(workdir / "results/evals/baseline/cogs.small.parquet")
+    assert sorted(merged["episode"].unique()) == list(range(48))  # the cancelled group's chunks were redone
 
 
 def test_permanent_failure_leaves_no_output_and_names_its_log(cluster, tmp_path):

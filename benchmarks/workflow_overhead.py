@@ -132,8 +132,9 @@ def main() -> None:
     daf_slope, floor_slope = slope_ms(jobs, daf_s), slope_ms(jobs, floor_s)
     print(f"    slope: DAF {daf_slope:.2f} ms/job, floor {floor_slope:.2f} ms/job "
           f"(DAF / floor {daf_slope / floor_slope:.2f}x; target <= 1 ms/job)")  # fmt: skip
-    print(f"    intercept (start-up: imports, config, mission fingerprints): DAF "
-          f"{np.polyfit(jobs, daf_s, 1)[1]:.2f} s, floor {np.polyfit(jobs, floor_s, 1)[1]:.2f} s")  # fmt: skip
+    if len(jobs) > 1:
+        print(f"    intercept (start-up: imports, config, mission fingerprints): DAF "
+              f"{np.polyfit(jobs, daf_s, 1)[1]:.2f} s, floor {np.polyfit(jobs, floor_s, 1)[1]:.2f} s")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -612,8 +612,9 @@ class StudyConfig(Strict):
                     raise ValueError(f"crossplay.splits: {exc}") from None
             players = [p for p in play.policies if mission_id(mission) in self.policy_missions(p)]
             if len(players) < 2:
-                raise ValueError(f"crossplay.missions: fewer than two of the policies play {mission} "
-                                 f"(only {players or 'none'}); nothing to cross-play")  # fmt: skip
+                raise ValueError(f"crossplay: fewer than two of crossplay.policies play mission {mission} "
+                                 f"(only {players or 'none'}), one of crossplay.missions (default: all the "
+                                 "study's); nothing to cross-play there")  # fmt: skip
 
     def _check_sweeps(self) -> None:
         names = ", ".join(self.policies)

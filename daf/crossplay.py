@@ -151,7 +151,8 @@ def self_play_table(frame: pd.DataFrame, policy: str, episodes: int, source: str
     missing = sorted(set(range(episodes)) - played)
     if missing:
         raise UserError(f"the evaluation of '{policy}'{where} lacks episodes {missing[:5]} of the {episodes} "
-                        "cross-play episodes; crossplay.episodes may not exceed evaluation.episodes")  # fmt: skip
+                        "cross-play episodes; they may not exceed the evaluation's (crossplay.episodes, "
+                        "daf crossplay --episodes)")  # fmt: skip
     return frame[frame["episode"] < episodes]
 
 

@@ -93,6 +93,7 @@ def cmd_vor(args) -> dict:
 def cmd_crossplay(args) -> dict:
     from daf.crossplay import crossplay_tables, parse_split, split_cells
     from daf.io import ensure_writable, read_parquets, write_parquet
+    from daf.stats import check_eval_table
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     splits = [parse_split(s.strip()) for s in args.splits.split(",") if s.strip()]
@@ -102,11 +103,22 @@ def cmd_crossplay(args) -> dict:
         if not sep or policy not in policies:
             raise UserError(f"--unplayable '{item}' must be POLICY=WHY with one of the policies ({args.policies})")
         unplayable[policy] = why
+    if args.episodes is not None and args.episodes < 1:
+        raise UserError(f"--episodes must be at least 1 (got {args.episodes})")
+    for flag, files in (("--evals", args.evals), ("--cells", args.cells)):
+        twice = sorted({f for f in files if files.count(f) > 1})
+        if twice:
+            raise UserError(f"{flag} lists '{twice[0]}' twice (each table is one policy, or one run pairing)")
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing:
+            rule = "evaluate" if flag == "--evals" else "crossplay_cell"
+            raise UserError(f"{flag} table '{missing[0]}' does not exist (the `{rule}` rule makes it)")
     for path in (args.out, args.gaps):
         ensure_writable(path)
     self_play = {}
     for path in args.evals:
         frame = read_parquets([path])
+        check_eval_table(frame, {"policy"}, f"--evals table '{path}'")
         names = list(frame["policy"].unique())
         if len(names) != 1 or names[0] not in policies:
             raise UserError(f"--evals '{path}' must be one of the policies' ({args.policies}) evaluation; "

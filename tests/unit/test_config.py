@@ -94,7 +94,7 @@ def test_default_config_is_valid():
                 c["policies"].update(p={"spec": "random", "missions": ["cogs.tiny"]}),
                 c.update(crossplay={"policies": ["random", "p"], "missions": ["forage.open"]}),
             ),
-            "crossplay.missions: fewer than two of the policies play forage.open",
+            "crossplay: fewer than two of crossplay.policies play mission forage.open (only ['random'])",
             "nothing to cross-play",
         ),
         (lambda c: c["policies"].update(x={"spec": "rand"}), "policies.x.spec: unknown policy 'rand'", "baseline"),

@@ -229,6 +229,14 @@ def test_cli_writes_both_tables_or_nothing(tmp_path, daf):
         bad = daf(*common, *evals, *(cells if "--cells" not in extra else []), *extra)
         assert bad.returncode == 2 and needle in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
         assert not out.exists() and not gaps.exists()
+    more_bad = [
+        (["--evals", str(files["random"]), str(files["random"]), *cells[:1]], "--evals lists"),
+        (["--evals", *evals[1:], "--cells", str(tmp_path / "no.parquet")], "(the `crossplay_cell` rule makes it)"),
+        ([*evals, *cells, "--episodes", "0"], "--episodes must be at least 1 (got 0)"),
+    ]
+    for args, needle in more_bad:
+        bad = daf(*common, *args, "--unplayable", "ppo=x")
+        assert bad.returncode == 2 and needle in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
     wrong = daf(*common, "--evals", str(files["rb"]), *cells, "--unplayable", "ppo=x")
     assert wrong.returncode == 2 and "must be one of the policies'" in wrong.stderr
 

@@ -7,6 +7,13 @@ import json
 from daf.errors import UserError
 
 
+def bootstrap_flags(p, reps: int = 10_000) -> None:
+    """--confidence, --reps and --seed: the bootstrap settings every statistics command takes."""
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
+    p.add_argument("--reps", type=int, default=reps, help=f"bootstrap resamples (default {reps})")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
     lines = ["  ".join(c.ljust(widths[c]) for c in columns).rstrip()]

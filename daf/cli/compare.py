@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from daf.cli.common import policy_pair
+from daf.cli.common import bootstrap_flags, policy_pair
 from daf.errors import UserError
 
 
@@ -163,17 +163,13 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--evals", nargs="+", required=True)
     p.add_argument("--out", required=True, help="output .parquet")
     p.add_argument("--csv", help="also write a CSV copy")
-    p.add_argument("--confidence", type=float, default=0.95)
-    p.add_argument("--reps", type=int, default=10_000)
-    p.add_argument("--seed", type=int, default=0)
+    bootstrap_flags(p)
     p.set_defaults(func=cmd_summarize)
 
     p = sub.add_parser("compare", help="leaderboard with CIs, pairwise tests, probability of improvement")
     p.add_argument("--evals", nargs="+", required=True, help="`daf evaluate` parquets")
     p.add_argument("--out", required=True, help="directory: leaderboard/pairwise/profiles .parquet, comparison.json")
-    p.add_argument("--confidence", type=float, default=0.95)
-    p.add_argument("--reps", type=int, default=10_000, help="bootstrap resamples (default 10000)")
-    p.add_argument("--seed", type=int, default=0)
+    bootstrap_flags(p)
     p.add_argument("--interval", choices=["percentile", "bca"], default="percentile")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--correction", choices=["holm", "bh"], default="holm")
@@ -201,9 +197,7 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--scenarios", nargs="+", required=True, help="`daf evaluate --candidate-agents K` parquets")
     p.add_argument("--candidate", required=True, help="the candidate's policy name in those tables")
     p.add_argument("--out", required=True, help="output .json")
-    p.add_argument("--confidence", type=float, default=0.95)
-    p.add_argument("--reps", type=int, default=10_000)
-    p.add_argument("--seed", type=int, default=0)
+    bootstrap_flags(p)
     p.set_defaults(func=cmd_vor)
 
     p = sub.add_parser("crossplay", help="cross-play table and gaps of one mission (self-play + mixed-episode cells)")
@@ -218,9 +212,7 @@ def add_parsers(sub, parser_class) -> None:
                    help="a policy that does not play the mission: its cells are skipped with this note")  # fmt: skip
     p.add_argument("--out", required=True, help="output .parquet: one row per ordered pair x split")
     p.add_argument("--gaps", required=True, help="output .parquet: each policy's cross-play gap per split")
-    p.add_argument("--confidence", type=float, default=0.95)
-    p.add_argument("--reps", type=int, default=10_000)
-    p.add_argument("--seed", type=int, default=0)
+    bootstrap_flags(p)
     p.set_defaults(func=cmd_crossplay)
 
     p = sub.add_parser("analyze", help="mission analysis: each episode's outcome (success or failure mode)")

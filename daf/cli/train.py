@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from daf.cli.common import parse_weights, policy_pair
+from daf.cli.common import bootstrap_flags, parse_weights, policy_pair
 from daf.errors import UserError
 
 
@@ -159,8 +159,6 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--curves", nargs="+", required=True, help="`daf curves` tables (one per training run)")
     p.add_argument("--references", nargs="*", default=[], help="evaluations of the --normalize policies")
     p.add_argument("--normalize", metavar="LOW,HIGH", help="ALL rows on scores normalised between two policies")
-    p.add_argument("--confidence", type=float, default=0.95)
-    p.add_argument("--reps", type=int, default=2_000)
-    p.add_argument("--seed", type=int, default=0)
+    bootstrap_flags(p, reps=2_000)
     p.add_argument("--out", required=True, help="directory: {policy}.parquet, summary.parquet, final_vs_best.parquet")
     p.set_defaults(func=cmd_curves_summary)

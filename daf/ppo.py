@@ -310,8 +310,7 @@ def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_u
     stopped_early = False
     while state.global_step < run.steps:
         update_start = time.perf_counter()
-        if hp.anneal_lr:  # linearly to 0 at the requested length
-            optimizer.param_groups[0]["lr"] = hp.learning_rate * max(0.0, 1.0 - state.global_step / run.steps)
+        optimizer.param_groups[0]["lr"] = learning_rate_at(hp, state.global_step, run.steps)
 
         rollout, finished = collector.collect(run.sampler)
         previous_step = state.global_step
@@ -346,6 +345,20 @@ def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_u
             break
     bar.close()
     return stopped_early
+
+
+def learning_rate_at(hp: PPOConfig, global_step: int, steps: int) -> float:
+    """The learning rate of the update that starts at agent-step `global_step`. Warm-up and
+    decay are in agent-steps, so it does not depend on the budget `steps` (except with the
+    earlier `anneal_lr`: linearly to 0 at `steps`)."""
+    if hp.anneal_lr:
+        return hp.learning_rate * max(0.0, 1.0 - global_step / steps)
+    if global_step < hp.lr_warmup_steps:
+        return hp.learning_rate * (global_step + 1) / (hp.lr_warmup_steps + 1)
+    if hp.lr_decay_steps:
+        done = min(1.0, (global_step - hp.lr_warmup_steps) / hp.lr_decay_steps)
+        return hp.learning_rate * (1.0 - done * (1.0 - hp.lr_final_fraction))
+    return hp.learning_rate
 
 
 def _checkpoint_due(global_step: int, last_checkpoint: int, interval: int, steps: int) -> bool:

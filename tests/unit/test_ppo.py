@@ -21,7 +21,7 @@ from daf import checkpoint
 from daf.config import PPOConfig
 from daf.errors import UserError
 from daf.missions import MISSIONS
-from daf.ppo import compute_gae, train
+from daf.ppo import compute_gae, learning_rate_at, train
 
 TINY = {"num_envs": 2, "rollout_steps": 8, "num_minibatches": 2, "update_epochs": 1}
 
@@ -40,7 +40,10 @@ def weights(run) -> np.ndarray:
 
 CHANGES = {
     "learning_rate": 0.01,
-    "anneal_lr": False,
+    "anneal_lr": True,
+    "lr_warmup_steps": 100,
+    "lr_decay_steps": 16,
+    "lr_final_fraction": 0.5,
     "gamma": 0.5,
     "gae_lambda": 0.5,
     "num_envs": 3,
@@ -91,6 +94,40 @@ def test_compute_gae_by_hand():
     assert torch.equal(compute_gae(rewards, values, flipped, next_value, next_done, 0.5, 0.5)[0], advantages)
 
 
+def test_learning_rate_schedule_by_hand():
+    """Warm-up and decay are in agent-steps: the rate at a step does not depend on the budget."""
+    hp = PPOConfig(learning_rate=1e-3, lr_warmup_steps=99, lr_decay_steps=1000, lr_final_fraction=0.1)
+    for budget in (1, 2_000, 10**9):
+        assert learning_rate_at(hp, 0, budget) == pytest.approx(1e-5)  # (0 + 1) / (99 + 1) of the peak
+        assert learning_rate_at(hp, 49, budget) == pytest.approx(5e-4)
+        assert learning_rate_at(hp, 99, budget) == pytest.approx(1e-3)  # warm-up done: the peak
+        assert learning_rate_at(hp, 599, budget) == pytest.approx(1e-3 * (1 - 0.5 * 0.9))  # half-way down
+        assert learning_rate_at(hp, 1099, budget) == pytest.approx(1e-4)  # decay done: the final fraction
+        assert learning_rate_at(hp, 10**8, budget) == pytest.approx(1e-4)  # and held there
+    assert learning_rate_at(PPOConfig(learning_rate=3e-3), 12_345, 20_000) == 3e-3  # the defaults: constant
+    earlier = PPOConfig(learning_rate=1e-3, anneal_lr=True)  # earlier versions: a fraction of the budget
+    assert learning_rate_at(earlier, 500, 1_000) == pytest.approx(5e-4)
+    assert learning_rate_at(earlier, 500, 2_000) == pytest.approx(7.5e-4)
+
+
+def test_first_updates_do_not_depend_on_the_budget(tmp_path):
+    """Two budgets with the default schedule: the shorter run's updates are the longer run's first
+    updates, rate and weights alike (the earlier budget-relative schedule fails this)."""
+    logs = {}
+    for steps in (200, 400):
+        tiny_run(tmp_path, f"b{steps}", steps=steps, lr_warmup_steps=96, lr_decay_steps=96)
+        logs[steps] = pd.read_parquet(tmp_path / f"b{steps}" / "train_log.parquet")
+    short, long = logs[200], logs[400]
+    assert len(long) > len(short) >= 3
+    columns = ["agent_steps", "learning_rate", "policy_loss", "value_loss", "param_checksum"]
+    pd.testing.assert_frame_equal(short[columns], long[columns].iloc[: len(short)])
+    assert short["learning_rate"].nunique() == len(short)  # the schedule moved within the run
+    for steps in (200, 400):
+        tiny_run(tmp_path, f"a{steps}", steps=steps, anneal_lr=True)
+    annealed = [pd.read_parquet(tmp_path / f"a{s}" / "train_log.parquet")["learning_rate"] for s in (200, 400)]
+    assert annealed[0].iloc[1] != annealed[1].iloc[1]
+
+
 def test_changes_cover_every_hyperparameter():
     assert set(CHANGES) | {"checkpoint_interval"} == set(PPOConfig.model_fields)
 
@@ -106,6 +143,7 @@ def reference(tmp_path_factory):
 CONTEXT = {
     "clip_vloss": {"learning_rate": 0.05, "clip_coef": 0.001, "update_epochs": 4},
     "conv_channels": {"arch": "cnn"},
+    "lr_final_fraction": {"lr_decay_steps": 16},  # the final fraction only matters with a decay
 }
 
 

@@ -329,3 +329,42 @@ def write_curve_tables(
     write_parquet(out / "summary.parquet", summary)
     write_parquet(out / "final_vs_best.parquet", final_vs_best(curves))
     return {"rows": len(summary), "policies": int(curves["policy"].nunique())}
+
+
+# --- Training logs: the smoothed training curve and the time it takes to reach a level ---------
+
+SMOOTH_EPISODES = 32  # a fixed count of episodes, not a fraction of the run: budgets stay comparable
+
+
+def smoothed_training_reward(log: pd.DataFrame, window: int = SMOOTH_EPISODES) -> pd.DataFrame:
+    """The training curve of a `train_log.parquet`: at every update that ended episodes, the
+    mean episode reward (the missions' own) over at least the last `window` episodes: the
+    fewest most recent updates that ended that many (all so far at the start), each update's
+    mean weighted by its episode count. Columns agent_steps, wall_seconds, reward."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1 (got {window})")
+    ended = log[log["episodes"] > 0]
+    counts = ended["episodes"].to_numpy(dtype=np.float64)
+    sums = ended["episode_reward"].to_numpy(dtype=np.float64) * counts  # reward summed over an update's episodes
+    episodes, totals = np.cumsum(counts), np.cumsum(sums)
+    episodes_before, totals_before = episodes - counts, totals - sums  # of the updates before each
+    # the window ending at update i starts at the latest update j with episodes[i] - episodes_before[j] >= window
+    first = np.maximum(np.searchsorted(episodes_before, episodes - window, side="right") - 1, 0)
+    reward = (totals - totals_before[first]) / (episodes - episodes_before[first])
+    return pd.DataFrame({
+        "agent_steps": ended["agent_steps"].to_numpy(),
+        "wall_seconds": ended["wall_seconds"].to_numpy(),
+        "reward": reward,
+    })  # fmt: skip
+
+
+def time_to_threshold(log: pd.DataFrame, threshold: float, window: int = SMOOTH_EPISODES) -> tuple[float, float]:
+    """(agent-steps, wall seconds) at the first update where the smoothed training curve
+    (`smoothed_training_reward`) reaches `threshold`; (inf, inf) when it never does (a
+    right-censored time: the run did not get there within its budget)."""
+    curve = smoothed_training_reward(log, window)
+    reached = np.flatnonzero(curve["reward"].to_numpy() >= threshold)
+    if reached.size == 0:
+        return float("inf"), float("inf")
+    first = reached[0]
+    return float(curve["agent_steps"].iloc[first]), float(curve["wall_seconds"].iloc[first])

@@ -661,3 +661,18 @@ def clear_winner(best: tuple[float, float], runner_up: tuple[float, float], maxi
     """The one rule for "the best is clearly better" (the report's best policy per mission, a
     sweep's best trial): the CIs (low, high) do not overlap, the best's on the better side."""
     return best[0] > runner_up[1] if maximize else best[1] < runner_up[0]
+
+
+def censored_quantiles(values, quantiles) -> np.ndarray:
+    """Quantiles of a sample where `inf` marks a right-censored value (e.g. a run that never
+    reached a threshold within its budget). The q-quantile is the smallest observed value
+    with at least a share q of the sample at or below it: the time by which that share of
+    runs got there (Kaplan-Meier's estimate when every censoring is at the end of the
+    budget, after every observed time). It is `inf`, not a made-up number, when fewer than
+    that share got there."""
+    sample = np.asarray(values, dtype=np.float64)
+    if sample.size == 0:
+        raise UserError("cannot compute quantiles of zero values")
+    if np.isnan(sample).any():
+        raise ValueError("NaN in a censored sample: mark a censored value with inf")
+    return np.quantile(sample, np.asarray(quantiles, dtype=np.float64), method="inverted_cdf")

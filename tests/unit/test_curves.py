@@ -12,7 +12,9 @@ from daf.curves import (
     FINAL_VS_BEST_RUN_COLUMNS,
     SUMMARY_COLUMNS,
     final_vs_best,
+    smoothed_training_reward,
     summarize_curves,
+    time_to_threshold,
 )
 from daf.errors import UserError
 from daf.stats import ALL, bootstrap_estimate
@@ -237,3 +239,38 @@ def test_reference_means_are_the_pairs_mean_episode_scores_per_mission():
     only_random = pd.concat([evals("random", "o", [1.0])])
     with pytest.raises(UserError, match="--references lack baseline on mission 'o'"):
         reference_means(only_random, "random", "baseline", pd.DataFrame({"mission": ["o"]}))
+
+
+def training_log(rewards, episodes) -> pd.DataFrame:
+    """A train_log's columns that the training curve reads: update k at agent-step 100 k, second 2 k."""
+    n = len(rewards)
+    return pd.DataFrame({
+        "agent_steps": 100 * np.arange(1, n + 1), "wall_seconds": 2.0 * np.arange(1, n + 1),
+        "episodes": episodes, "episode_reward": rewards,
+    })  # fmt: skip
+
+
+def test_smoothed_training_reward_is_the_mean_of_the_last_episodes():
+    # update 2 ended no episode (NaN reward): skipped. Window 4 episodes: the fewest latest updates
+    # that ended at least 4 (all so far at the start), each update's mean weighted by its episodes
+    log = training_log([1.0, np.nan, 4.0, 10.0, 0.0, 2.0], [1, 0, 3, 1, 4, 1])
+    curve = smoothed_training_reward(log, window=4)
+    assert curve["agent_steps"].tolist() == [100, 300, 400, 500, 600]
+    assert curve["wall_seconds"].tolist() == [2.0, 6.0, 8.0, 10.0, 12.0]
+    # [1] = 1; [1, 3x4] = 13/4; [3x4, 10] = 22/4; [0 x4] = 0/4; [0 x4, 2] = 2/5
+    np.testing.assert_allclose(curve["reward"], [1.0, 13 / 4, 22 / 4, 0.0, 2 / 5])
+    np.testing.assert_allclose(smoothed_training_reward(log, window=1)["reward"], [1.0, 4.0, 10.0, 0.0, 2.0])
+    whole = smoothed_training_reward(log, window=100)["reward"]  # everything so far
+    np.testing.assert_allclose(whole, np.cumsum([1, 12, 10, 0, 2]) / np.cumsum([1, 3, 1, 4, 1]))
+    with pytest.raises(ValueError, match="window"):
+        smoothed_training_reward(log, window=0)
+
+
+def test_time_to_threshold_is_the_first_smoothed_point_at_or_above_it():
+    log = training_log([1.0, np.nan, 4.0, 10.0, 0.0, 2.0], [1, 0, 3, 1, 4, 1])
+    assert time_to_threshold(log, 5.5, window=4) == (400.0, 8.0)  # reached exactly at update 4
+    assert time_to_threshold(log, 3.0, window=4) == (300.0, 6.0)
+    assert time_to_threshold(log, 10.0, window=1) == (400.0, 8.0)  # no smoothing: the raw update
+    assert time_to_threshold(log, 5.6, window=4) == (np.inf, np.inf)  # never: censored at the budget
+    # one lucky episode is not "learned" once smoothed
+    assert time_to_threshold(log, 10.0, window=4) == (np.inf, np.inf)

@@ -32,6 +32,7 @@ from daf.stats import (
     score_matrix_estimate,
     stratified_counts,
     unpaired_tests,
+    censored_quantiles,
     wilson_interval,
 )
 
@@ -553,3 +554,18 @@ def test_clear_winner_is_one_rule_of_non_overlapping_cis():
     table, choice = select_best(frames, "mean", "maximize", 0.95, 2000, 0)
     best, runner = table.iloc[0], table.iloc[1]
     assert choice["separated"] == (best["ci_low"] > runner["ci_high"])
+
+
+def test_censored_quantiles_are_observed_values_or_inf():
+    """inf marks a run that never got there: a quantile is the first observed value with that share of
+    the sample at or below it (numpy's inverted CDF, checked on finite samples), else inf."""
+    finite = np.array([5.0, 1.0, 4.0, 2.0, 3.0, 9.0, 7.0])
+    for q in (0.1, 0.25, 0.5, 0.75, 0.9):
+        assert censored_quantiles(finite, [q])[0] == np.quantile(finite, q, method="inverted_cdf")
+    ten = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, np.inf, np.inf, np.inf, np.inf]  # 6 of 10 got there
+    np.testing.assert_array_equal(censored_quantiles(ten, [0.25, 0.5, 0.6, 0.61, 0.75]), [3, 5, 6, np.inf, np.inf])
+    assert censored_quantiles([np.inf] * 3, [0.5])[0] == np.inf
+    with pytest.raises(ValueError, match="NaN"):
+        censored_quantiles([1.0, np.nan], [0.5])
+    with pytest.raises(UserError, match="zero values"):
+        censored_quantiles([], [0.5])

@@ -1,174 +1,298 @@
-"""Learning: does `daf train` with its defaults learn the missions? Targets vs measured.
+"""Learning robustness: does `daf train` learn each mission on every seed, and how fast?
 
-Per mission, 3 training seeds with the default settings (`default`) and, where DAF ships
-one, with a named shaping preset (`gather`: training-only reward per gathered resource;
-evaluation always uses the mission's own reward). Every trained network plays the same
-64 held-out episodes (episode seeds from `daf.rollout.episode_seed(HELD_OUT_SEED, k)`;
-training draws its maps from the trainer's own seed streams, so for procedural missions
-these are maps it never trained on), next to `random` and `baseline` on the same episodes.
+Per mission and budget, N training seeds (default 10) with the shipped defaults (or the
+settings given with --preset / --set, for comparisons). The seeds are 1000, 1001, ...
+(--first-seed): DAF's development and tuning use seeds below 1000, so the benchmark's seeds
+are not tuned on. Every trained network plays the same held-out episodes (episode seeds from
+`daf.rollout.episode_seed(HELD_OUT_SEED, k)`; training draws its maps from the trainer's own
+seed streams, so procedural missions are played on maps the network never trained on),
+next to `random` and `baseline` on the same episodes. A run's score is normalised:
+(ppo - random) / (baseline - random), both references' held-out means.
 
-Printed per mission and variant: the normalised score (ppo - random) / (baseline - random)
-averaged over seeds with a 95% two-level bootstrap CI (resample seeds, then episodes
-within each seed), each seed's score, the agent-steps used and the wall time. Learning
-curves (episode reward per agent, the mission's own reward, against agent-steps, one line
-per seed) go to a PNG. Training runs are kept under --work, so an interrupted benchmark
-continues where it stopped (and a finished run is not repeated).
+Printed per mission x budget:
+- the fraction of seeds whose held-out normalised score reaches the mission's target level
+  (and 0.5), with a 95% Wilson interval;
+- time to threshold: the agent-steps and wall-clock seconds until the smoothed training
+  curve (`daf.curves.smoothed_training_reward`: the mission's own episode reward over a
+  fixed number of episodes) first reaches the reward of normalised 0.5 (random + 0.5 x
+  (baseline - random)), as median [IQR] over seeds; a seed that never got there within its
+  budget is censored (`daf.stats.censored_quantiles`: a quantile is "> budget" when too few
+  got there);
+- the held-out normalised IQM and mean over seeds with two-level 95% CIs (seeds, then
+  episodes within each seed: `daf.stats.score_matrix_estimate`).
+All seeds' curves go to one PNG per mission (a panel per budget); every seed's row to
+seeds.csv, the table to summary.csv (both under --out). Training runs are kept under
+--work, so an interrupted benchmark continues where it stopped and a finished run is not
+repeated; its held-out scores are cached beside it.
 
-    python benchmarks/learning.py                       # everything (hours on 2 cores)
-    python benchmarks/learning.py --missions cogs.small --variants gather --seeds 0
-    python benchmarks/learning.py --missions cogs.standard --jobs 3 --workers 0   # seeds side by side
+    python benchmarks/learning.py                                   # every mission, 10 seeds (hours)
+    python benchmarks/learning.py --missions cogs.small --budgets 2e6,3e6,5e6
+    python benchmarks/learning.py --missions cogs.tiny --seeds 10 --jobs 2 --workers 0
+    python benchmarks/learning.py --missions cogs.small --label old --set anneal_lr=true   # earlier defaults
 
-Wall times are each run's own (`train s`); with --jobs > 1 the runs share the cores.
+Wall-clock times are each run's own clock (`wall_seconds` in its log). With --jobs > 1 the
+runs share the cores, so compare times only between benchmarks run alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
+import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-
-from daf.missions import get_mission
-from daf.policies import parse_spec
-from daf.policies.actors import build_actor
-from daf.ppo import train
-from daf.rollout import Seat, mission_env_info, run_episodes
-from daf.stats import episode_scores
 
 HELD_OUT_SEED = 10_000
-TARGETS = {  # mission: (normalised score, agent-step budget)
-    "cogs.tiny": (0.9, 100_000),
-    "forage.open": (0.8, 2_000_000),
-    "cogs.small": (0.5, 5_000_000),
-    "cogs.standard": (0.3, 10_000_000),
+THRESHOLD = 0.5  # normalised level whose training reward defines "time to threshold"
+
+
+@dataclass(frozen=True)
+class Target:
+    level: float  # normalised held-out score a seed must reach
+    budget: int  # agent-steps
+    share: float | None  # share of seeds that must reach `level`; None: the mean over seeds must
+    budgets: tuple[int, ...] = ()  # further budgets the same target must hold at (--budgets default)
+
+
+TARGETS = {
+    "cogs.tiny": Target(0.9, 100_000, 1.0),
+    "forage.open": Target(0.8, 2_000_000, 1.0),
+    "cogs.small": Target(0.5, 3_000_000, 0.9, budgets=(2_000_000, 3_000_000, 5_000_000)),
+    "cogs.standard": Target(0.3, 10_000_000, None),
 }
-VARIANTS = {"default": None, "gather": "gather"}  # variant -> preset
-SHAPED = {"cogs.small", "cogs.standard"}  # missions with a shipped preset (cogs.tiny learns without one)
 
 
-def evaluate(mission, spec: str, episodes: int) -> np.ndarray:
-    """Per-episode scores (mean reward per agent, the mission's own reward)."""
+@dataclass(frozen=True)
+class Settings:
+    """What a run trains with besides mission, budget and seed."""
+
+    preset: str | None
+    overrides: tuple[tuple[str, object], ...]  # PPO hyperparameters set on the command line
+    workers: int
+    threads: int
+
+    def key(self) -> str:
+        ident = json.dumps({"preset": self.preset, "hp": list(self.overrides)}, sort_keys=True, default=str)
+        return hashlib.sha256(ident.encode()).hexdigest()[:10]
+
+
+def evaluate(mission_name: str, spec: str, episodes: int) -> np.ndarray:
+    """Per-episode scores (mean reward per agent, the mission's own reward) on the held-out episodes."""
+    import torch
+
+    from daf.missions import get_mission
+    from daf.policies import parse_spec
+    from daf.policies.actors import build_actor
+    from daf.rollout import Seat, mission_env_info, run_episodes
+    from daf.stats import episode_scores
+
+    torch.set_num_threads(1)
+    mission = get_mission(mission_name)
     actor = build_actor(parse_spec(spec), mission_env_info(mission), seed=HELD_OUT_SEED)
     frame = run_episodes(mission, Seat(spec, actor), episodes, HELD_OUT_SEED)
     return episode_scores(frame)["score"].to_numpy()
 
 
-def two_level_ci(per_seed: list[np.ndarray], reps: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """95% CI of the mean over seeds: resample seeds, then episodes within each drawn seed."""
-    rng = np.random.default_rng(seed)
-    runs = np.stack(per_seed)  # (seeds, episodes)
-    n_runs, n_eps = runs.shape
-    pick_runs = rng.integers(0, n_runs, size=(reps, n_runs))
-    pick_eps = rng.integers(0, n_eps, size=(reps, n_runs, n_eps))
-    means = runs[pick_runs[:, :, None], pick_eps].mean(axis=(1, 2))
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+def train_and_evaluate(mission_name: str, budget: int, seed: int, settings: Settings, out: Path,
+                       episodes: int) -> dict:  # fmt: skip
+    """One seed: train (or keep a finished run), then its held-out scores (cached beside it)."""
+    import torch
+
+    from daf.missions import get_mission
+    from daf.ppo import make_config, train
+
+    torch.set_num_threads(settings.threads)
+    sidecar_path, scores_path = out / "model.json", out / f"heldout_{episodes}.json"
+    sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.is_file() else None
+    if sidecar is None or sidecar["steps"] < budget:
+        hp = make_config(dict(settings.overrides))
+        sidecar = train(get_mission(mission_name), budget, seed, out, hp=hp, preset=settings.preset,
+                        workers=settings.workers, device_name="cpu", progress=False)  # fmt: skip
+        scores_path.unlink(missing_ok=True)
+    if scores_path.is_file():
+        scores = np.array(json.loads(scores_path.read_text()))
+    else:
+        scores = evaluate(mission_name, str(out / "model.pt"), episodes)
+        tmp = scores_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(scores.tolist()))
+        tmp.replace(scores_path)
+    return {"seed": seed, "scores": scores, "log": pd.read_parquet(out / "train_log.parquet"), "sidecar": sidecar}
 
 
-def train_run(name: str, variant: str, seed: int, steps: int, work: Path, workers: int) -> tuple[Path, dict]:
-    torch.set_num_threads(1)
-    mission = get_mission(name)
-    out = work / name / variant / f"seed{seed}"
-    sidecar_path = out / "model.json"
-    if sidecar_path.is_file():  # finished before: keep it
-        sidecar = json.loads(sidecar_path.read_text())
-        if sidecar["steps"] >= steps:
-            return out, sidecar
-    sidecar = train(mission, steps, seed, out, preset=VARIANTS[variant], workers=workers, device_name="cpu",
-                    progress=False)  # fmt: skip
-    return out, sidecar
+def seed_rows(mission: str, budget: int, runs: list[dict], low: float, high: float) -> pd.DataFrame:
+    from daf.curves import time_to_threshold
+
+    threshold_reward = low + THRESHOLD * (high - low)
+    rows = []
+    for run in runs:
+        steps, seconds = time_to_threshold(run["log"], threshold_reward)
+        rows.append({
+            "mission": mission, "budget": budget, "seed": run["seed"],
+            "reward": float(run["scores"].mean()), "normalised": float((run["scores"].mean() - low) / (high - low)),
+            "steps_to_threshold": steps, "seconds_to_threshold": seconds,
+            "agent_steps": run["sidecar"]["steps"], "train_seconds": run["sidecar"]["wall_seconds"],
+            "random": low, "baseline": high,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
-def plot_curves(curves: dict, path: Path) -> None:
+def summarise(mission: str, budget: int, seeds: pd.DataFrame, per_seed: list[np.ndarray], target: Target) -> dict:
+    from daf.stats import censored_quantiles, score_matrix_estimate, wilson_interval
+
+    n = len(seeds)
+    reached = int((seeds["normalised"] >= target.level).sum())
+    half = int((seeds["normalised"] >= THRESHOLD).sum())
+    interval = wilson_interval(reached, n)
+    iqm = score_matrix_estimate([np.stack(per_seed)], "iqm")
+    mean = score_matrix_estimate([np.stack(per_seed)], "mean")
+    steps_q = censored_quantiles(seeds["steps_to_threshold"], [0.25, 0.5, 0.75])
+    secs_q = censored_quantiles(seeds["seconds_to_threshold"], [0.25, 0.5, 0.75])
+    met = reached / n >= target.share if target.share is not None else mean.point >= target.level
+    return {
+        "mission": mission, "budget": budget, "seeds": n, "level": target.level,
+        "reached": reached, "reached_low": interval[0], "reached_high": interval[1],
+        "reached_half": half,
+        "steps_q25": steps_q[0], "steps_median": steps_q[1], "steps_q75": steps_q[2],
+        "seconds_q25": secs_q[0], "seconds_median": secs_q[1], "seconds_q75": secs_q[2],
+        "iqm": iqm.point, "iqm_low": iqm.low, "iqm_high": iqm.high,
+        "mean": mean.point, "mean_low": mean.low, "mean_high": mean.high,
+        "target": (f"{target.share:.0%} of seeds >= {target.level}" if target.share is not None
+                   else f"mean >= {target.level}"),
+        "met": bool(met),
+    }  # fmt: skip
+
+
+def _time(value: float, scale: float, unit: str) -> str:
+    return "> budget" if not np.isfinite(value) else f"{value / scale:.2f}{unit}"
+
+
+def print_summary(row: dict) -> None:
+    steps = "/".join(_time(row[f"steps_{q}"], 1e6, "M") for q in ("q25", "median", "q75"))
+    secs = "/".join(_time(row[f"seconds_{q}"], 1, "s") for q in ("q25", "median", "q75"))
+    print(
+        f"{row['mission']:<13} {row['budget'] / 1e6:>5.2f}M  >= {row['level']}: {row['reached']:>2}/{row['seeds']} "
+        f"[{row['reached_low']:.2f}, {row['reached_high']:.2f}]  >= 0.5: {row['reached_half']:>2}/{row['seeds']}  "
+        f"to 0.5 (q25/median/q75): {steps}, {secs}  IQM {row['iqm']:.2f} [{row['iqm_low']:.2f}, {row['iqm_high']:.2f}] "
+        f"mean {row['mean']:.2f} [{row['mean_low']:.2f}, {row['mean_high']:.2f}]  target {row['target']}: "
+        f"{'met' if row['met'] else 'MISSED'}",
+        flush=True,
+    )
+
+
+def plot_mission(mission: str, curves: dict[int, dict[int, pd.DataFrame]], refs: tuple[float, float],
+                 path: Path) -> None:  # fmt: skip
+    """One panel per budget: every seed's smoothed training curve, the references and the threshold."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    missions = sorted({m for m, _ in curves})
-    fig, axes = plt.subplots(1, len(missions), figsize=(4.6 * len(missions), 3.6), squeeze=False)
-    styles = {"default": "-", "gather": "--"}
-    for ax, mission in zip(axes[0], missions):
-        for (m, variant), runs in sorted(curves.items()):
-            if m != mission or variant == "__refs__":
-                continue
-            for color, (seed, log) in zip(["C0", "C1", "C2", "C3", "C4"], sorted(runs.items())):
-                ended = log.dropna(subset=["episode_reward"])
-                smooth = ended["episode_reward"].rolling(max(3, len(ended) // 20), min_periods=1).mean()
-                ax.plot(ended["agent_steps"], smooth, styles.get(variant, ":"), color=color,
-                        label=f"{variant} seed {seed}")  # fmt: skip
-        for ref, value in curves.get((mission, "__refs__"), {}).items():
-            ax.axhline(value, color="grey", linestyle=":" if ref == "random" else "-.", linewidth=1, label=ref)
-        ax.set_title(mission)
+    from daf.curves import smoothed_training_reward
+
+    low, high = refs
+    threshold = low + THRESHOLD * (high - low)
+    budgets = sorted(curves)
+    fig, axes = plt.subplots(1, len(budgets), figsize=(5.2 * len(budgets), 3.8), squeeze=False, sharey=True)
+    for ax, budget in zip(axes[0], budgets):
+        for i, (seed, log) in enumerate(sorted(curves[budget].items())):
+            curve = smoothed_training_reward(log)
+            color = plt.cm.tab10(i % 10)
+            ax.plot(curve["agent_steps"], curve["reward"], color=color, linewidth=1, label=f"seed {seed}")
+        ax.axhline(high, color="black", linestyle="-.", linewidth=1, label="baseline (held out)")
+        ax.axhline(threshold, color="grey", linestyle="--", linewidth=1, label="normalised 0.5")
+        ax.axhline(low, color="grey", linestyle=":", linewidth=1, label="random (held out)")
+        ax.set_title(f"{mission}, budget {budget / 1e6:g}M agent-steps")
         ax.set_xlabel("agent-steps")
-        ax.set_ylabel("episode reward per agent (mission's own)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("training episode reward per agent (smoothed)")
+    axes[0][-1].legend(fontsize=6, loc="lower right", ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
 def main() -> None:
+    from daf.ppo import make_config, parse_overrides
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--missions", nargs="+", default=list(TARGETS))
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--episodes", type=int, default=64)
-    parser.add_argument("--steps", type=int, help="override every mission's budget (for a quick look)")
+    parser.add_argument("--missions", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    parser.add_argument("--seeds", type=int, default=10, help="training seeds per mission x budget (default 10)")
+    parser.add_argument("--first-seed", type=int, default=1000, help="seeds are FIRST..FIRST+N-1 (default 1000)")
+    parser.add_argument("--budgets", help="agent-step budgets, e.g. 2e6,3e6,5e6 (default: the mission's)")
+    parser.add_argument("--preset", help="shaping preset to train with (default: none)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a PPO hyperparameter (repeatable), e.g. to run earlier defaults beside these",
+    )
+    parser.add_argument("--label", default="defaults", help="names this set of settings in --out")
+    parser.add_argument("--episodes", type=int, default=64, help="held-out episodes per network")
     parser.add_argument("--workers", type=int, default=1, help="env worker processes per run")
-    parser.add_argument("--jobs", type=int, default=1, help="training runs side by side (e.g. 2 with --workers 0)")
-    parser.add_argument("--work", default="results/benchmarks/learning", help="training runs (kept, resumable)")
-    parser.add_argument("--png", default="results/benchmarks/learning.png")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--jobs", type=int, default=1, help="runs side by side (e.g. 2 with --workers 0)")
+    parser.add_argument("--work", default="results/benchmarks/learning/runs", help="training runs (kept, resumable)")
+    parser.add_argument("--out", default="results/benchmarks/learning", help="tables and PNGs go to OUT/LABEL/")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    work = Path(args.work)
-    print(f"training: {args.jobs} run(s) side by side, {args.workers} env worker process(es) each, torch 1 thread")
-    rows, curves = [], {}
-    for name in args.missions:
-        mission = get_mission(name)
-        target, budget = TARGETS.get(name, (float("nan"), 1_000_000))
-        steps = args.steps or budget
-        refs = {ref: evaluate(mission, ref, args.episodes) for ref in ("random", "baseline")}
-        low, high = refs["random"].mean(), refs["baseline"].mean()
-        curves[(name, "__refs__")] = {"random": low, "baseline": high}
-        for variant in args.variants:
-            if variant != "default" and name not in SHAPED:
-                continue
-            per_seed, seed_rows = [], []
-            # seeds train side by side in --jobs processes (spawned: a clean torch in each)
-            with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                runs = list(pool.map(train_run, *zip(*[(name, variant, seed, steps, work, args.workers)
-                                                       for seed in args.seeds])))  # fmt: skip
-            for seed, (out, sidecar) in zip(args.seeds, runs):
-                scores = evaluate(mission, str(out / "model.pt"), args.episodes)
-                normalised = (scores - low) / (high - low)
-                per_seed.append(normalised)
-                curves.setdefault((name, variant), {})[seed] = pd.read_parquet(out / "train_log.parquet")
-                seed_rows.append((seed, float(scores.mean()), float(normalised.mean()), sidecar["steps"],
-                                  sidecar["wall_seconds"]))  # fmt: skip
-            mean = float(np.mean([s.mean() for s in per_seed]))
-            ci = two_level_ci(per_seed)
-            rows.append((name, variant, target, steps, mean, ci, seed_rows, low, high))
-            print_table(rows)
-            plot_curves(curves, Path(args.png))
-    print(f"learning curves: {args.png}")
-
-
-def print_table(rows) -> None:
-    print(f"\n{'mission':<14} {'variant':<8} {'target':>7} {'budget':>11} {'normalised (95% CI)':>24}  "
-          f"{'met':<4} per seed: reward/agent (normalised), agent-steps, train s")  # fmt: skip
-    for name, variant, target, steps, mean, (lo, hi), seeds, low, high in rows:
-        met = "yes" if mean >= target else "no"
-        detail = "; ".join(f"s{s} {r:.2f} ({n:.2f}) {st / 1e6:.2f}M {w:.0f}s" for s, r, n, st, w in seeds)
-        print(f"{name:<14} {variant:<8} {target:>7.2f} {steps:>11,} {mean:>8.2f} [{lo:6.2f}, {hi:6.2f}]  "
-              f"{met:<4} {detail}   (random {low:.2f}, baseline {high:.2f})")  # fmt: skip
+    overrides = parse_overrides(args.overrides)
+    make_config(overrides)  # refuse a bad --set before anything trains
+    settings = Settings(args.preset, tuple(sorted(overrides.items())), args.workers, args.threads)
+    out = Path(args.out) / args.label
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    print(f"settings {args.label} ({settings.key()}): preset {args.preset}, --set {dict(overrides)}; "
+          f"seeds {seeds[0]}..{seeds[-1]}; {args.jobs} run(s) side by side, {args.workers} env worker(s) and "
+          f"{args.threads} torch thread(s) each", flush=True)  # fmt: skip
+    all_seeds, summaries = [], []
+    context = multiprocessing.get_context("spawn")  # a clean torch in every run
+    with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+        for mission in args.missions:
+            target = TARGETS[mission]
+            budgets = ([int(float(b)) for b in args.budgets.split(",")] if args.budgets
+                       else list(target.budgets or (target.budget,)))  # fmt: skip
+            refs = pool.map(evaluate, [mission] * 2, ["random", "baseline"], [args.episodes] * 2)
+            low, high = (float(s.mean()) for s in refs)
+            curves = {}
+            for budget in budgets:
+                work = Path(args.work) / mission / settings.key() / f"b{budget}"
+                runs = list(pool.map(train_and_evaluate, *zip(*[
+                    (mission, budget, seed, settings, work / f"seed{seed}", args.episodes) for seed in seeds
+                ])))  # fmt: skip
+                rows = seed_rows(mission, budget, runs, low, high)
+                all_seeds.append(rows)
+                per_seed = [(run["scores"] - low) / (high - low) for run in runs]
+                summaries.append(summarise(mission, budget, rows, per_seed, target))
+                print_summary(summaries[-1])
+                curves[budget] = {run["seed"]: run["log"] for run in runs}
+                _write_csv(pd.concat(all_seeds), out / "seeds.csv")
+                _write_csv(pd.DataFrame(summaries), out / "summary.csv")
+                plot_mission(mission, curves, (low, high), out / f"{mission}.png")
+            mine = pd.concat(all_seeds).query("mission == @mission")
+            per_seed_text = ", ".join(f"{r.budget / 1e6:g}M s{r.seed} {r.normalised:.2f}" for r in mine.itertuples())
+            print(f"  {mission}: random {low:.2f}, baseline {high:.2f} per agent held out; normalised per seed: "
+                  f"{per_seed_text}", flush=True)  # fmt: skip
+    print(f"tables and curves: {out}/")
 
 
 if __name__ == "__main__":
-    main()
+    from daf.errors import UserError
+
+    try:
+        main()
+    except UserError as exc:  # bad input: one line, no traceback
+        sys.exit(f"learning.py: {exc}")

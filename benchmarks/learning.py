@@ -20,6 +20,10 @@ Printed per mission x budget:
   got there);
 - the held-out normalised IQM and mean over seeds with two-level 95% CIs (seeds, then
   episodes within each seed: `daf.stats.score_matrix_estimate`).
+With the default, budget-free learning-rate schedule a run of a shorter budget is the first part
+of a longer one (the same updates, the same weights), so each seed is trained once, to the
+longest budget, and a shorter budget's network is the periodic checkpoint at that budget; with
+`--set anneal_lr=true` (a schedule relative to the budget) every budget is trained on its own.
 All seeds' curves go to one PNG per mission (a panel per budget); every seed's row to
 seeds.csv, the table to summary.csv (both under --out). Training runs are kept under
 --work, so an interrupted benchmark continues where it stopped and a finished run is not
@@ -47,6 +51,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from daf.errors import UserError
 
 HELD_OUT_SEED = 10_000
 THRESHOLD = 0.5  # normalised level whose training reward defines "time to threshold"
@@ -78,7 +84,12 @@ class Settings:
     threads: int
 
     def key(self) -> str:
-        ident = json.dumps({"preset": self.preset, "hp": list(self.overrides)}, sort_keys=True, default=str)
+        """Names the runs' directory: the preset and every resolved hyperparameter, so runs made
+        under other defaults (an older DAF) are never taken for these."""
+        from daf.ppo import make_config
+
+        hp = make_config(dict(self.overrides)).model_dump()
+        ident = json.dumps({"preset": self.preset, "hp": hp}, sort_keys=True, default=str)
         return hashlib.sha256(ident.encode()).hexdigest()[:10]
 
 
@@ -99,30 +110,87 @@ def evaluate(mission_name: str, spec: str, episodes: int) -> np.ndarray:
     return episode_scores(frame)["score"].to_numpy()
 
 
-def train_and_evaluate(mission_name: str, budget: int, seed: int, settings: Settings, out: Path,
-                       episodes: int) -> dict:  # fmt: skip
-    """One seed: train (or keep a finished run), then its held-out scores (cached beside it)."""
+def heldout_scores(mission_name: str, model: Path, episodes: int) -> np.ndarray:
+    """The held-out scores of a network, cached beside it."""
+    path = model.parent / f"heldout_{episodes}.json"
+    if path.is_file() and path.stat().st_mtime >= model.stat().st_mtime:
+        return np.array(json.loads(path.read_text()))
+    scores = evaluate(mission_name, str(model), episodes)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(scores.tolist()))
+    tmp.replace(path)
+    return scores
+
+
+def train_run(mission_name: str, budget: int, seed: int, settings: Settings, out: Path) -> dict:
+    """Train `out` to `budget` agent-steps, or keep it when it got there before (a shorter finished
+    run is continued: `daf train` resumes from its newest periodic checkpoint)."""
     import torch
 
     from daf.missions import get_mission
     from daf.ppo import make_config, train
 
     torch.set_num_threads(settings.threads)
-    sidecar_path, scores_path = out / "model.json", out / f"heldout_{episodes}.json"
+    sidecar_path = out / "model.json"
     sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.is_file() else None
     if sidecar is None or sidecar["steps"] < budget:
         hp = make_config(dict(settings.overrides))
         sidecar = train(get_mission(mission_name), budget, seed, out, hp=hp, preset=settings.preset,
                         workers=settings.workers, device_name="cpu", progress=False)  # fmt: skip
-        scores_path.unlink(missing_ok=True)
-    if scores_path.is_file():
-        scores = np.array(json.loads(scores_path.read_text()))
-    else:
-        scores = evaluate(mission_name, str(out / "model.pt"), episodes)
-        tmp = scores_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(scores.tolist()))
-        tmp.replace(scores_path)
-    return {"seed": seed, "scores": scores, "log": pd.read_parquet(out / "train_log.parquet"), "sidecar": sidecar}
+    return sidecar
+
+
+def network_at(run: Path, budget: int) -> tuple[Path, int]:
+    """The network a run of `budget` agent-steps ends with, from a longer run with a budget-free
+    schedule: its periodic checkpoint at `budget` (taken by the first update at or past it, the
+    update a `budget` run stops after, so the same weights) as a model.pt with the final one's
+    architecture. Returns its path and actual agent-steps."""
+    from daf import checkpoint
+    from daf.checkpoint_curves import periodic_checkpoints
+
+    found = {nominal: (actual, path) for nominal, actual, path in periodic_checkpoints(run)}
+    actual, path = found[budget]
+    model = run / f"at{budget}" / "model.pt"
+    if not model.is_file():
+        payload = {**checkpoint.load(run / "model.pt"), "model": checkpoint.load(path, verify_sidecar=True)["model"]}
+        model.parent.mkdir(exist_ok=True)
+        checkpoint.save(model, payload, {"steps": actual, "periodic_checkpoint": path.name})
+    return model, actual
+
+
+def train_and_evaluate(mission_name: str, budgets: list[int], seed: int, settings: Settings, work: Path,
+                       episodes: int) -> list[dict]:  # fmt: skip
+    """One seed at every budget: its held-out scores, training log and sidecar figures.
+
+    With a budget-free learning-rate schedule (the default) a run of a shorter budget is the
+    first part of a longer one, so one run is trained to the longest budget and a shorter
+    budget's network is its checkpoint there (`network_at`), its log the log up to there.
+    With `anneal_lr` (a schedule relative to the budget) every budget is a run of its own."""
+    from daf.ppo import make_config
+
+    if make_config(dict(settings.overrides)).anneal_lr:
+        results = []
+        for budget in budgets:
+            out = work / f"b{budget}" / f"seed{seed}"
+            sidecar = train_run(mission_name, budget, seed, settings, out)
+            results.append({
+                "seed": seed, "budget": budget, "scores": heldout_scores(mission_name, out / "model.pt", episodes),
+                "log": pd.read_parquet(out / "train_log.parquet"), "steps": sidecar["steps"],
+                "seconds": sidecar["wall_seconds"],
+            })  # fmt: skip
+        return results
+    out = work / f"seed{seed}"
+    sidecar = train_run(mission_name, max(budgets), seed, settings, out)
+    log = pd.read_parquet(out / "train_log.parquet")
+    results = []
+    for budget in budgets:
+        model, steps = (out / "model.pt", sidecar["steps"]) if budget == max(budgets) else network_at(out, budget)
+        part = log[log["agent_steps"] <= steps]
+        results.append({
+            "seed": seed, "budget": budget, "scores": heldout_scores(mission_name, model, episodes), "log": part,
+            "steps": steps, "seconds": float(part["wall_seconds"].iloc[-1]),
+        })  # fmt: skip
+    return results
 
 
 def seed_rows(mission: str, budget: int, runs: list[dict], low: float, high: float) -> pd.DataFrame:
@@ -136,7 +204,7 @@ def seed_rows(mission: str, budget: int, runs: list[dict], low: float, high: flo
             "mission": mission, "budget": budget, "seed": run["seed"],
             "reward": float(run["scores"].mean()), "normalised": float((run["scores"].mean() - low) / (high - low)),
             "steps_to_threshold": steps, "seconds_to_threshold": seconds,
-            "agent_steps": run["sidecar"]["steps"], "train_seconds": run["sidecar"]["wall_seconds"],
+            "agent_steps": run["steps"], "train_seconds": run["seconds"],
             "random": low, "baseline": high,
         })  # fmt: skip
     return pd.DataFrame(rows)
@@ -166,6 +234,18 @@ def summarise(mission: str, budget: int, seeds: pd.DataFrame, per_seed: list[np.
                    else f"mean >= {target.level}"),
         "met": bool(met),
     }  # fmt: skip
+
+
+def check_budgets(budgets: list[int], hp) -> None:
+    """Budget-free runs read shorter budgets from periodic checkpoints: each must be on their grid."""
+    if not budgets or min(budgets) < 1:
+        raise UserError(f"--budgets must be positive agent-step counts (got {budgets})")
+    off = [b for b in budgets if not hp.anneal_lr and b != max(budgets) and b % hp.checkpoint_interval]
+    if off:
+        raise UserError(
+            f"--budgets {', '.join(map(str, off))} are not multiples of checkpoint_interval "
+            f"({hp.checkpoint_interval}): the shorter budgets are read from its periodic checkpoints"
+        )
 
 
 def _time(value: float, scale: float, unit: str) -> str:
@@ -250,7 +330,7 @@ def main() -> None:
     parser.add_argument("--out", default="results/benchmarks/learning", help="tables and PNGs go to OUT/LABEL/")
     args = parser.parse_args()
     overrides = parse_overrides(args.overrides)
-    make_config(overrides)  # refuse a bad --set before anything trains
+    hp = make_config(overrides)  # refuse a bad --set before anything trains
     settings = Settings(args.preset, tuple(sorted(overrides.items())), args.workers, args.threads)
     out = Path(args.out) / args.label
     out.mkdir(parents=True, exist_ok=True)
@@ -263,25 +343,26 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         for mission in args.missions:
             target = TARGETS[mission]
-            budgets = ([int(float(b)) for b in args.budgets.split(",")] if args.budgets
-                       else list(target.budgets or (target.budget,)))  # fmt: skip
+            budgets = sorted({int(float(b)) for b in args.budgets.split(",")} if args.budgets
+                             else set(target.budgets or (target.budget,)))  # fmt: skip
+            check_budgets(budgets, hp)
             refs = pool.map(evaluate, [mission] * 2, ["random", "baseline"], [args.episodes] * 2)
             low, high = (float(s.mean()) for s in refs)
+            work = Path(args.work) / mission / settings.key()
+            jobs = [(mission, budgets, seed, settings, work, args.episodes) for seed in seeds]
+            by_seed = list(pool.map(train_and_evaluate, *zip(*jobs)))
             curves = {}
-            for budget in budgets:
-                work = Path(args.work) / mission / settings.key() / f"b{budget}"
-                runs = list(pool.map(train_and_evaluate, *zip(*[
-                    (mission, budget, seed, settings, work / f"seed{seed}", args.episodes) for seed in seeds
-                ])))  # fmt: skip
+            for i, budget in enumerate(budgets):
+                runs = [results[i] for results in by_seed]
                 rows = seed_rows(mission, budget, runs, low, high)
                 all_seeds.append(rows)
                 per_seed = [(run["scores"] - low) / (high - low) for run in runs]
                 summaries.append(summarise(mission, budget, rows, per_seed, target))
                 print_summary(summaries[-1])
                 curves[budget] = {run["seed"]: run["log"] for run in runs}
-                _write_csv(pd.concat(all_seeds), out / "seeds.csv")
-                _write_csv(pd.DataFrame(summaries), out / "summary.csv")
-                plot_mission(mission, curves, (low, high), out / f"{mission}.png")
+            _write_csv(pd.concat(all_seeds), out / "seeds.csv")
+            _write_csv(pd.DataFrame(summaries), out / "summary.csv")
+            plot_mission(mission, curves, (low, high), out / f"{mission}.png")
             mine = pd.concat(all_seeds).query("mission == @mission")
             per_seed_text = ", ".join(f"{r.budget / 1e6:g}M s{r.seed} {r.normalised:.2f}" for r in mine.itertuples())
             print(f"  {mission}: random {low:.2f}, baseline {high:.2f} per agent held out; normalised per seed: "
@@ -290,8 +371,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from daf.errors import UserError
-
     try:
         main()
     except UserError as exc:  # bad input: one line, no traceback

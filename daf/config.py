@@ -60,6 +60,16 @@ class PPOConfig(Strict):
     lr_final_fraction: float = Field(
         default=0.1, ge=0, le=1, description="Learning rate at the end of `lr_decay_steps`, as a fraction."
     )
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> PPOConfig:
+        if self.anneal_lr and (self.lr_warmup_steps or self.lr_decay_steps):
+            raise ValueError(
+                "lr_warmup_steps / lr_decay_steps schedule the learning rate in agent-steps and need "
+                "anneal_lr: false (anneal_lr decays it to 0 at the end of the budget instead)"
+            )
+        return self
+
     gamma: float = Field(default=0.99, ge=0, le=1, description="Discount factor.")
     gae_lambda: float = Field(default=0.95, ge=0, le=1, description="GAE lambda.")
     num_envs: int = Field(default=32, ge=1, le=4096, description="Parallel envs per rank.")

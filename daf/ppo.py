@@ -99,6 +99,8 @@ def make_config(values: dict[str, object]) -> PPOConfig:
             from daf.errors import unknown_choice
 
             raise unknown_choice("hyperparameter", where, HYPERPARAMETERS) from None
+        if not where:  # a check across several hyperparameters
+            raise UserError(f"hyperparameters: {err['msg'].removeprefix('Value error, ')}") from None
         raise UserError(f"hyperparameter {where}: {err['msg']} (got {err.get('input')!r})") from None
 
 

@@ -1,14 +1,20 @@
 """benchmarks/learning.py end to end on a budget that runs in seconds: its tables agree with
 each other and with the seeds' own logs and held-out scores."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
+from daf import checkpoint
+from daf.config import PPOConfig
 from daf.curves import time_to_threshold
+from daf.missions import MISSIONS
+from daf.ppo import train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -16,7 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_learning_benchmark_tables_agree_with_the_runs(tmp_path):
     cmd = [sys.executable, "benchmarks/learning.py", "--missions", "cogs.tiny", "--seeds", "3", "--first-seed", "5",
            "--budgets", "3000,6000", "--episodes", "4", "--workers", "0", "--set", "num_envs=4",
-           "--work", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--label", "tiny"]  # fmt: skip
+           "--set", "checkpoint_interval=1000", "--work", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+           "--label", "tiny"]  # fmt: skip
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     seeds = pd.read_csv(tmp_path / "out" / "tiny" / "seeds.csv")
@@ -30,14 +37,32 @@ def test_learning_benchmark_tables_agree_with_the_runs(tmp_path):
         assert np.isclose(row.mean, part["normalised"].mean())  # the mean of the seeds' held-out means
         assert row.mean_low <= row.mean <= row.mean_high
         assert row.steps_median in set(part["steps_to_threshold"])  # an observed value (or inf, censored)
+    (run,) = (tmp_path / "runs" / "cogs.tiny").iterdir()  # one settings key
     for row in seeds.itertuples():  # each seed's time to threshold, recomputed from its own log
-        run = tmp_path / "runs" / "cogs.tiny"
-        log = pd.read_parquet(next(run.glob(f"*/b{row.budget}/seed{row.seed}/train_log.parquet")))
+        log = pd.read_parquet(run / f"seed{row.seed}" / "train_log.parquet")
         threshold = row.random + 0.5 * (row.baseline - row.random)
-        assert time_to_threshold(log, threshold) == (row.steps_to_threshold, row.seconds_to_threshold)
+        part = log[log["agent_steps"] <= row.agent_steps]  # the shorter budget: the run up to there
+        assert time_to_threshold(part, threshold) == (row.steps_to_threshold, row.seconds_to_threshold)
         assert np.isclose(row.normalised, (row.reward - row.random) / (row.baseline - row.random))
         assert row.agent_steps >= row.budget
+    # the shorter budget's network is what a run of that budget ends with, weight for weight
+    hp = PPOConfig(num_envs=4, checkpoint_interval=1000)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the benchmark's runs (other thread counts round differently)
+    try:
+        alone = train(MISSIONS["cogs.tiny"], 3000, 6, tmp_path / "alone", hp=hp, device_name="cpu", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    derived = checkpoint.load(run / "seed6" / "at3000" / "model.pt")
+    assert json.loads((run / "seed6" / "at3000" / "model.json").read_text())["steps"] == alone["steps"]
+    final = checkpoint.load(tmp_path / "alone" / "model.pt")
+    assert all(torch.equal(final["model"][k], derived["model"][k]) for k in final["model"])
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)  # finished runs are kept
     assert again.returncode == 0 and pd.read_csv(tmp_path / "out" / "tiny" / "seeds.csv").equals(seeds)
     bad = subprocess.run([*cmd, "--set", "gamma=7"], cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert bad.returncode != 0 and "gamma" in bad.stderr
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
+        "learning.py: hyperparameter gamma: Input should be less than or equal to 1 (got 7)"
+    ]
+    off_grid = [*cmd[: cmd.index("--budgets") + 1], "2500,6000", *cmd[cmd.index("--budgets") + 2 :]]
+    bad = subprocess.run(off_grid, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 1 and "--budgets 2500 are not multiples of checkpoint_interval (1000)" in bad.stderr

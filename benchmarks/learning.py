@@ -20,10 +20,11 @@ Printed per mission x budget:
   got there);
 - the held-out normalised IQM and mean over seeds with two-level 95% CIs (seeds, then
   episodes within each seed: `daf.stats.score_matrix_estimate`).
-With the default, budget-free learning-rate schedule a run of a shorter budget is the first part
-of a longer one (the same updates, the same weights), so each seed is trained once, to the
-longest budget, and a shorter budget's network is the periodic checkpoint at that budget; with
-`--set anneal_lr=true` (a schedule relative to the budget) every budget is trained on its own.
+With a budget-free learning-rate schedule (`--set anneal_lr=false`: constant, or warm-up and
+decay in agent-steps) a run of a shorter budget is the first part of a longer one (the same
+updates, the same weights), so each seed is trained once, to the longest budget, and a shorter
+budget's network is the periodic checkpoint at that budget. With the default `anneal_lr` (decay
+to 0 at the end of the budget) every budget is trained on its own.
 All seeds' curves go to one PNG per mission (a panel per budget); every seed's row to
 seeds.csv, the table to summary.csv (both under --out). Training runs are kept under
 --work, so an interrupted benchmark continues where it stopped and a finished run is not
@@ -32,7 +33,7 @@ repeated; its held-out scores are cached beside it.
     python benchmarks/learning.py                                   # every mission, 10 seeds (hours)
     python benchmarks/learning.py --missions cogs.small --budgets 2e6,3e6,5e6
     python benchmarks/learning.py --missions cogs.tiny --seeds 10 --jobs 2 --workers 0
-    python benchmarks/learning.py --missions cogs.small --label old --set anneal_lr=true   # earlier defaults
+    python benchmarks/learning.py --missions cogs.small --label constant --set anneal_lr=false   # beside them
 
 Wall-clock times are each run's own clock (`wall_seconds` in its log). With --jobs > 1 the
 runs share the cores, so compare times only between benchmarks run alike.
@@ -162,7 +163,7 @@ def train_and_evaluate(mission_name: str, budgets: list[int], seed: int, setting
                        episodes: int) -> list[dict]:  # fmt: skip
     """One seed at every budget: its held-out scores, training log and sidecar figures.
 
-    With a budget-free learning-rate schedule (the default) a run of a shorter budget is the
+    With a budget-free learning-rate schedule (anneal_lr: false) a run of a shorter budget is the
     first part of a longer one, so one run is trained to the longest budget and a shorter
     budget's network is its checkpoint there (`network_at`), its log the log up to there.
     With `anneal_lr` (a schedule relative to the budget) every budget is a run of its own."""

@@ -41,21 +41,24 @@ class PPOConfig(Strict):
 
     learning_rate: float = Field(default=2.5e-3, gt=0, le=1, description="Adam step size.")
     anneal_lr: bool = Field(
-        default=False,
-        description="Decay the learning rate linearly to 0 at the end of the requested `steps` (the schedule of "
-        "earlier DAF versions: it then depends on the budget, so the same seed learns differently with "
-        "another budget). Replaces the warm-up and decay below.",
+        default=True,
+        description="Decay the learning rate linearly to 0 at the end of the requested `steps`. The schedule then "
+        "depends on the budget (the same seed learns differently with another budget); false: the warm-up and "
+        "decay below, in agent-steps, or a constant rate.",
     )
     lr_warmup_steps: int = Field(
-        default=0, ge=0, le=10**12, description="Agent-steps of linear learning-rate warm-up from 0."
+        default=0,
+        ge=0,
+        le=10**12,
+        description="Agent-steps of linear learning-rate warm-up from 0 (with anneal_lr: false).",
     )
     lr_decay_steps: int = Field(
         default=0,
         ge=0,
         le=10**12,
-        description="After the warm-up, decay the learning rate linearly to `lr_final_fraction` of "
-        "`learning_rate` over this many agent-steps, then hold it (0: constant). In agent-steps, not a "
-        "fraction of the budget: a run's first updates are the same whatever its length.",
+        description="With anneal_lr: false, after the warm-up, decay the learning rate linearly to "
+        "`lr_final_fraction` of `learning_rate` over this many agent-steps, then hold it (0: constant). In "
+        "agent-steps, not a fraction of the budget: a run's first updates are the same whatever its length.",
     )
     lr_final_fraction: float = Field(
         default=0.1, ge=0, le=1, description="Learning rate at the end of `lr_decay_steps`, as a fraction."

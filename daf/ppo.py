@@ -350,9 +350,9 @@ def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_u
 
 
 def learning_rate_at(hp: PPOConfig, global_step: int, steps: int) -> float:
-    """The learning rate of the update that starts at agent-step `global_step`. Warm-up and
-    decay are in agent-steps, so it does not depend on the budget `steps` (except with the
-    earlier `anneal_lr`: linearly to 0 at `steps`)."""
+    """The learning rate of the update that starts at agent-step `global_step`: with `anneal_lr`,
+    linearly to 0 at the budget `steps`; otherwise warm-up and decay in agent-steps, which do
+    not depend on the budget."""
     if hp.anneal_lr:
         return hp.learning_rate * max(0.0, 1.0 - global_step / steps)
     if global_step < hp.lr_warmup_steps:

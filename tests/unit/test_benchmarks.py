@@ -20,10 +20,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_learning_benchmark_tables_agree_with_the_runs(tmp_path):
+    """A budget-free schedule: one run per seed, the shorter budget read from its checkpoint."""
     cmd = [sys.executable, "benchmarks/learning.py", "--missions", "cogs.tiny", "--seeds", "3", "--first-seed", "5",
            "--budgets", "3000,6000", "--episodes", "4", "--workers", "0", "--set", "num_envs=4",
-           "--set", "checkpoint_interval=1000", "--work", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
-           "--label", "tiny"]  # fmt: skip
+           "--set", "checkpoint_interval=1000", "--set", "anneal_lr=false", "--work", str(tmp_path / "runs"),
+           "--out", str(tmp_path / "out"), "--label", "tiny"]  # fmt: skip
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     seeds = pd.read_csv(tmp_path / "out" / "tiny" / "seeds.csv")
@@ -46,7 +47,7 @@ def test_learning_benchmark_tables_agree_with_the_runs(tmp_path):
         assert np.isclose(row.normalised, (row.reward - row.random) / (row.baseline - row.random))
         assert row.agent_steps >= row.budget
     # the shorter budget's network is what a run of that budget ends with, weight for weight
-    hp = PPOConfig(num_envs=4, checkpoint_interval=1000)
+    hp = PPOConfig(num_envs=4, checkpoint_interval=1000, anneal_lr=False)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the benchmark's runs (other thread counts round differently)
     try:
@@ -66,3 +67,18 @@ def test_learning_benchmark_tables_agree_with_the_runs(tmp_path):
     off_grid = [*cmd[: cmd.index("--budgets") + 1], "2500,6000", *cmd[cmd.index("--budgets") + 2 :]]
     bad = subprocess.run(off_grid, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert bad.returncode == 1 and "--budgets 2500 are not multiples of checkpoint_interval (1000)" in bad.stderr
+
+
+def test_learning_benchmark_trains_each_budget_with_a_budget_relative_schedule(tmp_path):
+    cmd = [sys.executable, "benchmarks/learning.py", "--missions", "cogs.tiny", "--seeds", "2", "--budgets",
+           "2000,3000", "--episodes", "2", "--workers", "0", "--set", "num_envs=4", "--work", str(tmp_path / "runs"),
+           "--out", str(tmp_path / "out")]  # fmt: skip
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seeds = pd.read_csv(tmp_path / "out" / "defaults" / "seeds.csv")
+    (run,) = (tmp_path / "runs" / "cogs.tiny").iterdir()
+    for row in seeds.itertuples():  # anneal_lr (the default): a run of its own per budget
+        sidecar = json.loads((run / f"b{row.budget}" / f"seed{row.seed}" / "model.json").read_text())
+        assert sidecar["requested_steps"] == row.budget and sidecar["steps"] == row.agent_steps
+        assert sidecar["hyperparameters"]["anneal_lr"] is True
+    assert sorted(seeds["seed"].unique()) == [1000, 1001] and len(seeds) == 4

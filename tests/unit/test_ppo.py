@@ -40,7 +40,7 @@ def weights(run) -> np.ndarray:
 
 CHANGES = {
     "learning_rate": 0.01,
-    "anneal_lr": True,
+    "anneal_lr": False,
     "lr_warmup_steps": 100,
     "lr_decay_steps": 16,
     "lr_final_fraction": 0.5,
@@ -96,7 +96,8 @@ def test_compute_gae_by_hand():
 
 def test_learning_rate_schedule_by_hand():
     """Warm-up and decay are in agent-steps: the rate at a step does not depend on the budget."""
-    hp = PPOConfig(learning_rate=1e-3, lr_warmup_steps=99, lr_decay_steps=1000, lr_final_fraction=0.1)
+    hp = PPOConfig(learning_rate=1e-3, anneal_lr=False, lr_warmup_steps=99, lr_decay_steps=1000,
+                   lr_final_fraction=0.1)  # fmt: skip
     for budget in (1, 2_000, 10**9):
         assert learning_rate_at(hp, 0, budget) == pytest.approx(1e-5)  # (0 + 1) / (99 + 1) of the peak
         assert learning_rate_at(hp, 49, budget) == pytest.approx(5e-4)
@@ -104,18 +105,18 @@ def test_learning_rate_schedule_by_hand():
         assert learning_rate_at(hp, 599, budget) == pytest.approx(1e-3 * (1 - 0.5 * 0.9))  # half-way down
         assert learning_rate_at(hp, 1099, budget) == pytest.approx(1e-4)  # decay done: the final fraction
         assert learning_rate_at(hp, 10**8, budget) == pytest.approx(1e-4)  # and held there
-    assert learning_rate_at(PPOConfig(learning_rate=3e-3), 12_345, 20_000) == 3e-3  # the defaults: constant
-    earlier = PPOConfig(learning_rate=1e-3, anneal_lr=True)  # earlier versions: a fraction of the budget
-    assert learning_rate_at(earlier, 500, 1_000) == pytest.approx(5e-4)
-    assert learning_rate_at(earlier, 500, 2_000) == pytest.approx(7.5e-4)
+    assert learning_rate_at(PPOConfig(learning_rate=3e-3, anneal_lr=False), 12_345, 20_000) == 3e-3  # constant
+    annealed = PPOConfig(learning_rate=1e-3)  # the default anneal_lr: a fraction of the budget
+    assert learning_rate_at(annealed, 500, 1_000) == pytest.approx(5e-4)
+    assert learning_rate_at(annealed, 500, 2_000) == pytest.approx(7.5e-4)
 
 
 def test_first_updates_do_not_depend_on_the_budget(tmp_path):
-    """Two budgets with the default schedule: the shorter run's updates are the longer run's first
-    updates, rate and weights alike (the earlier budget-relative schedule fails this)."""
+    """Two budgets with a schedule in agent-steps: the shorter run's updates are the longer run's first
+    updates, rate and weights alike (the budget-relative anneal_lr fails this)."""
     logs = {}
     for steps in (200, 400):
-        tiny_run(tmp_path, f"b{steps}", steps=steps, lr_warmup_steps=96, lr_decay_steps=96)
+        tiny_run(tmp_path, f"b{steps}", steps=steps, anneal_lr=False, lr_warmup_steps=96, lr_decay_steps=96)
         logs[steps] = pd.read_parquet(tmp_path / f"b{steps}" / "train_log.parquet")
     short, long = logs[200], logs[400]
     assert len(long) > len(short) >= 3
@@ -143,7 +144,10 @@ def reference(tmp_path_factory):
 CONTEXT = {
     "clip_vloss": {"learning_rate": 0.05, "clip_coef": 0.001, "update_epochs": 4},
     "conv_channels": {"arch": "cnn"},
-    "lr_final_fraction": {"lr_decay_steps": 16},  # the final fraction only matters with a decay
+    # the schedule in agent-steps replaces the budget-relative anneal_lr, and the final fraction needs a decay
+    "lr_warmup_steps": {"anneal_lr": False},
+    "lr_decay_steps": {"anneal_lr": False},
+    "lr_final_fraction": {"anneal_lr": False, "lr_decay_steps": 16},
 }
 
 

@@ -13,6 +13,7 @@ from daf.stats import (
     benjamini_hochberg,
     bootstrap_ci,
     bootstrap_estimate,
+    censored_quantiles,
     check_runs,
     counts_iqm,
     counts_mean,
@@ -32,7 +33,6 @@ from daf.stats import (
     score_matrix_estimate,
     stratified_counts,
     unpaired_tests,
-    censored_quantiles,
     wilson_interval,
 )
 

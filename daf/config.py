@@ -75,6 +75,13 @@ class PPOConfig(Strict):
 
     gamma: float = Field(default=0.99, ge=0, le=1, description="Discount factor.")
     gae_lambda: float = Field(default=0.95, ge=0, le=1, description="GAE lambda.")
+    bootstrap_time_limits: bool = Field(
+        default=False,
+        description="At an episode's time limit (max_steps), bootstrap the value target with the value of its "
+        "last observation instead of treating the limit as the end of the task (partial-episode bootstrapping, "
+        "Pardo et al. 2018): the observation does not show the time left, so a terminal target there is noise "
+        "to the critic.",
+    )
     num_envs: int = Field(default=32, ge=1, le=4096, description="Parallel envs per rank.")
     rollout_steps: int = Field(default=32, ge=1, le=100_000, description="Env steps per env per update.")
     num_minibatches: int = Field(default=8, ge=1, description="Minibatches per epoch.")

@@ -96,6 +96,7 @@ class Episode:
     reward: float  # mean episode reward per agent, shaping included (what training optimises)
     score: float  # mean episode reward per agent under the mission's own reward
     length: int
+    truncated: bool = False  # ended by the time limit (max_steps), not by the game
 
 
 class EnvBlock:
@@ -139,19 +140,22 @@ class EnvBlock:
             if buf.terminals.all() or buf.truncations.all():
                 e = self.lo + i
                 done.append(e)
-                finished.append(self._episode(sim, int(self.mission[e])))
+                # mettagrid marks its time limit as terminals: a time-limit end is told by the step count
+                limit = self.missions[int(self.mission[e])].config.game.max_steps
+                truncated = bool(buf.truncations.all()) or 0 < limit <= sim.current_step
+                finished.append(self._episode(sim, int(self.mission[e]), truncated))
                 sim.close()
                 self._start(e)
         return done, finished
 
-    def _episode(self, sim: Simulation, m: int) -> Episode:
+    def _episode(self, sim: Simulation, m: int, truncated: bool) -> Episode:
         rewards = np.asarray(sim.episode_rewards, dtype=np.float64)
         shaping = self.missions[m].shaping
         own = rewards
         if shaping:  # shaping terms pay w per unit of a counter that starts at 0: subtract them
             stats = sim.episode_stats["agent"]
             own = rewards - np.array([sum(w * a.get(k, 0.0) for k, w in shaping.items()) for a in stats])
-        return Episode(m, float(rewards.mean()), float(own.mean()), int(sim.current_step))
+        return Episode(m, float(rewards.mean()), float(own.mean()), int(sim.current_step), truncated)
 
     def close(self) -> None:
         for sim in self.sims:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from daf.envs import VecEnv
@@ -20,8 +21,9 @@ class Rollout:
     depends on the network (`PolicyNet.stored`): the tokens themselves (`tokens`, trimmed
     to the longest observation so far) or the encoded grid (`grids`, `globs`).
     `dones[t]` is 1 where the observation at step t starts a new episode (the step before
-    ended one). `active` marks rows that are real agents (a mission with fewer agents than
-    the largest leaves the rest empty); only those enter the losses and statistics.
+    ended one); `truncs[t]` is 1 where that episode ended at its time limit. `active` marks
+    rows that are real agents (a mission with fewer agents than the largest leaves the rest
+    empty); only those enter the losses and statistics.
     """
 
     tokens: torch.Tensor | None  # (steps, rows, tokens, 3) uint8, 0xFF-padded
@@ -31,6 +33,7 @@ class Rollout:
     logprobs: torch.Tensor
     rewards: torch.Tensor
     dones: torch.Tensor
+    truncs: torch.Tensor
     values: torch.Tensor
     active: torch.Tensor
     length: int = 1  # longest observation so far, in tokens
@@ -49,7 +52,7 @@ class Rollout:
             globs = torch.zeros((steps, rows, encoder.num_features), dtype=torch.uint8, device=device)
         actions = torch.zeros((steps, rows), dtype=torch.long, device=device)
         floats = {name: torch.zeros((steps, rows), device=device)
-                  for name in ("logprobs", "rewards", "dones", "values", "active")}  # fmt: skip
+                  for name in ("logprobs", "rewards", "dones", "truncs", "values", "active")}  # fmt: skip
         return cls(tokens, grids, globs, actions, **floats)
 
     @property
@@ -93,6 +96,7 @@ class RolloutCollector:
         rows = envs.num_envs * self.agents
         self.rollout = Rollout.allocate(net, encoder, steps, rows, device)
         self.next_done = torch.zeros(rows, device=device)  # 1: the next observation starts an episode
+        self.next_trunc = torch.zeros(rows, device=device)  # 1: ... and the one before ended at its time limit
         self.state = net.initial_state(rows, device)
         self.group_rows = [slice(lo * self.agents, hi * self.agents) for lo, hi in envs.groups]
         # views of the envs' shared arrays, which every env step overwrites in place
@@ -135,6 +139,7 @@ class RolloutCollector:
         stored = self._stored(self.obs_rows[sl])
         buf.put(t, sl, stored)
         buf.dones[t, sl], buf.active[t, sl] = self.next_done[sl], self.active_rows[sl].to(self.device)
+        buf.truncs[t, sl] = self.next_trunc[sl]
         with torch.no_grad():
             sub = None if self.state is None else (self.state[0][:, sl], self.state[1][:, sl])
             logits, value, sub = net(*net.inputs(self.encoder, stored), sub, self.next_done[sl])
@@ -156,4 +161,7 @@ class RolloutCollector:
         sl = self.group_rows[g]
         self.rollout.rewards[t, sl] = self.rewards_rows[sl].to(self.device)
         self.next_done[sl] = torch.from_numpy(flags).float().repeat_interleave(self.agents).to(self.device)
+        truncated = np.zeros_like(flags)
+        truncated[np.flatnonzero(flags)] = [e.truncated for e in ended]  # both in env order
+        self.next_trunc[sl] = torch.from_numpy(truncated).float().repeat_interleave(self.agents).to(self.device)
         finished += ended

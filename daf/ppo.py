@@ -320,9 +320,10 @@ def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_u
 
         with torch.no_grad():
             next_value = collector.next_value()
-            rollout.advantages, rollout.returns = compute_gae(
-                rollout.rewards, rollout.values, rollout.dones, next_value, collector.next_done, hp.gamma, hp.gae_lambda
-            )
+            truncs = (rollout.truncs, collector.next_trunc) if hp.bootstrap_time_limits else (None, None)
+            rollout.advantages, rollout.returns = compute_gae(rollout.rewards, rollout.values, rollout.dones,
+                                                              next_value, collector.next_done, hp.gamma,
+                                                              hp.gae_lambda, *truncs)  # fmt: skip
 
         stats = _learn(rollout, hp, net=net, optimizer=optimizer, encoder=run.encoder, shuffler=run.shuffler,
                        dist_ctx=run.dist)  # fmt: skip
@@ -381,6 +382,8 @@ def compute_gae(
     next_done: torch.Tensor,
     gamma: float,
     gae_lambda: float,
+    truncs: torch.Tensor | None = None,
+    next_trunc: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation (Schulman et al. 2016, eq. 16), as in CleanRL.
 
@@ -391,15 +394,26 @@ def compute_gae(
         delta_t = r_t + gamma * V_{t+1} * (1 - done_{t+1}) - V_t
         A_t     = delta_t + gamma * lambda * (1 - done_{t+1}) * A_{t+1}
 
+    With `truncs` (1 where that episode ended at its time limit; `next_trunc` after the last
+    step), a transition that hit the time limit is bootstrapped rather than treated as the end
+    of the task (partial-episode bootstrapping, Pardo et al. 2018). The episode's final
+    observation is gone (the env restarted), so its own observation's value stands in:
+
+        delta_t = r_t + gamma * (V_{t+1} * (1 - done_{t+1}) + V_t * trunc_{t+1}) - V_t
+
+    The advantage still never flows across an episode boundary.
     Returns `(advantages, returns)`, returns = advantages + values (the value targets).
     """
     steps = rewards.shape[0]
     advantages = torch.zeros_like(rewards)
     last = torch.zeros_like(rewards[0])
     for t in reversed(range(steps)):
-        not_done = 1.0 - (next_done if t == steps - 1 else dones[t + 1])
-        nv = next_value if t == steps - 1 else values[t + 1]
-        delta = rewards[t] + gamma * nv * not_done - values[t]
+        final = t == steps - 1
+        not_done = 1.0 - (next_done if final else dones[t + 1])
+        bootstrap = (next_value if final else values[t + 1]) * not_done
+        if truncs is not None:
+            bootstrap = bootstrap + values[t] * (next_trunc if final else truncs[t + 1])
+        delta = rewards[t] + gamma * bootstrap - values[t]
         last = delta + gamma * gae_lambda * not_done * last
         advantages[t] = last
     return advantages, advantages + values

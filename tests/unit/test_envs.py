@@ -71,3 +71,15 @@ def test_shaped_episode_score_is_exactly_the_missions_own_reward():
         assert s.reward != s.score  # the shaping terms were paid
     assert not np.array_equal(np.sum([x[0] for x in a], 0), np.sum([x[0] for x in b], 0))
     assert "shaping:" not in json.dumps(cfg.model_dump(mode="json"))  # the mission's own config is untouched
+
+
+def test_an_episode_that_ends_at_its_time_limit_is_marked_truncated():
+    """mettagrid flags the time limit as terminals; DAF tells it apart by the step count (the trainer's
+    bootstrap_time_limits needs to know)."""
+    mission = MISSIONS["cogs.tiny"]  # 300 steps, nothing else ends an episode
+    envs = VecEnv([EnvMission(mission.name, mission.config())], 2, np.random.SeedSequence(0))
+    ended = []
+    for _ in range(300):
+        ended += envs.step()[2]
+    envs.close()
+    assert [(e.length, e.truncated) for e in ended] == [(300, True), (300, True)]

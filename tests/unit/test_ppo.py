@@ -129,8 +129,48 @@ def test_first_updates_do_not_depend_on_the_budget(tmp_path):
     assert annealed[0].iloc[1] != annealed[1].iloc[1]
 
 
+def test_gae_bootstraps_time_limits_by_hand():
+    """The same 3 steps x 2 rows with both episode ends at a time limit (truncs), gamma = lambda = 0.5:
+    the ended transition is bootstrapped with its own observation's value, nothing else changes.
+    row 0 (ended after step 1): t=1: delta = 2 + 0.5*1*1 - 1 = 1.5 (V_1 = 1 stands in for the lost
+        final observation)   A = 1.5;   t=0: delta = 1, A = 1 + 0.25*1.5 = 1.375;   t=2 unchanged 2.5
+    row 1 (the last step ended at a time limit: next_trunc): t=2: delta = 1 + 0.5*1 - 1 = 0.5, A = 0.5
+        t=1: A = -0.5 + 0.25*0.5 = -0.375;   t=0: A = -0.5 + 0.25*-0.375 = -0.59375
+    """
+    rewards = torch.tensor([[1.0, 0.0], [2.0, 0.0], [3.0, 1.0]])
+    values = torch.tensor([[0.5, 1.0], [1.0, 1.0], [1.5, 1.0]])
+    dones = torch.tensor([[0.0, 1.0], [0.0, 0.0], [1.0, 0.0]])
+    next_value, next_done = torch.tensor([2.0, 4.0]), torch.tensor([0.0, 1.0])
+    truncs, next_trunc = dones.clone(), next_done.clone()
+    advantages, returns = compute_gae(rewards, values, dones, next_value, next_done, 0.5, 0.5, truncs, next_trunc)
+    exact = {"rtol": 0.0, "atol": 0.0}
+    torch.testing.assert_close(advantages, torch.tensor([[1.375, -0.59375], [1.5, -0.375], [2.5, 0.5]]), **exact)
+    torch.testing.assert_close(returns, advantages + values, **exact)
+    plain = compute_gae(rewards, values, dones, next_value, next_done, 0.5, 0.5)
+    no_limits = compute_gae(rewards, values, dones, next_value, next_done, 0.5, 0.5, torch.zeros_like(dones),
+                            torch.zeros_like(next_done))  # fmt: skip
+    torch.testing.assert_close(no_limits, plain, **exact)  # ends by the game itself: as before
+
+
+def test_bootstrap_time_limits_changes_training_only_from_the_first_time_limit(tmp_path):
+    """cogs.tiny ends every episode at its time limit (300 steps): the runs agree update for update
+    until the first rollout that holds an episode end, and differ after it."""
+    steps = 2 * 2 * 8 * 60  # 2 envs x 2 agents x 8 steps per update, 60 updates: past one time limit
+    logs = {}
+    for flag in (False, True):
+        run = tiny_run(tmp_path, f"b{flag}", steps=steps, bootstrap_time_limits=flag)
+        logs[flag] = pd.read_parquet(run["out"] / "train_log.parquet")
+        assert run["sidecar"]["hyperparameters"]["bootstrap_time_limits"] is flag
+    plain, boot = logs[False], logs[True]
+    first_end = int(np.flatnonzero(plain["episodes"].to_numpy() > 0)[0])  # the update whose rollout ended one
+    assert first_end == 300 // 8  # env step 300 falls in update 38 (0-based 37): 8 env steps per update
+    same = ["agent_steps", "policy_loss", "value_loss", "param_checksum"]
+    pd.testing.assert_frame_equal(plain[same].iloc[:first_end], boot[same].iloc[:first_end])
+    assert plain["param_checksum"].iloc[first_end] != boot["param_checksum"].iloc[first_end]
+
+
 def test_changes_cover_every_hyperparameter():
-    assert set(CHANGES) | {"checkpoint_interval"} == set(PPOConfig.model_fields)
+    assert set(CHANGES) | {"checkpoint_interval", "bootstrap_time_limits"} == set(PPOConfig.model_fields)
 
 
 @pytest.fixture(scope="module")

@@ -64,15 +64,6 @@ class PPOConfig(Strict):
         default=0.1, ge=0, le=1, description="Learning rate at the end of `lr_decay_steps`, as a fraction."
     )
 
-    @model_validator(mode="after")
-    def _one_schedule(self) -> PPOConfig:
-        if self.anneal_lr and (self.lr_warmup_steps or self.lr_decay_steps):
-            raise ValueError(
-                "lr_warmup_steps / lr_decay_steps schedule the learning rate in agent-steps and need "
-                "anneal_lr: false (anneal_lr decays it to 0 at the end of the budget instead)"
-            )
-        return self
-
     gamma: float = Field(default=0.99, ge=0, le=1, description="Discount factor.")
     gae_lambda: float = Field(default=0.95, ge=0, le=1, description="GAE lambda.")
     bootstrap_time_limits: bool = Field(
@@ -97,6 +88,15 @@ class PPOConfig(Strict):
     token_size: int = Field(default=32, ge=4, le=1024, description="Width of the token vectors (tokens archs).")
     conv_channels: int = Field(default=8, ge=1, le=512, description="Channels of the convolution (cnn archs).")
     checkpoint_interval: int = Field(default=50_000, ge=1, description="Agent-steps between periodic checkpoints.")
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> PPOConfig:
+        if self.anneal_lr and (self.lr_warmup_steps or self.lr_decay_steps):
+            raise ValueError(
+                "lr_warmup_steps / lr_decay_steps schedule the learning rate in agent-steps and need "
+                "anneal_lr: false (anneal_lr decays it to 0 at the end of the budget instead)"
+            )
+        return self
 
 
 class TrainConfig(Strict):

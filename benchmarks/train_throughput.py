@@ -7,12 +7,15 @@
   (e) the same with the earlier `cnn` network, for reference
   (f) `daf train --nproc-per-node 2 --workers 0` with half the envs per rank: the same samples
       per update as (c) and (d), the learner's work split over both cores (gloo all-reduce)
+  (g) with `--set KEY=VALUE` (repeatable): (d) with those hyperparameters, e.g. fewer and larger
+      minibatches, timed in the same run as the defaults
 
 Each training figure follows a warm-up run (imports and first calls excluded); torch uses
 one thread. Prints d/b (target >= 0.4: `daf train` on 2 cores against the single-process
 env loop) and the other ratios.
 
     python benchmarks/train_throughput.py [--mission cogs.small] [--steps 122880]
+    python benchmarks/train_throughput.py --set update_epochs=2 --set num_minibatches=4
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from mettagrid.simulator import Simulator
 
 from daf.config import PPOConfig
 from daf.envs import VecEnv
+from daf.errors import UserError
 from daf.missions import get_mission
-from daf.ppo import train
+from daf.ppo import make_config, parse_overrides, train
 
 
 def puffer_rate(cfg, agent_steps: int) -> float:
@@ -67,10 +71,13 @@ def vecenv_rate(cfg, num_envs: int, agent_steps: int) -> float:
     return done / seconds
 
 
-def train_rate(mission, steps: int, out: Path, workers: int, arch: str = "tokens") -> float:
+def train_rate(
+    mission, steps: int, out: Path, workers: int, arch: str = "tokens", hp: PPOConfig | None = None
+) -> float:
     """Agent-steps per second of the training loop (the sidecar's clock: envs already built)."""
-    train(mission, 8192, 0, out / "warmup", arch=arch, device_name="cpu", fresh=True, progress=False, workers=workers)
-    sidecar = train(mission, steps, 0, out / "run", arch=arch, device_name="cpu", fresh=True, progress=False,
+    train(mission, 8192, 0, out / "warmup", arch=arch, hp=hp, device_name="cpu", fresh=True, progress=False,
+          workers=workers)  # fmt: skip
+    sidecar = train(mission, steps, 0, out / "run", arch=arch, hp=hp, device_name="cpu", fresh=True, progress=False,
                     workers=workers)  # fmt: skip
     return sidecar["steps"] / sidecar["wall_seconds"]
 
@@ -89,7 +96,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mission", default="cogs.small")
     parser.add_argument("--steps", type=int, default=122_880, help="agent-steps of training to time")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="hyperparameters of an extra row (g), timed beside the defaults (repeatable)")  # fmt: skip
     args = parser.parse_args()
+    try:
+        overrides = parse_overrides(args.overrides)
+        candidate = make_config(overrides) if overrides else None
+    except UserError as exc:
+        sys.exit(f"train_throughput.py: {exc}")
     torch.set_num_threads(1)
     mission = get_mission(args.mission)
     cfg = mission.config()
@@ -102,6 +116,7 @@ def main() -> None:
         e = train_rate(mission, args.steps, Path(tmp) / "e", workers=1, arch="cnn")
         # the same samples per update as (c)/(d): half the envs on each of 2 ranks
         f = data_parallel_rate(args.mission, args.steps, Path(tmp) / "f", hp.num_envs // 2)
+        g = train_rate(mission, args.steps, Path(tmp) / "g", workers=1, hp=candidate) if candidate else None
     print(
         f"mission {args.mission}: {cfg.game.num_agents} agents; PPO defaults: {hp.num_envs} envs x "
         f"{hp.rollout_steps} steps, {hp.update_epochs} epochs x {hp.num_minibatches} minibatches; 1 torch thread"
@@ -114,6 +129,9 @@ def main() -> None:
     print(f"(f) daf train, tokens, 2 data-parallel ranks x {hp.num_envs // 2} envs: {f:>9,.0f} agent-steps/s")
     print(f"ratio d/b = {d / b:.2f}   (target >= 0.4); f/b = {f / b:.2f}")
     print(f"ratio c/b = {c / b:.2f}, d/c = {d / c:.2f} (what the worker adds), f/c = {f / c:.2f}, e/b = {e / b:.2f}")
+    if g is not None:
+        print(f"(g) daf train, tokens, 2 cores (1 worker), --set {overrides}: {g:>9,.0f} agent-steps/s")
+        print(f"ratio g/b = {g / b:.2f}   (target >= 0.4), g/d = {g / d:.2f}")
 
 
 if __name__ == "__main__":

@@ -234,9 +234,13 @@ class PolicyNet(nn.Module):
         `cnn`: grid `(B, H, W, C)` uint8 (as stored) and globals `(B, F)` uint8."""
         if self.uses_tokens:
             table = self.token_table()
-            pad = table.shape[0] - 1
-            total = nn.functional.embedding_bag(first, table, per_sample_weights=second, mode="sum", padding_idx=pad)
-            peak = nn.functional.embedding_bag(first, table, mode="max", padding_idx=pad)
+            # only the tokens on the map enter the bags (a third or more of a padded row is
+            # empty or global): one flat list with each sample's start, not padded rows
+            valid = first < table.shape[0] - 1
+            rows, weights = first[valid], second[valid]
+            offsets = valid.sum(1).cumsum(0) - valid.sum(1)
+            total = nn.functional.embedding_bag(rows, table, offsets, per_sample_weights=weights, mode="sum")
+            peak = nn.functional.embedding_bag(rows, table, offsets, mode="max")  # an empty bag gives 0
             return self.body(torch.cat([total * (1.0 / 8), peak], dim=1))  # ~8 tokens carry most of the sum
         x = first.permute(0, 3, 1, 2).float()  # an NCHW view in channels-last memory
         conv, rest = self.conv[0], self.conv[1:]

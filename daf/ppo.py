@@ -424,9 +424,11 @@ def compute_gae(
 
 @dataclass(eq=False)
 class Batch:
-    """A rollout flattened to `(steps * rows, ...)` for minibatch row gathers (CleanRL's `b_*`)."""
+    """A rollout flattened to `(steps * rows, ...)` for minibatch row gathers (CleanRL's `b_*`).
+    `inputs` are the network's inputs of every sample (`PolicyNet.inputs`), computed once per
+    update rather than once per minibatch and epoch."""
 
-    stored: tuple[torch.Tensor, ...]
+    inputs: tuple[torch.Tensor, ...]
     actions: torch.Tensor
     logprobs: torch.Tensor
     advantages: torch.Tensor
@@ -436,11 +438,11 @@ class Batch:
     active: torch.Tensor
 
     @classmethod
-    def of(cls, rollout: Rollout) -> Batch:
+    def of(cls, rollout: Rollout, net: PolicyNet, encoder: ObsEncoder) -> Batch:
         n = rollout.steps * rollout.rows
         flat = [rollout.actions, rollout.logprobs, rollout.advantages, rollout.returns, rollout.values,
                 rollout.dones, rollout.active]  # fmt: skip
-        return cls(rollout.flat_stored(), *(x.reshape(n) for x in flat))
+        return cls(net.inputs(encoder, rollout.flat_stored()), *(x.reshape(n) for x in flat))
 
 
 def _learn(rollout: Rollout, hp: PPOConfig, *, net, optimizer, encoder, shuffler, dist_ctx) -> dict:
@@ -449,7 +451,7 @@ def _learn(rollout: Rollout, hp: PPOConfig, *, net, optimizer, encoder, shuffler
     clip fraction)."""
     net.train()
     steps, rows = rollout.steps, rollout.rows
-    batch = Batch.of(rollout)
+    batch = Batch.of(rollout, net, encoder)
     recurrent = net.lstm is not None
     units = rows if recurrent else steps * rows  # recurrent minibatches are whole env-agent sequences
     per_mb = max(1, units // hp.num_minibatches)
@@ -485,7 +487,7 @@ def _learn(rollout: Rollout, hp: PPOConfig, *, net, optimizer, encoder, shuffler
 def _ppo_loss(net, encoder, hp: PPOConfig, batch: Batch, idx, mb_state, mask, count) -> tuple:
     """Clipped-surrogate loss of one minibatch, means over its active rows (`mask`, `count`).
     Returns (loss, policy loss, value loss, entropy, approx KL, clip fraction)."""
-    inputs = net.inputs(encoder, tuple(x.index_select(0, idx) for x in batch.stored))
+    inputs = tuple(x.index_select(0, idx) for x in batch.inputs)
     logits, new_values, _ = net(*inputs, mb_state, batch.dones[idx])
     log_all = torch.log_softmax(logits, dim=-1)
     new_logprob = log_all.gather(1, batch.actions[idx][:, None]).squeeze(1)

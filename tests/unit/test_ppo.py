@@ -721,3 +721,36 @@ def _workers_alive(out: Path) -> bool:
     """Env worker processes of a run whose parent was killed: forked, they carry its command line."""
     found = subprocess.run(["pgrep", "-f", "--", f"--out {out}"], capture_output=True, text=True)
     return bool(found.stdout.strip())
+
+
+def test_token_pooling_over_the_valid_tokens_equals_pooling_padded_rows():
+    """The tokens network pools only the tokens on the map (a flat list with offsets); the result,
+    and its gradient, must be what padded rows with a padding index give, empty bags included."""
+    from daf.nn import ObsEncoder
+    from daf.ppo import build_net
+    from daf.rollout import mission_env_info
+
+    info = mission_env_info(MISSIONS["cogs.tiny"])
+    encoder = ObsEncoder(info)
+    torch.manual_seed(0)
+    net, _ = build_net(encoder, len(info.action_names), "tokens", PPOConfig())
+    pad = encoder.num_inputs
+    gen = torch.Generator().manual_seed(3)
+    rows = torch.randint(0, pad, (64, 12), generator=gen)
+    rows[torch.rand(64, 12, generator=gen) < 0.4] = pad  # empty or global tokens, anywhere in a row
+    rows[5], rows[9, 3:] = pad, pad  # an empty bag and a short one
+    values = torch.rand(64, 12, generator=gen) * 5
+
+    def padded_reference():
+        table = net.token_table()
+        total = torch.nn.functional.embedding_bag(rows, table, per_sample_weights=values, mode="sum", padding_idx=pad)
+        peak = torch.nn.functional.embedding_bag(rows, table, mode="max", padding_idx=pad)
+        return net.body(torch.cat([total * (1.0 / 8), peak], dim=1))
+
+    net.train()
+    got, want = net.features(rows, values), padded_reference()
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    grads = [torch.autograd.grad(out.square().sum(), net.channel_embed)[0] for out in (got, want)]
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-5)  # summed in another order
+    empty = net.body(torch.zeros(1, 2 * net.channel_embed.shape[1]))[0]  # an empty bag pools to zeros
+    torch.testing.assert_close(got[5], empty)

@@ -1,7 +1,8 @@
 """Learning robustness: does `daf train` learn each mission on every seed, and how fast?
 
-Per mission and budget, N training seeds (default 10) with the shipped defaults (or the
-settings given with --preset / --set, for comparisons). The seeds are 1000, 1001, ...
+Per mission and budget, N training seeds (default 10) with the shipped settings: the PPO
+defaults and the mission's shipped shaping preset (`gather` on the cogs missions, as in the
+default study; TARGETS), or the settings given with --preset / --set, for comparisons. The seeds are 1000, 1001, ...
 (--first-seed): DAF's development and tuning use seeds below 1000, so the benchmark's seeds
 are not tuned on. Every trained network plays the same held-out episodes (episode seeds from
 `daf.rollout.episode_seed(HELD_OUT_SEED, k)`; training draws its maps from the trainer's own
@@ -20,11 +21,11 @@ Printed per mission x budget:
   got there);
 - the held-out normalised IQM and mean over seeds with two-level 95% CIs (seeds, then
   episodes within each seed: `daf.stats.score_matrix_estimate`).
-With a budget-free learning-rate schedule (`--set anneal_lr=false`: constant, or warm-up and
-decay in agent-steps) a run of a shorter budget is the first part of a longer one (the same
-updates, the same weights), so each seed is trained once, to the longest budget, and a shorter
-budget's network is the periodic checkpoint at that budget. With the default `anneal_lr` (decay
-to 0 at the end of the budget) every budget is trained on its own.
+With a budget-free learning-rate schedule (the default: warm-up and decay in agent-steps, or a
+constant rate) a run of a shorter budget is the first part of a longer one (the same updates,
+the same weights), so each seed is trained once, to the longest budget, and a shorter budget's
+network is the periodic checkpoint at that budget. With `--set anneal_lr=true` (decay to 0 at
+the end of the budget) every budget is trained on its own.
 All seeds' curves go to one PNG per mission (a panel per budget); every seed's row to
 seeds.csv, the table to summary.csv (both under --out). Training runs are kept under
 --work, so an interrupted benchmark continues where it stopped and a finished run is not
@@ -33,7 +34,8 @@ repeated; its held-out scores are cached beside it.
     python benchmarks/learning.py                                   # every mission, 10 seeds (hours)
     python benchmarks/learning.py --missions cogs.small --budgets 2e6,3e6,5e6
     python benchmarks/learning.py --missions cogs.tiny --seeds 10 --jobs 2 --workers 0
-    python benchmarks/learning.py --missions cogs.small --label constant --set anneal_lr=false   # beside them
+    python benchmarks/learning.py --missions cogs.small --label anneal --set anneal_lr=true   # beside them
+    python benchmarks/learning.py --missions cogs.small --label unshaped --preset none
 
 Wall-clock times are each run's own clock (`wall_seconds` in its log). With --jobs > 1 the
 runs share the cores, so compare times only between benchmarks run alike.
@@ -47,7 +49,7 @@ import json
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,13 +67,16 @@ class Target:
     budget: int  # agent-steps
     share: float | None  # share of seeds that must reach `level`; None: the mean over seeds must
     budgets: tuple[int, ...] = ()  # further budgets the same target must hold at (--budgets default)
+    preset: str | None = None  # the shaping preset DAF ships for the mission (the default study's)
 
 
+# The cogs missions train with the `gather` preset, as the default study does (config/config.yaml);
+# forage declares nothing to gather.
 TARGETS = {
-    "cogs.tiny": Target(0.9, 100_000, 1.0),
+    "cogs.tiny": Target(0.9, 100_000, 1.0, preset="gather"),
     "forage.open": Target(0.8, 2_000_000, 1.0),
-    "cogs.small": Target(0.5, 3_000_000, 0.9, budgets=(2_000_000, 3_000_000, 5_000_000)),
-    "cogs.standard": Target(0.3, 10_000_000, None),
+    "cogs.small": Target(0.5, 3_000_000, 0.9, budgets=(2_000_000, 3_000_000, 5_000_000), preset="gather"),
+    "cogs.standard": Target(0.3, 10_000_000, None, preset="gather"),
 }
 
 
@@ -313,7 +318,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="training seeds per mission x budget (default 10)")
     parser.add_argument("--first-seed", type=int, default=1000, help="seeds are FIRST..FIRST+N-1 (default 1000)")
     parser.add_argument("--budgets", help="agent-step budgets, e.g. 2e6,3e6,5e6 (default: the mission's)")
-    parser.add_argument("--preset", help="shaping preset to train with (default: none)")
+    parser.add_argument("--preset", help="shaping preset to train with on every mission, or `none` (default: each "
+                        "mission's shipped preset, TARGETS)")  # fmt: skip
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -333,10 +339,16 @@ def main() -> None:
     overrides = parse_overrides(args.overrides)
     hp = make_config(overrides)  # refuse a bad --set before anything trains
     settings = Settings(args.preset, tuple(sorted(overrides.items())), args.workers, args.threads)
+    shipped = args.preset is None
+    from daf.mission_set import PRESETS
+
+    if not shipped and args.preset != "none" and args.preset not in PRESETS:
+        raise UserError(f"--preset '{args.preset}' is not one of none, {', '.join(PRESETS)}")
     out = Path(args.out) / args.label
     out.mkdir(parents=True, exist_ok=True)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    print(f"settings {args.label} ({settings.key()}): preset {args.preset}, --set {dict(overrides)}; "
+    preset_text = "each mission's shipped preset" if shipped else args.preset
+    print(f"settings {args.label}: preset {preset_text}, --set {dict(overrides)}; "
           f"seeds {seeds[0]}..{seeds[-1]}; {args.jobs} run(s) side by side, {args.workers} env worker(s) and "
           f"{args.threads} torch thread(s) each", flush=True)  # fmt: skip
     all_seeds, summaries = [], []
@@ -344,13 +356,16 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         for mission in args.missions:
             target = TARGETS[mission]
+            preset = target.preset if shipped else None if args.preset == "none" else args.preset
+            mission_settings = replace(settings, preset=preset)
             budgets = sorted({int(float(b)) for b in args.budgets.split(",")} if args.budgets
                              else set(target.budgets or (target.budget,)))  # fmt: skip
             check_budgets(budgets, hp)
             refs = pool.map(evaluate, [mission] * 2, ["random", "baseline"], [args.episodes] * 2)
             low, high = (float(s.mean()) for s in refs)
-            work = Path(args.work) / mission / settings.key()
-            jobs = [(mission, budgets, seed, settings, work, args.episodes) for seed in seeds]
+            work = Path(args.work) / mission / mission_settings.key()
+            print(f"{mission}: preset {preset}, runs in {work}", flush=True)
+            jobs = [(mission, budgets, seed, mission_settings, work, args.episodes) for seed in seeds]
             by_seed = list(pool.map(train_and_evaluate, *zip(*jobs)))
             curves = {}
             for i, budget in enumerate(budgets):

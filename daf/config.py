@@ -41,10 +41,10 @@ class PPOConfig(Strict):
 
     learning_rate: float = Field(default=2.5e-3, gt=0, le=1, description="Adam step size.")
     anneal_lr: bool = Field(
-        default=True,
-        description="Decay the learning rate linearly to 0 at the end of the requested `steps`. The schedule then "
-        "depends on the budget (the same seed learns differently with another budget); false: the warm-up and "
-        "decay below, in agent-steps, or a constant rate.",
+        default=False,
+        description="Decay the learning rate linearly to 0 at the end of the requested `steps` (CleanRL's "
+        "schedule). The schedule then depends on the budget: the same seed learns differently with another "
+        "budget. The default (false) is the warm-up and decay below, in agent-steps; with true they are not used.",
     )
     lr_warmup_steps: int = Field(
         default=0,
@@ -53,12 +53,13 @@ class PPOConfig(Strict):
         description="Agent-steps of linear learning-rate warm-up from 0 (with anneal_lr: false).",
     )
     lr_decay_steps: int = Field(
-        default=0,
+        default=2_000_000,
         ge=0,
         le=10**12,
         description="With anneal_lr: false, after the warm-up, decay the learning rate linearly to "
         "`lr_final_fraction` of `learning_rate` over this many agent-steps, then hold it (0: constant). In "
-        "agent-steps, not a fraction of the budget: a run's first updates are the same whatever its length.",
+        "agent-steps, not a fraction of the budget: a run's first updates are the same whatever its length, "
+        "and a longer budget continues a shorter run.",
     )
     lr_final_fraction: float = Field(
         default=0.1, ge=0, le=1, description="Learning rate at the end of `lr_decay_steps`, as a fraction."
@@ -88,15 +89,6 @@ class PPOConfig(Strict):
     token_size: int = Field(default=32, ge=4, le=1024, description="Width of the token vectors (tokens archs).")
     conv_channels: int = Field(default=8, ge=1, le=512, description="Channels of the convolution (cnn archs).")
     checkpoint_interval: int = Field(default=50_000, ge=1, description="Agent-steps between periodic checkpoints.")
-
-    @model_validator(mode="after")
-    def _one_schedule(self) -> PPOConfig:
-        if self.anneal_lr and (self.lr_warmup_steps or self.lr_decay_steps):
-            raise ValueError(
-                "lr_warmup_steps / lr_decay_steps schedule the learning rate in agent-steps and need "
-                "anneal_lr: false (anneal_lr decays it to 0 at the end of the budget instead)"
-            )
-        return self
 
 
 class TrainConfig(Strict):

@@ -23,7 +23,7 @@ def test_learning_benchmark_tables_agree_with_the_runs(tmp_path):
     """A budget-free schedule: one run per seed, the shorter budget read from its checkpoint."""
     cmd = [sys.executable, "benchmarks/learning.py", "--missions", "cogs.tiny", "--seeds", "3", "--first-seed", "5",
            "--budgets", "3000,6000", "--episodes", "4", "--workers", "0", "--set", "num_envs=4",
-           "--set", "checkpoint_interval=1000", "--set", "anneal_lr=false", "--work", str(tmp_path / "runs"),
+           "--set", "checkpoint_interval=1000", "--work", str(tmp_path / "runs"),
            "--out", str(tmp_path / "out"), "--label", "tiny"]  # fmt: skip
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -39,6 +39,8 @@ def test_learning_benchmark_tables_agree_with_the_runs(tmp_path):
         assert row.mean_low <= row.mean <= row.mean_high
         assert row.steps_median in set(part["steps_to_threshold"])  # an observed value (or inf, censored)
     (run,) = (tmp_path / "runs" / "cogs.tiny").iterdir()  # one settings key
+    shaping = json.loads((run / "seed5" / "model.json").read_text())["shaping"]
+    assert shaping == {"carbon.gained": 0.5, "oxygen.gained": 0.5}  # the mission's shipped preset, gather
     for row in seeds.itertuples():  # each seed's time to threshold, recomputed from its own log
         log = pd.read_parquet(run / f"seed{row.seed}" / "train_log.parquet")
         threshold = row.random + 0.5 * (row.baseline - row.random)
@@ -47,11 +49,12 @@ def test_learning_benchmark_tables_agree_with_the_runs(tmp_path):
         assert np.isclose(row.normalised, (row.reward - row.random) / (row.baseline - row.random))
         assert row.agent_steps >= row.budget
     # the shorter budget's network is what a run of that budget ends with, weight for weight
-    hp = PPOConfig(num_envs=4, checkpoint_interval=1000, anneal_lr=False)
+    hp = PPOConfig(num_envs=4, checkpoint_interval=1000)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the benchmark's runs (other thread counts round differently)
     try:
-        alone = train(MISSIONS["cogs.tiny"], 3000, 6, tmp_path / "alone", hp=hp, device_name="cpu", progress=False)
+        alone = train(MISSIONS["cogs.tiny"], 3000, 6, tmp_path / "alone", hp=hp, device_name="cpu", progress=False,
+                      preset="gather")  # cogs.tiny's shipped preset  # fmt: skip
     finally:
         torch.set_num_threads(threads)
     derived = checkpoint.load(run / "seed6" / "at3000" / "model.pt")
@@ -64,6 +67,10 @@ def test_learning_benchmark_tables_agree_with_the_runs(tmp_path):
     assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
         "learning.py: hyperparameter gamma: Input should be less than or equal to 1 (got 7)"
     ]
+    bad = subprocess.run([*cmd, "--preset", "nope"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
+        "learning.py: --preset 'nope' is not one of none, gather"
+    ]
     off_grid = [*cmd[: cmd.index("--budgets") + 1], "2500,6000", *cmd[cmd.index("--budgets") + 2 :]]
     bad = subprocess.run(off_grid, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert bad.returncode == 1 and "--budgets 2500 are not multiples of checkpoint_interval (1000)" in bad.stderr
@@ -71,14 +78,14 @@ def test_learning_benchmark_tables_agree_with_the_runs(tmp_path):
 
 def test_learning_benchmark_trains_each_budget_with_a_budget_relative_schedule(tmp_path):
     cmd = [sys.executable, "benchmarks/learning.py", "--missions", "cogs.tiny", "--seeds", "2", "--budgets",
-           "2000,3000", "--episodes", "2", "--workers", "0", "--set", "num_envs=4", "--work", str(tmp_path / "runs"),
-           "--out", str(tmp_path / "out")]  # fmt: skip
+           "2000,3000", "--episodes", "2", "--workers", "0", "--set", "num_envs=4", "--set", "anneal_lr=true",
+           "--preset", "none", "--work", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]  # fmt: skip
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     seeds = pd.read_csv(tmp_path / "out" / "defaults" / "seeds.csv")
     (run,) = (tmp_path / "runs" / "cogs.tiny").iterdir()
-    for row in seeds.itertuples():  # anneal_lr (the default): a run of its own per budget
+    for row in seeds.itertuples():  # anneal_lr: a run of its own per budget
         sidecar = json.loads((run / f"b{row.budget}" / f"seed{row.seed}" / "model.json").read_text())
         assert sidecar["requested_steps"] == row.budget and sidecar["steps"] == row.agent_steps
-        assert sidecar["hyperparameters"]["anneal_lr"] is True
+        assert sidecar["hyperparameters"]["anneal_lr"] is True and sidecar["shaping"] == {}
     assert sorted(seeds["seed"].unique()) == [1000, 1001] and len(seeds) == 4

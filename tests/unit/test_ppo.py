@@ -40,7 +40,7 @@ def weights(run) -> np.ndarray:
 
 CHANGES = {
     "learning_rate": 0.01,
-    "anneal_lr": False,
+    "anneal_lr": True,
     "lr_warmup_steps": 100,
     "lr_decay_steps": 16,
     "lr_final_fraction": 0.5,
@@ -105,10 +105,15 @@ def test_learning_rate_schedule_by_hand():
         assert learning_rate_at(hp, 599, budget) == pytest.approx(1e-3 * (1 - 0.5 * 0.9))  # half-way down
         assert learning_rate_at(hp, 1099, budget) == pytest.approx(1e-4)  # decay done: the final fraction
         assert learning_rate_at(hp, 10**8, budget) == pytest.approx(1e-4)  # and held there
-    assert learning_rate_at(PPOConfig(learning_rate=3e-3, anneal_lr=False), 12_345, 20_000) == 3e-3  # constant
-    annealed = PPOConfig(learning_rate=1e-3)  # the default anneal_lr: a fraction of the budget
-    assert learning_rate_at(annealed, 500, 1_000) == pytest.approx(5e-4)
+    assert learning_rate_at(PPOConfig(learning_rate=3e-3, lr_decay_steps=0), 12_345, 20_000) == 3e-3  # constant
+    annealed = PPOConfig(learning_rate=1e-3, anneal_lr=True, lr_decay_steps=5)  # a fraction of the budget
+    assert learning_rate_at(annealed, 500, 1_000) == pytest.approx(5e-4)  # (the decay in agent-steps unused)
     assert learning_rate_at(annealed, 500, 2_000) == pytest.approx(7.5e-4)
+    shipped = PPOConfig()  # the defaults: 2.5e-3 down to 10% over the first 2M agent-steps, whatever the budget
+    for budget in (100_000, 2_000_000, 5_000_000):
+        assert learning_rate_at(shipped, 0, budget) == pytest.approx(2.5e-3)
+        assert learning_rate_at(shipped, 1_000_000, budget) == pytest.approx(2.5e-3 * 0.55)
+        assert learning_rate_at(shipped, 4_000_000, budget) == pytest.approx(2.5e-4)
 
 
 def test_first_updates_do_not_depend_on_the_budget(tmp_path):
@@ -184,10 +189,8 @@ def reference(tmp_path_factory):
 CONTEXT = {
     "clip_vloss": {"learning_rate": 0.05, "clip_coef": 0.001, "update_epochs": 4},
     "conv_channels": {"arch": "cnn"},
-    # the schedule in agent-steps replaces the budget-relative anneal_lr, and the final fraction needs a decay
-    "lr_warmup_steps": {"anneal_lr": False},
-    "lr_decay_steps": {"anneal_lr": False},
-    "lr_final_fraction": {"anneal_lr": False, "lr_decay_steps": 16},
+    # the final fraction needs a decay that ends within the run
+    "lr_final_fraction": {"lr_decay_steps": 16},
 }
 
 
@@ -357,7 +360,6 @@ def test_bad_checkpoints(tmp_path, daf):
         (["--set", "lr=0.1"], "unknown hyperparameter 'lr'"),
         (["--set", "learning_rate=-1"], "hyperparameter learning_rate: Input should be greater than 0"),
         (["--set", "learning_rate"], "is not KEY=VALUE"),
-        (["--set", "anneal_lr=true", "--set", "lr_decay_steps=5"], "hyperparameters: lr_warmup_steps / lr_decay_steps"),
         (["--steps", "-5"], "--steps must be positive"),
         (["--mission", "cogs.nope"], "unknown mission 'cogs.nope'"),
         (["--arch", "transformer"], "unknown arch 'transformer'; valid archs: tokens, tokens_lstm, cnn, lstm"),

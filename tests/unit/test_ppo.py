@@ -239,13 +239,16 @@ def test_outputs_and_sidecar(tmp_path):
 
 @pytest.mark.slow
 def test_ppo_learns_cogs_tiny(tmp_path):
-    """100k agent-steps (the learning benchmark's budget) with default hyperparameters, on a seed the benchmark
-    never uses (it trains seeds 1000+): reward improves markedly."""
+    """100k agent-steps (the learning benchmark's budget) with the shipped settings (default hyperparameters,
+    the cogs missions' `gather` preset), on a seed the benchmark never uses (it trains seeds 1000+): reward
+    improves markedly."""
     out = tmp_path / "learn"
-    train(MISSIONS["cogs.tiny"], 100_000, 0, out, device_name="cpu", fresh=True, progress=False)
+    train(MISSIONS["cogs.tiny"], 100_000, 0, out, device_name="cpu", fresh=True, progress=False, preset="gather")
     log = pd.read_parquet(out / "train_log.parquet").dropna(subset=["episode_reward"])
     first, last = log["episode_reward"].iloc[:3].mean(), log["episode_reward"].iloc[-3:].mean()
-    assert last > 2.5 * first and last > 3.0, (first, last)  # random scores ~0.94 per agent here
+    # random scores ~0.9 per agent here and the baseline 20; normalised 0.5 is ~10.5 (the first episodes
+    # end after a few updates, when gather-shaped runs have already begun to learn)
+    assert last > 10.5 and last > first, (first, last)
     assert log["entropy"].iloc[-1] < log["entropy"].iloc[0]
 
 

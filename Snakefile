@@ -36,7 +36,7 @@ include: "workflow/rules/report.smk"
 # runs after the DAG is built and before the first job (not in dry runs, not inside jobs).
 onstart:
     if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
-        from daf.cluster import check_slurm_partitions
+        from daf.ops.cluster import check_slurm_partitions
 
         try:
             check_slurm_partitions(workflow.resource_settings)

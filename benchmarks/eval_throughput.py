@@ -25,11 +25,11 @@ import torch
 from mettagrid.envs.mettagrid_puffer_env import MettaGridPufferEnv
 from mettagrid.simulator import Simulator
 
+from daf.evaluation.episodes import Seat, episode_seed, mission_env_info, run_episodes
 from daf.io import write_parquet
 from daf.missions import get_mission
 from daf.policies import parse_spec
 from daf.policies.actors import build_actor
-from daf.rollout import Seat, episode_seed, mission_env_info, run_episodes
 
 
 def bare_loop(mission, episodes: int, seed: int) -> float:

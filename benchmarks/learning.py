@@ -5,7 +5,7 @@ defaults and the mission's shipped shaping preset (`gather` on the cogs missions
 default study; TARGETS), or the settings given with --preset / --set, for comparisons. The seeds are 1000, 1001, ...
 (--first-seed): DAF's development and tuning use seeds below 1000, so the benchmark's seeds
 are not tuned on. Every trained network plays the same held-out episodes (episode seeds from
-`daf.rollout.episode_seed(HELD_OUT_SEED, k)`; training draws its maps from the trainer's own
+`daf.evaluation.episodes.episode_seed(HELD_OUT_SEED, k)`; training draws its maps from the trainer's own
 seed streams, so procedural missions are played on maps the network never trained on),
 next to `random` and `baseline` on the same episodes. A run's score is normalised:
 (ppo - random) / (baseline - random), both references' held-out means.
@@ -14,13 +14,13 @@ Printed per mission x budget:
 - the fraction of seeds whose held-out normalised score reaches the mission's target level
   (and 0.5), with a 95% Wilson interval;
 - time to threshold: the agent-steps and wall-clock seconds until the smoothed training
-  curve (`daf.curves.smoothed_training_reward`: the mission's own episode reward over a
+  curve (`daf.stats.curves.smoothed_training_reward`: the mission's own episode reward over a
   fixed number of episodes) first reaches the reward of normalised 0.5 (random + 0.5 x
   (baseline - random)), as median [IQR] over seeds; a seed that never got there within its
-  budget is censored (`daf.stats.censored_quantiles`: a quantile is "> budget" when too few
+  budget is censored (`daf.stats.estimates.censored_quantiles`: a quantile is "> budget" when too few
   got there);
 - the held-out normalised IQM and mean over seeds with two-level 95% CIs (seeds, then
-  episodes within each seed: `daf.stats.score_matrix_estimate`).
+  episodes within each seed: `daf.stats.estimates.score_matrix_estimate`).
 With a budget-free learning-rate schedule (the default: warm-up and decay in agent-steps, or a
 constant rate) a run of a shorter budget is the first part of a longer one (the same updates,
 the same weights), so each seed is trained once, to the longest budget, and a shorter budget's
@@ -92,7 +92,7 @@ class Settings:
     def key(self) -> str:
         """Names the runs' directory: the preset and every resolved hyperparameter, so runs made
         under other defaults (an older DAF) are never taken for these."""
-        from daf.ppo import make_config
+        from daf.config.training import make_config
 
         hp = make_config(dict(self.overrides)).model_dump()
         ident = json.dumps({"preset": self.preset, "hp": hp}, sort_keys=True, default=str)
@@ -103,11 +103,11 @@ def evaluate(mission_name: str, spec: str, episodes: int) -> np.ndarray:
     """Per-episode scores (mean reward per agent, the mission's own reward) on the held-out episodes."""
     import torch
 
+    from daf.evaluation.episodes import Seat, mission_env_info, run_episodes
+    from daf.evaluation.table import episode_scores
     from daf.missions import get_mission
     from daf.policies import parse_spec
     from daf.policies.actors import build_actor
-    from daf.rollout import Seat, mission_env_info, run_episodes
-    from daf.stats import episode_scores
 
     torch.set_num_threads(1)
     mission = get_mission(mission_name)
@@ -133,8 +133,9 @@ def train_run(mission_name: str, budget: int, seed: int, settings: Settings, out
     run is continued: `daf train` resumes from its newest periodic checkpoint)."""
     import torch
 
+    from daf.config.training import make_config
     from daf.missions import get_mission
-    from daf.ppo import make_config, train
+    from daf.training.ppo import train
 
     torch.set_num_threads(settings.threads)
     sidecar_path = out / "model.json"
@@ -151,8 +152,8 @@ def network_at(run: Path, budget: int) -> tuple[Path, int]:
     schedule: its periodic checkpoint at `budget` (taken by the first update at or past it, the
     update a `budget` run stops after, so the same weights) as a model.pt with the final one's
     architecture. Returns its path and actual agent-steps."""
-    from daf import checkpoint
-    from daf.checkpoint_curves import periodic_checkpoints
+    from daf.evaluation.checkpoints import periodic_checkpoints
+    from daf.policies import checkpoint
 
     found = {nominal: (actual, path) for nominal, actual, path in periodic_checkpoints(run)}
     actual, path = found[budget]
@@ -172,7 +173,7 @@ def train_and_evaluate(mission_name: str, budgets: list[int], seed: int, setting
     first part of a longer one, so one run is trained to the longest budget and a shorter
     budget's network is its checkpoint there (`network_at`), its log the log up to there.
     With `anneal_lr` (a schedule relative to the budget) every budget is a run of its own."""
-    from daf.ppo import make_config
+    from daf.config.training import make_config
 
     if make_config(dict(settings.overrides)).anneal_lr:
         results = []
@@ -200,7 +201,7 @@ def train_and_evaluate(mission_name: str, budgets: list[int], seed: int, setting
 
 
 def seed_rows(mission: str, budget: int, runs: list[dict], low: float, high: float) -> pd.DataFrame:
-    from daf.curves import time_to_threshold
+    from daf.stats.curves import time_to_threshold
 
     threshold_reward = low + THRESHOLD * (high - low)
     rows = []
@@ -217,7 +218,7 @@ def seed_rows(mission: str, budget: int, runs: list[dict], low: float, high: flo
 
 
 def summarise(mission: str, budget: int, seeds: pd.DataFrame, per_seed: list[np.ndarray], target: Target) -> dict:
-    from daf.stats import censored_quantiles, score_matrix_estimate, wilson_interval
+    from daf.stats.estimates import censored_quantiles, score_matrix_estimate, wilson_interval
 
     n = len(seeds)
     reached = int((seeds["normalised"] >= target.level).sum())
@@ -279,7 +280,7 @@ def plot_mission(mission: str, curves: dict[int, dict[int, pd.DataFrame]], refs:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from daf.curves import smoothed_training_reward
+    from daf.stats.curves import smoothed_training_reward
 
     low, high = refs
     threshold = low + THRESHOLD * (high - low)
@@ -311,7 +312,8 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def main() -> None:
-    from daf.ppo import make_config, parse_overrides
+    from daf.cli.train import parse_overrides
+    from daf.config.training import make_config
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--missions", nargs="+", default=list(TARGETS), choices=list(TARGETS))
@@ -340,7 +342,7 @@ def main() -> None:
     hp = make_config(overrides)  # refuse a bad --set before anything trains
     settings = Settings(args.preset, tuple(sorted(overrides.items())), args.workers, args.threads)
     shipped = args.preset is None
-    from daf.mission_set import PRESETS
+    from daf.missions.sets import PRESETS
 
     if not shipped and args.preset != "none" and args.preset not in PRESETS:
         raise UserError(f"--preset '{args.preset}' is not one of none, {', '.join(PRESETS)}")

@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from daf.evaluation.episodes import Seat, mission_env_info, run_episodes
+from daf.evaluation.replays import frames, load, write_gif
 from daf.missions import get_mission
 from daf.policies import parse_spec
 from daf.policies.actors import build_actor
-from daf.replay import frames, load, write_gif
-from daf.rollout import Seat, mission_env_info, run_episodes
 
 
 def main() -> None:

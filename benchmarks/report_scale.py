@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from daf.analysis import difficulty, episode_outcomes, summarize_outcomes
-from daf.comparison import CompareSettings, compare
+from daf.evaluation.outcomes import episode_outcomes
+from daf.evaluation.replays import load, write_gif
 from daf.missions import MISSIONS, get_mission
-from daf.replay import load, write_gif
 from daf.report import build_report
+from daf.stats.analysis import difficulty, summarize_outcomes
+from daf.stats.comparison import CompareSettings, compare
 
 MISSION_FILE = """
 from daf.missions.builders import forage_config
@@ -111,9 +112,9 @@ def main() -> None:
             path.parent.mkdir(parents=True)
             log.to_parquet(path)
             logs.append(str(path))
+        from daf.evaluation.episodes import Seat, mission_env_info, run_episodes
         from daf.policies import parse_spec
         from daf.policies.actors import build_actor
-        from daf.rollout import Seat, mission_env_info, run_episodes
 
         mission = get_mission("cogs.small")
         actor = build_actor(parse_spec("random"), mission_env_info(mission), seed=0)

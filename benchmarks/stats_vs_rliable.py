@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from daf.stats import bootstrap_estimate, poi_estimate, score_matrix_estimate
+from daf.stats.estimates import bootstrap_estimate, poi_estimate, score_matrix_estimate
 
 RLIABLE_PYTHON = Path(__file__).parent / ".rliable-venv" / "bin" / "python"
 

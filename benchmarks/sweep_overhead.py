@@ -20,8 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from daf import sweep
-from daf.config import SweepConfig, TrainConfig
+from daf.config.sweeps import SweepConfig
+from daf.config.training import TrainConfig
+from daf.sweeps import search
+from daf.sweeps import space as sweep_space
 
 
 def timed(cmd: list[str]) -> float:
@@ -60,9 +62,9 @@ def main() -> None:
         journal = tmp / "optuna.journal"
         start = time.perf_counter()
         for i in range(args.asks):
-            proposal = sweep.ask(space, "maximize", 0, 4, "bench", journal, f"r{i:03d}-000", i)
+            proposal = search.ask(space, "maximize", 0, 4, "bench", journal, f"r{i:03d}-000", i)
             outcome = [{"seed": 0, "status": "completed", "objective": float(i % 7), "error": None}]
-            sweep.tell("bench", journal, "maximize", proposal, outcome)
+            search.tell("bench", journal, "maximize", proposal, outcome)
         per_trial = (time.perf_counter() - start) / args.asks
 
     grid = SweepConfig.model_validate({
@@ -72,7 +74,7 @@ def main() -> None:
                   "gamma": {"low": 0.9, "high": 0.999, "points": 10}, "arch": {"values": ["cnn", "lstm"]}},
     })  # fmt: skip
     start = time.perf_counter()
-    trials = sweep.planned_trials(grid)
+    trials = sweep_space.planned_trials(grid)
     expand = time.perf_counter() - start
 
     print(f"(a) train + evaluate by hand: {by_hand:.1f} s; one sweep run: {run:.1f} s; "

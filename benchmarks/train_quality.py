@@ -15,12 +15,13 @@ from pathlib import Path
 
 import torch
 
+from daf.evaluation.episodes import Seat, mission_env_info, run_episodes
+from daf.evaluation.table import episode_scores
 from daf.missions import get_mission
 from daf.policies import parse_spec
 from daf.policies.actors import build_actor
-from daf.ppo import train
-from daf.rollout import Seat, mission_env_info, run_episodes
-from daf.stats import bootstrap_ci, episode_scores
+from daf.stats.estimates import bootstrap_ci
+from daf.training.ppo import train
 
 HELD_OUT_SEED = 10_000  # evaluation episodes never seen in training (training maps come from other streams)
 

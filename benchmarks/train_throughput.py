@@ -33,11 +33,12 @@ import torch
 from mettagrid.envs.mettagrid_puffer_env import MettaGridPufferEnv
 from mettagrid.simulator import Simulator
 
-from daf.config import PPOConfig
-from daf.envs import VecEnv
+from daf.cli.train import parse_overrides
+from daf.config.training import PPOConfig, make_config
 from daf.errors import UserError
 from daf.missions import get_mission
-from daf.ppo import make_config, parse_overrides, train
+from daf.missions.envs import VecEnv
+from daf.training.ppo import train
 
 
 def puffer_rate(cfg, agent_steps: int) -> float:

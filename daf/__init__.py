@@ -1,22 +1,26 @@
-"""DAF: reproducible training, evaluation, comparison and reporting for CoGames missions."""
+"""DAF: reproducible training, evaluation, comparison and reporting for CoGames missions.
 
-__version__ = "0.1.0"
+The package is layered one way; a package imports only those listed before it (a test,
+tests/static/test_layers.py, enforces it):
 
-# What a change to DAF's code reruns. Every rule passes its family's number as a Snakemake
-# param, so bumping one reruns exactly that family's jobs (and what depends on them); other
-# code changes leave finished results alone. Mission games are covered separately: each
-# mission's config fingerprint is a param of its jobs.
-RULE_VERSIONS = {
-    "train": 2,
-    "evaluate": 2,
-    "vor": 1,
-    "compare": 3,
-    "analysis": 2,
-    "render": 1,
-    "report": 3,
-    "sweep": 2,
-    "sweep_best": 3,  # its own number: choosing the best trial again must not retrain the trials
-    "curves": 2,
-    "plan": 2,  # 2: plan.json without Infinity (strict JSON)
-    "crossplay": 1,
-}
+    errors, io, logs, paths, versions   base modules: no DAF imports
+    missions     what is played: the mission registry and builders, mission sets and
+                 shaping presets, the vectorised envs
+    policies     what plays: policy specs, actors, the scripted baseline, trained networks
+                 and their checkpoint files, the observation features a network needs
+    config       the study config: pydantic sections, cross-section checks, loading, schema
+    training     PPO (loop, rollout buffers, torch.distributed, launching)
+    evaluation   seeded episodes, seats, replays, evaluation and merge jobs, checkpoint replays
+    stats        statistics of evaluation tables: scores, aggregates, bootstrap, tests,
+                 comparison, power analysis, curves, cross-play, VOR, mission analysis
+    sweeps       hyperparameter sweeps (trials train and evaluate; selection uses stats)
+    workflow     the study as the Snakemake rules see it: paths, inputs, params, flags
+    report       the HTML report
+    ops          operations: doctor, bundles, tournament submission and login, inspection,
+                 cluster profiles
+    cli          the `daf` command: argument parsing and thin handlers
+"""
+
+from daf.versions import RULE_VERSIONS, __version__
+
+__all__ = ["RULE_VERSIONS", "__version__"]

@@ -50,3 +50,60 @@ def unknown_choice(kind: str, name: str, choices: Iterable[str]) -> UserError:
     close = get_close_matches(name, valid, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return UserError(f"unknown {kind} '{name}'{hint}; valid {kind}s: {', '.join(valid)}")
+
+
+# Modules that moved when daf/ became domain packages (DAF 0.1, December 2026): a user's
+# mission file or policy class path that imports an old one gets the new path in its error.
+MOVED_MODULES = {
+    "daf.analysis": "split into daf.evaluation.outcomes (episode outcomes) and daf.stats.analysis (summaries)",
+    "daf.auth": "daf.ops.auth",
+    "daf.bundle": "daf.ops.bundle",
+    "daf.checkpoint": "daf.policies.checkpoint",
+    "daf.checkpoint_curves": "daf.evaluation.checkpoints",
+    "daf.cluster": "daf.ops.cluster",
+    "daf.comparison": "daf.stats.comparison",
+    "daf.config": "is a package now: import from its modules (base, training, sweeps, sections, study, load)",
+    "daf.config_errors": "daf.config.errors",
+    "daf.config_reference": "daf.config.reference",
+    "daf.crossplay": "daf.stats.crossplay",
+    "daf.curves": "daf.stats.curves",
+    "daf.distributed": "daf.training.distributed",
+    "daf.doctor": "daf.ops.doctor",
+    "daf.envs": "daf.missions.envs",
+    "daf.evaluation": "daf.evaluation.request",
+    "daf.experience": "daf.training.experience",
+    "daf.launch": "daf.training.launch",
+    "daf.mission_set": "daf.missions.sets",
+    "daf.nn": "daf.policies.networks",
+    "daf.observations": "daf.policies.observations",
+    "daf.planning": "daf.stats.planning",
+    "daf.policy_info": "daf.ops.inspect",
+    "daf.ppo": "daf.training.ppo",
+    "daf.replay": "daf.evaluation.replays",
+    "daf.rollout": "daf.evaluation.episodes",
+    "daf.stats": "is a package now: import from its modules (scores, bootstrap, metrics, estimates, significance, ...)",
+    "daf.submit": "daf.ops.submit",
+    "daf.sweep": "split into daf.sweeps.space, .search, .trials and .selection",
+    "daf.vor": "daf.stats.vor",
+}
+
+
+def moved_module_hint(exc: BaseException) -> str:
+    """' (daf.rollout moved to daf.evaluation.episodes)' when `exc` failed to import a moved
+    module (or a name below one), else ''."""
+    name = getattr(exc, "name", None) or ""
+    for old, new in MOVED_MODULES.items():
+        if name == old or (name.startswith(old + ".") and not _exists(name)):
+            return f" ({old} {new})" if " " in new else f" ({old} moved to {new}; import it from there)"
+    return ""
+
+
+def _exists(module: str) -> bool:
+    """Whether `module` exists: `daf.stats.vor` is a module of a package that took an old
+    module's name, not a move."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

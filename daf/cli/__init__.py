@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from daf import __version__
+    from daf.versions import __version__
 
     return __version__
 

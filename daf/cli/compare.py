@@ -11,9 +11,9 @@ from daf.errors import UserError
 
 
 def cmd_summarize(args) -> dict:
-    from daf.comparison import summary_table
+    from daf.evaluation.table import episode_scores
     from daf.io import read_parquets, write_parquet
-    from daf.stats import episode_scores
+    from daf.stats.comparison import summary_table
 
     evals = read_parquets(args.evals)
     board = summary_table(episode_scores(evals), args.confidence, args.reps, args.seed)
@@ -26,8 +26,8 @@ def cmd_summarize(args) -> dict:
 
 
 def cmd_compare(args) -> dict:
-    from daf.comparison import CompareSettings, compare
     from daf.io import ensure_writable, json_records, read_parquets, write_json, write_parquet, write_text
+    from daf.stats.comparison import CompareSettings, compare
 
     out = Path(args.out)
     ensure_writable(out / "leaderboard.parquet")
@@ -51,7 +51,8 @@ def cmd_compare(args) -> dict:
 
 def cmd_plan(args) -> dict:
     from daf.io import ensure_writable, json_records, read_parquets, write_json, write_parquet
-    from daf.planning import PlanSettings, plan, summary_text
+    from daf.stats.pilots import PlanSettings
+    from daf.stats.planning import plan, summary_text
 
     out = Path(args.out)
     ensure_writable(out / "plan.json")
@@ -81,7 +82,7 @@ def cmd_vor(args) -> dict:
     import pandas as pd
 
     from daf.io import ensure_writable, read_parquets, write_json
-    from daf.vor import vor
+    from daf.stats.vor import vor
 
     ensure_writable(args.out)
     frames = [read_parquets([path]).assign(scenario=str(path)) for path in args.scenarios]
@@ -91,9 +92,10 @@ def cmd_vor(args) -> dict:
 
 
 def cmd_crossplay(args) -> dict:
-    from daf.crossplay import crossplay_tables, parse_split, split_cells
+    from daf.evaluation.table import check_eval_table
     from daf.io import ensure_writable, read_parquets, write_parquet
-    from daf.stats import check_eval_table
+    from daf.missions.teams import parse_split
+    from daf.stats.crossplay import crossplay_tables, split_cells
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     splits = [parse_split(s.strip()) for s in args.splits.split(",") if s.strip()]
@@ -135,7 +137,7 @@ def cmd_crossplay(args) -> dict:
 
 
 def cmd_analyze(args) -> dict:
-    from daf.analysis import episode_outcomes
+    from daf.evaluation.outcomes import episode_outcomes
     from daf.io import read_parquets, write_parquet
     from daf.missions import get_mission
 
@@ -145,8 +147,8 @@ def cmd_analyze(args) -> dict:
 
 
 def cmd_analysis_summary(args) -> None:
-    from daf.analysis import difficulty, summarize_outcomes
     from daf.io import ensure_writable, read_parquets, write_parquet, write_text
+    from daf.stats.analysis import difficulty, summarize_outcomes
 
     out = Path(args.out)
     ensure_writable(out / "summary.parquet")

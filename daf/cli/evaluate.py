@@ -12,7 +12,7 @@ from daf.cli.common import parse_weights
 def cmd_evaluate(args) -> dict:
     import torch
 
-    from daf.evaluation import EvaluationRequest, evaluate_to_file
+    from daf.evaluation.request import EvaluationRequest, evaluate_to_file
 
     torch.set_num_threads(args.threads)
     specs = args.replacement or []
@@ -32,7 +32,7 @@ def cmd_evaluate(args) -> dict:
 
 
 def cmd_merge_evals(args) -> dict:
-    from daf.evaluation import merge_to_file
+    from daf.evaluation.request import merge_to_file
 
     out = Path(args.out)
     outcomes = Path(args.outcomes) if args.outcomes else None

@@ -24,7 +24,7 @@ def cmd_policies(args) -> None:
 
     rows = [{**r, "kind": "shorthand"} for r in describe_shorthands()]
     if args.config:
-        from daf.config import load_study
+        from daf.config.load import load_study
 
         study = load_study(args.config)
         rows += [
@@ -39,7 +39,7 @@ def cmd_policies(args) -> None:
 
 
 def cmd_validate_config(args) -> None:
-    from daf.config import config_hash, load_study
+    from daf.config.load import config_hash, load_study
 
     study = load_study(args.config)
     print(
@@ -49,10 +49,10 @@ def cmd_validate_config(args) -> None:
 
 
 def cmd_schema(args) -> None:
-    from daf.config import schema_text
+    from daf.config.load import schema_text
 
     if args.reference:
-        from daf.config_reference import update_reference
+        from daf.config.reference import update_reference
 
         changed = update_reference(args.reference)
         print(f"{args.reference}: config key reference {'rewritten' if changed else 'already up to date'}")
@@ -65,7 +65,7 @@ def cmd_schema(args) -> None:
 
 
 def cmd_profile_install(args) -> None:
-    from daf.cluster import install_profile
+    from daf.ops.cluster import install_profile
 
     target = install_profile(args.name, args.dest, args.cpu_partition, args.gpu_partition, args.account, args.force)
     print(f"installed profile {target}; use it with: snakemake --profile {args.name}")

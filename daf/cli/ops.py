@@ -10,7 +10,7 @@ from daf.errors import UserError
 
 
 def cmd_doctor(args) -> dict:
-    from daf import doctor
+    from daf.ops import doctor
 
     constraints = Path(args.constraints) if args.constraints else None
     auth = Path(args.auth_config) if args.auth_config else None
@@ -28,7 +28,7 @@ def cmd_doctor(args) -> dict:
 
 
 def cmd_policy_inspect(args) -> dict:
-    from daf.policy_info import describe, inspect_policy
+    from daf.ops.inspect import describe, inspect_policy
 
     info = inspect_policy(args.spec, args.mission)
     print(json.dumps(info, indent=2, default=str) if args.json else describe(info))
@@ -36,7 +36,7 @@ def cmd_policy_inspect(args) -> dict:
 
 
 def cmd_package(args) -> dict:
-    from daf.bundle import package
+    from daf.ops.bundle import package
 
     out = Path(args.out)
     meta = package(args.spec, out, args.name or Path(args.spec.split("data=")[-1]).stem)
@@ -46,7 +46,7 @@ def cmd_package(args) -> dict:
 
 
 def cmd_validate_bundle(args) -> dict:
-    from daf.bundle import validate
+    from daf.ops.bundle import validate
 
     result = validate(Path(args.bundle), args.missions, args.episodes)
     for mission, r in result["missions"].items():
@@ -56,13 +56,13 @@ def cmd_validate_bundle(args) -> dict:
 
 
 def _auth_path(args) -> Path:
-    from daf.auth import DEFAULT_CONFIG
+    from daf.ops.auth import DEFAULT_CONFIG
 
     return Path(args.auth_config) if args.auth_config else DEFAULT_CONFIG
 
 
 def cmd_login(args) -> dict:
-    from daf.auth import browser_login, normalize_server, save_token
+    from daf.ops.auth import browser_login, normalize_server, save_token
 
     server = normalize_server(args.server)
     if args.token_stdin:
@@ -81,7 +81,7 @@ def cmd_login(args) -> dict:
 def cmd_auth_status(args) -> dict:
     import time
 
-    from daf.auth import token_expiry, tokens
+    from daf.ops.auth import token_expiry, tokens
 
     path = _auth_path(args)
     stored = tokens(path)
@@ -101,7 +101,7 @@ def cmd_auth_status(args) -> dict:
 
 
 def cmd_auth_logout(args) -> dict:
-    from daf.auth import remove_token
+    from daf.ops.auth import remove_token
 
     removed = remove_token(_auth_path(args), args.server)
     print(f"{'removed the token for' if removed else 'no token stored for'} {args.server}", file=sys.stderr)
@@ -109,8 +109,8 @@ def cmd_auth_logout(args) -> dict:
 
 
 def cmd_submit(args) -> dict:
-    from daf.auth import load_token, normalize_server
-    from daf.submit import KEY_PATTERN, KEY_RULE, Submitter, require_https
+    from daf.ops.auth import load_token, normalize_server
+    from daf.ops.submit import KEY_PATTERN, KEY_RULE, Submitter, require_https
 
     server = normalize_server(args.server)
     require_https(server, "server")

@@ -9,7 +9,7 @@ from daf.errors import UserError
 
 
 def cmd_render(args) -> dict:
-    from daf import replay
+    from daf.evaluation import replays as replay
 
     data = replay.load(args.replay)
     out = Path(args.out)

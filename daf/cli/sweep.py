@@ -1,4 +1,4 @@
-"""`daf sweep ...`: the commands behind workflow/rules/sweep.smk (see daf.sweep)."""
+"""`daf sweep ...`: the commands behind workflow/rules/sweep.smk (see daf.sweeps.space)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from daf.errors import UserError
 def _sweep_from_args(args):
     from pydantic import ValidationError
 
-    from daf.config import SweepConfig, format_validation_error
+    from daf.config.load import format_validation_error
+    from daf.config.sweeps import SweepConfig
 
     try:
         return SweepConfig.model_validate(json_arg(args.sweep_json, "--sweep-json"))
@@ -58,9 +59,9 @@ def _check_pool_names(labels: list[str], candidates) -> None:
 
 def cmd_sweep_trials(args) -> None:
     """List a sweep's trials (grid/random: their settings; tpe: the slots)."""
-    from daf.config import load_study
+    from daf.config.load import load_study
     from daf.errors import unknown_choice
-    from daf.sweep import planned_trials, tpe_slots
+    from daf.sweeps.space import planned_trials, tpe_slots
 
     study = load_study(args.config)
     if args.sweep not in study.sweeps:
@@ -81,14 +82,14 @@ def cmd_sweep_trials(args) -> None:
 def cmd_sweep_ask(args) -> None:
     from pydantic import TypeAdapter, ValidationError
 
-    from daf.config import ParamSpace, _check_param_space
+    from daf.config.sweeps import ParamSpace, check_param_space
     from daf.io import ensure_writable, write_json
-    from daf.sweep import ask
+    from daf.sweeps.search import ask
 
     try:
         spaces = TypeAdapter(dict[str, ParamSpace]).validate_python(json_arg(args.space, "--space"))
         for key, space in spaces.items():
-            _check_param_space(key, space, "tpe")
+            check_param_space(key, space, "tpe")
     except (ValidationError, ValueError) as exc:
         raise UserError(f"--space: {str(exc).splitlines()[-1] if isinstance(exc, ValidationError) else exc}") from None
     ensure_writable(args.out)
@@ -101,9 +102,11 @@ def cmd_sweep_ask(args) -> None:
 def cmd_sweep_run(args) -> dict:
     import torch
 
-    from daf.config import NAME_PATTERN, is_path_name
+    from daf.config.base import NAME_PATTERN, is_path_name
     from daf.io import ensure_writable, write_json
-    from daf.sweep import Pruning, open_study, run_record, run_trial, trial_settings
+    from daf.sweeps.search import Pruning, open_study
+    from daf.sweeps.space import trial_settings
+    from daf.sweeps.trials import run_record, run_trial
 
     if not is_path_name(args.trial):  # the trial id names its directory and its rows
         raise UserError(f"--trial {args.trial!r} must match {NAME_PATTERN} (it is used in result paths)")
@@ -156,7 +159,8 @@ def cmd_sweep_run(args) -> dict:
 
 def cmd_sweep_tell(args) -> None:
     from daf.io import write_json
-    from daf.sweep import load_runs, tell
+    from daf.sweeps.search import tell
+    from daf.sweeps.selection import load_runs
 
     proposal = json.loads(Path(args.proposal).read_text())
     told = tell(args.study_name, Path(args.journal), args.direction, proposal, load_runs(args.runs))
@@ -165,7 +169,7 @@ def cmd_sweep_tell(args) -> None:
 
 def cmd_sweep_summarize(args) -> dict:
     from daf.io import ensure_writable, write_json, write_parquet, write_text
-    from daf.sweep import importance, load_runs, summarize_sweep
+    from daf.sweeps.selection import importance, load_runs, summarize_sweep
 
     sweep = _sweep_from_args(args)
     out = Path(args.out)
@@ -184,7 +188,7 @@ def cmd_sweep_best(args) -> dict:
     import pandas as pd
 
     from daf.io import ensure_writable, write_atomic, write_json, write_parquet
-    from daf.sweep import choose_best, load_runs
+    from daf.sweeps.selection import choose_best, load_runs
 
     sweep = _sweep_from_args(args)
     out = Path(args.out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import sys
@@ -9,16 +10,19 @@ import time
 from pathlib import Path
 
 from daf.cli.common import bootstrap_flags, parse_weights, policy_pair
+from daf.config.training import HYPERPARAMETERS, PPOConfig
 from daf.errors import UserError
 
 
 def cmd_train(args) -> dict:
     import torch
 
+    from daf.cli.train import parse_overrides, parse_shaping
+    from daf.config.training import make_config
     from daf.io import ensure_writable
-    from daf.launch import default_workers
     from daf.missions import get_mission
-    from daf.ppo import make_config, parse_overrides, parse_shaping, train
+    from daf.training.launch import default_workers
+    from daf.training.ppo import train
 
     if args.steps <= 0:
         raise UserError(f"--steps must be positive (got {args.steps})")
@@ -37,7 +41,7 @@ def cmd_train(args) -> dict:
     shaping = parse_shaping(args.shape or [])
     hp = make_config(parse_overrides(args.set or []))
     if (args.nproc_per_node > 1 or args.nnodes > 1) and "WORLD_SIZE" not in os.environ:
-        from daf.launch import torchrun_command
+        from daf.training.launch import torchrun_command
 
         command = torchrun_command(args.nproc_per_node, args.nnodes) + ["-m", "daf", *sys.argv[1:]]
         print("daf: launching " + shlex.join(command), file=sys.stderr)
@@ -72,7 +76,7 @@ def cmd_train(args) -> dict:
 
 
 def cmd_curves(args) -> dict:
-    from daf.checkpoint_curves import evaluate_checkpoints
+    from daf.evaluation.checkpoints import evaluate_checkpoints
     from daf.io import ensure_writable, write_parquet
     from daf.missions import get_mission
 
@@ -93,8 +97,8 @@ def cmd_curves(args) -> dict:
 
 
 def cmd_curves_summary(args) -> dict:
-    from daf.curves import reference_means, write_curve_tables
     from daf.io import read_parquets
+    from daf.stats.curves import reference_means, write_curve_tables
 
     curves = read_parquets(args.curves)
     normalization = None
@@ -162,3 +166,37 @@ def add_parsers(sub, parser_class) -> None:
     bootstrap_flags(p, reps=2_000)
     p.add_argument("--out", required=True, help="directory: {policy}.parquet, summary.parquet, final_vs_best.parquet")
     p.set_defaults(func=cmd_curves_summary)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """`KEY=VALUE` strings (values as YAML scalars) -> dict, unknown keys named."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--set '{pair}' is not KEY=VALUE")
+        if key not in PPOConfig.model_fields:
+            from daf.errors import unknown_choice
+
+            raise unknown_choice("hyperparameter", key, HYPERPARAMETERS)
+        out[key] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def parse_shaping(pairs: list[str]) -> dict[str, float]:
+    """`STAT=WEIGHT` strings -> {stat: weight}; stat names are checked against the missions later."""
+    out: dict[str, float] = {}
+    for pair in pairs:
+        stat, sep, value = pair.partition("=")
+        stat = stat.strip()
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = None
+        if not sep or not stat or weight is None or not math.isfinite(weight):
+            raise UserError(f"--shape '{pair}' is not STAT=WEIGHT with a finite number (e.g. carbon.gained=0.1)")
+        out[stat] = weight
+    return out

@@ -20,7 +20,7 @@ import numpy as np
 from mettagrid.config.mettagrid_config import MettaGridConfig
 from mettagrid.policy.policy_env_interface import PolicyEnvInterface
 
-from daf.errors import UserError, unknown_choice
+from daf.errors import UserError, moved_module_hint, unknown_choice
 from daf.missions.builders import ELEMENTS, cogs_config, forage_config
 
 
@@ -285,7 +285,8 @@ def load_mission_file(path: Path) -> Mission:
         spec.loader.exec_module(module)
     except Exception as exc:  # a user's file: report its error on one line
         sys.modules.pop(module_name, None)
-        raise UserError(f"mission file '{path}' failed to import: {type(exc).__name__}: {exc}") from exc
+        hint = moved_module_hint(exc)
+        raise UserError(f"mission file '{path}' failed to import: {type(exc).__name__}: {exc}{hint}") from exc
     get_config = getattr(module, "get_config", None)
     if not callable(get_config):
         raise UserError(f"mission file '{path}' does not define get_config() -> MettaGridConfig")

@@ -94,6 +94,40 @@ def cogs_config(
       4 steps, and a `charger` gives 15 (so energy management pays off).
     """
     resources = [*elements, HEART] + ([ENERGY] if energy else [])
+    objects = _cogs_objects(elements, extractor_stock, energy)
+    agent = _cogs_agent(elements, energy)
+
+    placed = {f"{e}_extractor": extractors_per_element for e in elements}
+    placed["assembler"] = assemblers
+    if energy:
+        placed["charger"] = 2
+    if walls:
+        placed["wall"] = walls
+    return _game(label, num_agents, max_steps, resources, objects, agent,
+                 _map_builder(width=width, height=height, num_agents=num_agents, objects=placed, ascii_map=ascii_map,
+                              char_to_map_name=char_to_map_name))  # fmt: skip
+
+
+def _game(label, num_agents, max_steps, resources, objects, agent, map_builder) -> MettaGridConfig:
+    """A mission's game with DAF's shared observation and action settings."""
+    return MettaGridConfig(
+        label=label,
+        game=GameConfig(
+            num_agents=num_agents,
+            max_steps=max_steps,
+            resource_names=resources,
+            obs=_obs(),
+            actions=_actions(),
+            objects=objects,
+            agent=agent,
+            map_builder=map_builder,
+        ),
+    )
+
+
+def _cogs_objects(elements: tuple[str, ...], extractor_stock: int | None, energy: bool) -> dict[str, object]:
+    """Walls, an extractor per element (stocked with `extractor_stock`), the assembler and, with
+    `energy`, the charger; in this order (the config's fingerprint depends on it)."""
     objects: dict[str, object] = {"wall": WallConfig()}
     cost_filters = [actorHas({ENERGY: EXTRACT_ENERGY_COST})] if energy else []
     cost_mutations = [updateActor({ENERGY: -EXTRACT_ENERGY_COST})] if energy else []
@@ -117,49 +151,27 @@ def cogs_config(
             mutations=[updateActor({**{e: -1 for e in elements}, HEART: 1})],
         ),
     )
-    limits = {
-        HEART: ResourceLimitsConfig(base=255, resources=[HEART]),
-        **{e: ResourceLimitsConfig(base=1, resources=[e]) for e in elements},
-    }
-    agent = AgentConfig(rewards={HEART: inventoryReward(HEART)})
     if energy:
         objects["charger"] = GridObjectConfig(
             name="charger", on_use_handler=Handler(name="charge", mutations=[updateActor({ENERGY: 15})])
         )
-        limits[ENERGY] = ResourceLimitsConfig(base=60, resources=[ENERGY])
-        agent = AgentConfig(
-            rewards={HEART: inventoryReward(HEART)},
-            inventory=InventoryConfig(limits=limits, initial={ENERGY: 10}),
-            on_tick=Handler(name="regen", filters=[PeriodicFilter(period=4)], mutations=[updateActor({ENERGY: 1})]),
-        )
-    else:
-        agent = AgentConfig(rewards={HEART: inventoryReward(HEART)}, inventory=InventoryConfig(limits=limits))
+    return objects
 
-    placed = {f"{e}_extractor": extractors_per_element for e in elements}
-    placed["assembler"] = assemblers
-    if energy:
-        placed["charger"] = 2
-    if walls:
-        placed["wall"] = walls
-    return MettaGridConfig(
-        label=label,
-        game=GameConfig(
-            num_agents=num_agents,
-            max_steps=max_steps,
-            resource_names=resources,
-            obs=_obs(),
-            actions=_actions(),
-            objects=objects,
-            agent=agent,
-            map_builder=_map_builder(
-                width=width,
-                height=height,
-                num_agents=num_agents,
-                objects=placed,
-                ascii_map=ascii_map,
-                char_to_map_name=char_to_map_name,
-            ),
-        ),
+
+def _cogs_agent(elements: tuple[str, ...], energy: bool) -> AgentConfig:
+    """Rewarded per heart; carries at most one of each element (and, with `energy`, up to 60
+    energy: 10 at the start, 1 more every 4 steps)."""
+    limits = {
+        HEART: ResourceLimitsConfig(base=255, resources=[HEART]),
+        **{e: ResourceLimitsConfig(base=1, resources=[e]) for e in elements},
+    }
+    if not energy:
+        return AgentConfig(rewards={HEART: inventoryReward(HEART)}, inventory=InventoryConfig(limits=limits))
+    limits[ENERGY] = ResourceLimitsConfig(base=60, resources=[ENERGY])
+    return AgentConfig(
+        rewards={HEART: inventoryReward(HEART)},
+        inventory=InventoryConfig(limits=limits, initial={ENERGY: 10}),
+        on_tick=Handler(name="regen", filters=[PeriodicFilter(period=4)], mutations=[updateActor({ENERGY: 1})]),
     )
 
 
@@ -189,26 +201,10 @@ def forage_config(
     placed = {"bush": bushes}
     if walls:
         placed["wall"] = walls
-    return MettaGridConfig(
-        label=label,
-        game=GameConfig(
-            num_agents=num_agents,
-            max_steps=max_steps,
-            resource_names=[FOOD],
-            obs=_obs(),
-            actions=_actions(),
-            objects={"wall": WallConfig(), "bush": bush},
-            agent=AgentConfig(
-                rewards={FOOD: inventoryReward(FOOD)},
-                inventory=InventoryConfig(limits={FOOD: ResourceLimitsConfig(base=255, resources=[FOOD])}),
-            ),
-            map_builder=_map_builder(
-                width=width,
-                height=height,
-                num_agents=num_agents,
-                objects=placed,
-                ascii_map=ascii_map,
-                char_to_map_name=char_to_map_name,
-            ),
-        ),
+    agent = AgentConfig(
+        rewards={FOOD: inventoryReward(FOOD)},
+        inventory=InventoryConfig(limits={FOOD: ResourceLimitsConfig(base=255, resources=[FOOD])}),
     )
+    return _game(label, num_agents, max_steps, [FOOD], {"wall": WallConfig(), "bush": bush}, agent,
+                 _map_builder(width=width, height=height, num_agents=num_agents, objects=placed, ascii_map=ascii_map,
+                              char_to_map_name=char_to_map_name))  # fmt: skip

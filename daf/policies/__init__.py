@@ -5,7 +5,7 @@ A SPEC is one of
 - a class path: `package.module.Class` (a mettagrid `MultiAgentPolicy`);
 - the cogames form `class=SHORTHAND_OR_PATH,data=PATH[,key=value...]` (extra keys are
   constructor keyword arguments);
-- a policy name from the study config (resolved by the caller, see `daf.config`).
+- a policy name from the study config (resolved by the caller, see `daf.config.study`).
 """
 
 from __future__ import annotations

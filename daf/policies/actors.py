@@ -22,7 +22,7 @@ from mettagrid.policy.policy_env_interface import PolicyEnvInterface
 from mettagrid.simulator import AgentObservation
 from mettagrid.simulator.interface import ObservationToken
 
-from daf.errors import PolicyFailed, UserError, one_line
+from daf.errors import PolicyFailed, UserError, moved_module_hint, one_line
 from daf.policies import PolicySpec
 
 
@@ -238,7 +238,8 @@ def instantiate(
     try:
         return initialize_or_load_policy(env_info, mg_spec, device_override=device)
     except (ImportError, AttributeError, ModuleNotFoundError) as exc:
-        raise UserError(f"cannot load policy class '{spec.class_path}' (spec '{spec.text}'): {exc}") from exc
+        hint = moved_module_hint(exc)
+        raise UserError(f"cannot load policy class '{spec.class_path}' (spec '{spec.text}'): {exc}{hint}") from exc
     except UserError:
         raise
     except Exception as exc:  # user classes and user files: report on one line, name the spec

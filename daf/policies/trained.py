@@ -13,9 +13,9 @@ from mettagrid.policy.policy import AgentPolicy, MultiAgentPolicy
 from mettagrid.policy.policy_env_interface import PolicyEnvInterface
 from mettagrid.simulator import Action, AgentObservation
 
-from daf import checkpoint
 from daf.errors import UserError
-from daf.nn import ObsEncoder, PolicyNet
+from daf.policies import checkpoint
+from daf.policies.networks import ObsEncoder, PolicyNet
 
 
 class TrainedPolicy(MultiAgentPolicy):

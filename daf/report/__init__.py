@@ -8,7 +8,10 @@ The pipeline, one module per step:
 
     readers.py   result files -> ReportInputs (DataFrames, parsed JSON)
     context.py   ReportInputs -> the template's variables (drawing the figures)
-    figures.py   DataFrame -> SVG string (the cross-play heat map: table cells), pure (no file I/O)
+    figures.py   DataFrame -> SVG string, pure (no file I/O): the comparison, VOR, mission
+                 analysis and variant plots, and the shared drawing helpers
+    training_figures.py, sweep_figures.py  the training and sweep plots, alike
+    heatmaps.py  the cross-play heat map (the cells of an HTML table)
     formatting.py  the template filters num, pct, pval
     templates/report.html.j2  the page skeleton; templates/sections/*.html.j2 one per section
 """
@@ -21,23 +24,23 @@ from daf.io import write_text
 from daf.report.context import best_per_mission, build_context
 from daf.report.figures import (
     COLORS,
-    crossplay_heatmap,
     leaderboard_figure,
-    mission_curves_figure,
-    mission_reward_series,
     outcomes_figure,
-    parallel_coordinates_figure,
     poi_figure,
     profile_figure,
-    sample_efficiency_figure,
-    sweep_history_figure,
-    sweep_objective_figure,
-    training_figure,
     variants_figure,
     vor_figure,
 )
 from daf.report.formatting import num, pct, pval
+from daf.report.heatmaps import crossplay_heatmap
 from daf.report.readers import read_benchmarks, read_inputs, train_run_label
+from daf.report.sweep_figures import parallel_coordinates_figure, sweep_history_figure, sweep_objective_figure
+from daf.report.training_figures import (
+    mission_curves_figure,
+    mission_reward_series,
+    sample_efficiency_figure,
+    training_figure,
+)
 
 __all__ = [
     "COLORS",

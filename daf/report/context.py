@@ -10,11 +10,14 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
-from daf.config import StudyConfig, TrainConfig, config_hash
+from daf.config.load import config_hash
+from daf.config.study import StudyConfig
+from daf.config.training import TrainConfig
 from daf.missions import get_mission, mission_id
-from daf.report import figures
+from daf.report import figures, heatmaps, sweep_figures, training_figures
 from daf.report.readers import ReportInputs, train_run_label
-from daf.stats import ALL, clear_winner
+from daf.stats.estimates import clear_winner
+from daf.stats.scores import ALL
 
 CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
 
@@ -107,7 +110,7 @@ def crossplay_context(inputs: ReportInputs) -> dict:
             {
                 "mission": mission,
                 "num_agents": int(part["num_agents"].iloc[0]),
-                "heatmaps": [figures.crossplay_heatmap(part[splits == split]) for split in dict.fromkeys(splits)],
+                "heatmaps": [heatmaps.crossplay_heatmap(part[splits == split]) for split in dict.fromkeys(splits)],
                 "gaps": gaps[gaps["mission"] == mission].to_dict("records") if not gaps.empty else [],
                 "skipped": [
                     {"policy_a": a, "policy_b": b, "splits": ", ".join(s), "note": note}
@@ -141,9 +144,9 @@ def training_context(inputs: ReportInputs, trained_on: dict[str, list[str]]) -> 
     """The Training section and its Learning curves (empty `training` hides both)."""
     confidence = inputs.study.compare.confidence
     return {
-        "training_figure": figures.training_figure(inputs.logs),
-        "mission_curves_figure": figures.mission_curves_figure(inputs.logs, trained_on),
-        "curves_figure": figures.sample_efficiency_figure(inputs.curve_summary, confidence),
+        "training_figure": training_figures.training_figure(inputs.logs),
+        "mission_curves_figure": training_figures.mission_curves_figure(inputs.logs, trained_on),
+        "curves_figure": training_figures.sample_efficiency_figure(inputs.curve_summary, confidence),
         "plan": inputs.plan,
         "final_vs_best": inputs.final_vs_best.to_dict("records"),
         "final_vs_best_columns": list(inputs.final_vs_best.columns),
@@ -208,9 +211,9 @@ def sweep_context(sweep: dict, study: StudyConfig) -> dict:
         "importance": sweep["importance"].to_dict("records"),
         "best": sweep["best"],
         "top": sweep["top"].to_dict("records"),
-        "objective_figure": figures.sweep_objective_figure(table, spaces, summary["metric"]),
-        "parallel_figure": figures.parallel_coordinates_figure(table, spaces),
-        "history_figure": figures.sweep_history_figure(table, summary["direction"], summary["metric"]),
+        "objective_figure": sweep_figures.sweep_objective_figure(table, spaces, summary["metric"]),
+        "parallel_figure": sweep_figures.parallel_coordinates_figure(table, spaces),
+        "history_figure": sweep_figures.sweep_history_figure(table, summary["direction"], summary["metric"]),
     }
 
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from daf.comparison import LEADERBOARD, PAIRWISE
-from daf.config import StudyConfig, load_study
-from daf.crossplay import GAP_TABLE_COLUMNS, TABLE_COLUMNS
+from daf.config.load import load_study
+from daf.config.study import StudyConfig
 from daf.errors import UserError
 from daf.io import git_commit, package_versions, read_parquets
 from daf.report.formatting import num
+from daf.stats.comparison import LEADERBOARD, PAIRWISE
+from daf.stats.crossplay import GAP_TABLE_COLUMNS, TABLE_COLUMNS
 
 SWEEP_FILES = ("trials.parquet", "importance.parquet", "summary.json", "best.json", "top.parquet")
 
@@ -33,10 +34,10 @@ class ReportInputs:
     config_path: str
     command: str  # the command line that regenerates the report
     study: StudyConfig
-    board: pd.DataFrame  # leaderboard, columns daf.comparison.LEADERBOARD
-    pairwise: pd.DataFrame  # columns daf.comparison.PAIRWISE
+    board: pd.DataFrame  # leaderboard, columns daf.stats.comparison.LEADERBOARD
+    pairwise: pd.DataFrame  # columns daf.stats.comparison.PAIRWISE
     profiles: pd.DataFrame  # mission, policy, tau, fraction, low, high
-    analysis: pd.DataFrame  # mission-analysis summary, columns daf.analysis.SUMMARY_COLUMNS
+    analysis: pd.DataFrame  # mission-analysis summary, columns daf.stats.analysis.SUMMARY_COLUMNS
     difficulty: pd.DataFrame  # mission difficulty, one row per mission (empty without analysis)
     logs: dict[str, pd.DataFrame]  # run label -> training log
     log_paths: dict[str, str]  # run label -> its train_log.parquet
@@ -131,8 +132,8 @@ def read_table(directory: Path, name: str, columns: list[str]) -> pd.DataFrame:
 
 def read_analysis(directory: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary, difficulty) of the mission analysis; without a directory an empty summary
-    (columns daf.analysis.SUMMARY_COLUMNS) and an empty difficulty table."""
-    from daf.analysis import SUMMARY_COLUMNS
+    (columns daf.stats.analysis.SUMMARY_COLUMNS) and an empty difficulty table."""
+    from daf.stats.analysis import SUMMARY_COLUMNS
 
     if directory is None:
         return pd.DataFrame(columns=SUMMARY_COLUMNS), pd.DataFrame()

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from helpers import REPO
 
-from daf import RULE_VERSIONS
 from daf.cli import main
-from daf.config_reference import BEGIN, END, generated_block, reference_markdown
+from daf.config.reference import BEGIN, END, generated_block, reference_markdown
+from daf.versions import RULE_VERSIONS
 
 DOCS = sorted(
     [REPO / "README.md", *(REPO / "docs").glob("*.md")]
@@ -146,7 +146,9 @@ def test_schema_reference_rewrites_only_the_block(tmp_path, capsys):
 
 def test_every_config_key_is_in_the_reference():
     text = reference_markdown()
-    from daf.config import PPOConfig, StudyConfig, SweepConfig, TrainConfig
+    from daf.config.study import StudyConfig
+    from daf.config.sweeps import SweepConfig
+    from daf.config.training import PPOConfig, TrainConfig
 
     for model, prefix in [
         (StudyConfig, ""),

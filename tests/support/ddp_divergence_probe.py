@@ -3,7 +3,7 @@
 import torch
 import torch.distributed as dist
 
-from daf.distributed import Dist, check_in_sync
+from daf.training.distributed import Dist, check_in_sync
 
 ctx = Dist.from_env(torch.device("cpu"))
 net = torch.nn.Linear(3, 2)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from helpers import run_daf
 
-from daf import bundle
+from daf.ops import bundle
 
 
 @pytest.fixture(scope="session")  # read only: one training serves every test file

@@ -3,11 +3,12 @@
 import pandas as pd
 import pytest
 
-from daf.analysis import OUTCOMES, STUCK_MOVE_FRACTION, classify, difficulty, episode_outcomes, summarize_outcomes
+from daf.evaluation.episodes import Seat, mission_env_info, run_episodes
+from daf.evaluation.outcomes import OUTCOMES, STUCK_MOVE_FRACTION, classify, episode_outcomes
 from daf.missions import MISSIONS
 from daf.policies import parse_spec
 from daf.policies.actors import build_actor
-from daf.rollout import Seat, mission_env_info, run_episodes
+from daf.stats.analysis import difficulty, summarize_outcomes
 
 
 @pytest.mark.parametrize(

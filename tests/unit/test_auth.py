@@ -1,4 +1,4 @@
-"""Login and tokens (daf/auth.py): the browser login's callback, tokens from stdin, logout,
+"""Login and tokens (daf/ops/auth.py): the browser login's callback, tokens from stdin, logout,
 `daf auth status`; tokens are stored privately and never printed."""
 
 import queue
@@ -12,7 +12,7 @@ import httpx
 import yaml
 from helpers import DAF, fake_jwt, run_daf
 
-from daf import auth
+from daf.ops import auth
 
 
 def test_browser_login_stores_the_token_privately(tmp_path):

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from daf import checkpoint
-from daf.config import PPOConfig
-from daf.curves import time_to_threshold
+from daf.config.training import PPOConfig
 from daf.missions import MISSIONS
-from daf.ppo import train
+from daf.policies import checkpoint
+from daf.stats.curves import time_to_threshold
+from daf.training.ppo import train
 
 REPO = Path(__file__).resolve().parents[2]
 

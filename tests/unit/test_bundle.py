@@ -1,4 +1,4 @@
-"""Bundles (daf/bundle.py): `daf package` is deterministic and its bundles play; `daf
+"""Bundles (daf/ops/bundle.py): `daf package` is deterministic and its bundles play; `daf
 validate-bundle` refuses tampered, incomplete and foreign bundles."""
 
 import json
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import run_daf
 
-from daf import bundle
 from daf.errors import UserError
+from daf.ops import bundle
 
 
 def test_bundle_round_trip_is_deterministic_and_plays(checkpoint, tmp_path):

@@ -46,6 +46,10 @@ EVAL = ["evaluate", "--episodes", "2", "--seed", "0"]
             ["--policy", "no_such_pkg.Policy", "--mission", "cogs.tiny"],
             ["cannot load policy class 'no_such_pkg.Policy'"],
         ),
+        (  # a class path from before daf/ became domain packages names the new module
+            ["--policy", "daf.nn.PolicyNet", "--mission", "cogs.tiny"],
+            ["cannot load policy class 'daf.nn.PolicyNet'", "daf.nn moved to daf.policies.networks"],
+        ),
         (
             ["--policy", "random", "--mission", "cogs.tiny", "--candidate-agents", "9", "--replacement", "noop"],
             ["--candidate-agents 9 is out of range", "0..2"],

@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from daf.comparison import LEADERBOARD, ONE_RUN_NOTE, PAIRWISE, CompareSettings, compare
 from daf.errors import UserError
-from daf.stats import ALL, benjamini_hochberg, holm, probability_of_improvement
+from daf.stats.comparison import LEADERBOARD, ONE_RUN_NOTE, PAIRWISE, CompareSettings, compare
+from daf.stats.metrics import probability_of_improvement
+from daf.stats.scores import ALL
+from daf.stats.significance import benjamini_hochberg, holm
 
 SETTINGS = CompareSettings(reps=2000, normalize=("low", "high"))
 

@@ -1,4 +1,4 @@
-"""The study config (daf/config.py): schema drift, the default config, bad input of every kind,
+"""The study config (daf/config/study.py): schema drift, the default config, bad input of every kind,
 and the one rule for ids that become result-path segments and shell words (policy, mission,
 sweep, variant, trial, run), checked wherever they enter: a one-line error naming the key."""
 
@@ -14,7 +14,9 @@ from helpers import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daf.config import NAME_PATTERN, StudyConfig, is_path_name, load_study, schema_text, validate_study
+from daf.config.base import NAME_PATTERN, is_path_name
+from daf.config.load import load_study, schema_text, validate_study
+from daf.config.study import StudyConfig
 from daf.errors import UserError
 
 VALID = {

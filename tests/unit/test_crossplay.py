@@ -1,11 +1,18 @@
-"""Cross-play statistics (daf.crossplay): splits, cell rows from real mixed episodes, the
+"""Cross-play statistics (daf.stats.crossplay): splits, cell rows from real mixed episodes, the
 diagonal from the ordinary evaluation, and the cross-play gap against hand-computed values."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from daf.crossplay import (
+from daf.errors import UserError
+from daf.evaluation.episodes import Seat, mission_env_info, run_episodes
+from daf.evaluation.table import episode_scores
+from daf.missions import MISSIONS
+from daf.missions.teams import split_agents
+from daf.policies import parse_spec
+from daf.policies.actors import build_actor
+from daf.stats.crossplay import (
     CELL_COLUMNS,
     GAP_TABLE_COLUMNS,
     TABLE_COLUMNS,
@@ -14,15 +21,9 @@ from daf.crossplay import (
     crossplay_gap,
     crossplay_tables,
     skipped_row,
-    split_agents,
     split_cells,
 )
-from daf.errors import UserError
-from daf.missions import MISSIONS
-from daf.policies import parse_spec
-from daf.policies.actors import build_actor
-from daf.rollout import Seat, mission_env_info, run_episodes
-from daf.stats import bootstrap_estimate, episode_scores
+from daf.stats.estimates import bootstrap_estimate
 
 
 @pytest.mark.parametrize(

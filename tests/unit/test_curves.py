@@ -1,4 +1,4 @@
-"""Sample-efficiency curves (daf.curves): known answers on constructed curve tables."""
+"""Sample-efficiency curves (daf.stats.curves): known answers on constructed curve tables."""
 
 import time
 
@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from daf.curves import (
+from daf.errors import UserError
+from daf.stats.curves import (
     FINAL_VS_BEST_COLUMNS,
     FINAL_VS_BEST_RUN_COLUMNS,
     SUMMARY_COLUMNS,
@@ -16,8 +17,8 @@ from daf.curves import (
     summarize_curves,
     time_to_threshold,
 )
-from daf.errors import UserError
-from daf.stats import ALL, bootstrap_estimate
+from daf.stats.estimates import bootstrap_estimate
+from daf.stats.scores import ALL
 
 EPISODE_PATTERN = np.linspace(-1.0, 1.0, 16)  # zero-mean: a run's mean is exactly its offset
 
@@ -226,7 +227,7 @@ def test_bad_normalization_is_a_user_error(table):
 def test_reference_means_are_the_pairs_mean_episode_scores_per_mission():
     """The library call behind `daf curves-aggregate --normalize`: per curve mission, the low and
     high policies' mean episode score in the references (one agent per episode here)."""
-    from daf.curves import reference_means
+    from daf.stats.curves import reference_means
 
     def evals(policy, mission, rewards):
         return pd.DataFrame({"policy": policy, "mission": mission, "episode": range(len(rewards)),

@@ -1,4 +1,4 @@
-"""`daf doctor` (daf/doctor.py): the environment checks, their JSON report, the fix for a pin
+"""`daf doctor` (daf/ops/doctor.py): the environment checks, their JSON report, the fix for a pin
 that is off, and the login token's expiry."""
 
 import json
@@ -7,7 +7,7 @@ import time
 
 from helpers import fake_jwt, run_daf
 
-from daf import auth, doctor
+from daf.ops import auth, doctor
 
 
 def test_doctor_passes_here_and_reports_json(tmp_path):

@@ -1,4 +1,4 @@
-"""The vectorised envs (daf/envs.py): per-env mission draws, inactive rows, the same episodes
+"""The vectorised envs (daf/missions/envs.py): per-env mission draws, inactive rows, the same episodes
 with any number of workers, and shaping accounting."""
 
 import json
@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from daf.envs import EnvMission, VecEnv
-from daf.mission_set import shaped_config
 from daf.missions import MISSIONS
+from daf.missions.envs import EnvMission, VecEnv
+from daf.missions.sets import shaped_config
 
 
 def play(env: VecEnv, steps: int, seed: int = 0) -> list:

@@ -1,5 +1,5 @@
-"""`daf evaluate` (daf/evaluation.py): the parquet contract, determinism, mixed episodes, policies
-of every kind, chunks and runs merged (`daf merge-evals`). Playing episodes itself: test_rollout.py."""
+"""`daf evaluate` (daf/evaluation/request.py): the parquet contract, determinism, mixed episodes, policies
+of every kind, chunks and runs merged (`daf merge-evals`). Playing episodes itself: test_episodes.py."""
 
 import hashlib
 import json
@@ -11,10 +11,10 @@ import torch
 
 from daf.cli import main
 from daf.errors import UserError
+from daf.evaluation.episodes import CORE_COLUMNS, Seat, episode_seed, mission_env_info, run_episodes
 from daf.missions import MISSIONS
 from daf.policies import parse_spec
 from daf.policies.actors import AgentPolicyActor, TorchActor, build_actor
-from daf.rollout import CORE_COLUMNS, Seat, episode_seed, mission_env_info, run_episodes
 
 
 def evaluate(tmp_path, name, *args):
@@ -243,7 +243,7 @@ def test_merge_refuses_chunks_of_two_policies(tmp_path, capsys):
 def test_evaluate_to_file_is_the_library_call_behind_daf_evaluate(tmp_path):
     """Called directly it writes what the command writes: the same table bytes, and a sidecar
     with the episode seeds, the mission fingerprint and the pool."""
-    from daf.evaluation import EvaluationRequest, evaluate_to_file
+    from daf.evaluation.request import EvaluationRequest, evaluate_to_file
 
     request = EvaluationRequest(policy="baseline", mission="cogs.tiny", episodes=3, seed=4, candidate_agents=1,
                                 replacement=["random"], labels=["r"], num_envs=2)  # fmt: skip

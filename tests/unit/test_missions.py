@@ -7,11 +7,12 @@ import pytest
 from mettagrid.simulator import Simulation
 
 from daf.errors import UserError
+from daf.evaluation.episodes import Seat, mission_env_info, run_episodes
+from daf.evaluation.table import episode_scores
 from daf.missions import MISSIONS, get_mission, load_mission_file, mission_id
 from daf.policies import parse_spec
 from daf.policies.actors import build_actor
-from daf.rollout import Seat, mission_env_info, run_episodes
-from daf.stats import bootstrap_ci, episode_scores
+from daf.stats.estimates import bootstrap_ci
 
 
 def test_registry_has_families_and_map_kinds():
@@ -114,6 +115,10 @@ def test_broken_mission_files(tmp_path):
     bad_import.write_text("import not_a_module_xyz\n")
     with pytest.raises(UserError, match=r"bad.py' failed to import: ModuleNotFoundError"):
         load_mission_file(bad_import)
+    old_path = tmp_path / "old_path.py"  # written before daf/ became domain packages
+    old_path.write_text("from daf.rollout import episode_seed\n")
+    with pytest.raises(UserError, match=r"daf.rollout moved to daf.evaluation.episodes; import it from there\)$"):
+        load_mission_file(old_path)
     wrong_type = tmp_path / "wrong.py"
     wrong_type.write_text("def get_config():\n    return {'game': 1}\n")
     with pytest.raises(UserError, match="returned dict, expected"):

@@ -1,4 +1,4 @@
-"""Power analysis from pilots (daf.planning, `daf plan`): known answers on constructed pilots."""
+"""Power analysis from pilots (daf.stats.planning, `daf plan`): known answers on constructed pilots."""
 
 import json
 
@@ -9,18 +9,10 @@ from scipy import stats as sps
 
 from daf.cli import main
 from daf.errors import UserError
-from daf.planning import (
-    BETWEEN_RUNS,
-    COMPONENT_COLUMNS,
-    POWER_COLUMNS,
-    PRECISION_COLUMNS,
-    PlanSettings,
-    design_grid,
-    plan,
-    summary_text,
-    variance_components,
-)
-from daf.stats import ALL
+from daf.stats.pilots import BETWEEN_RUNS, COMPONENT_COLUMNS, PlanSettings, design_grid, variance_components
+from daf.stats.planning import plan, summary_text
+from daf.stats.sample_size import POWER_COLUMNS, PRECISION_COLUMNS
+from daf.stats.scores import ALL
 
 Z = float(sps.norm.ppf(0.975))
 

@@ -1,4 +1,4 @@
-"""`daf train` (daf/ppo.py): PPO really learns, every hyperparameter is used, checkpoints are
+"""`daf train` (daf/training/ppo.py): PPO really learns, every hyperparameter is used, checkpoints are
 data, a killed run resumes, 2 ranks stay in lockstep; training on several missions, reward
 shaping, env workers and TensorBoard."""
 
@@ -17,11 +17,11 @@ import pytest
 import torch
 from helpers import SUPPORT
 
-from daf import checkpoint
-from daf.config import PPOConfig
+from daf.config.training import PPOConfig
 from daf.errors import UserError
 from daf.missions import MISSIONS
-from daf.ppo import compute_gae, learning_rate_at, train
+from daf.policies import checkpoint
+from daf.training.ppo import compute_gae, learning_rate_at, train
 
 TINY = {"num_envs": 2, "rollout_steps": 8, "num_minibatches": 2, "update_epochs": 1}
 
@@ -349,8 +349,8 @@ def test_bad_checkpoints(tmp_path, daf):
     # a periodic (training-state) checkpoint is not a policy
     periodic = next((run["out"] / "periodic").rglob("step_*.pt"))
     with pytest.raises(UserError, match="periodic training checkpoint"):
+        from daf.evaluation.episodes import mission_env_info
         from daf.policies.trained import TrainedPolicy
-        from daf.rollout import mission_env_info
 
         TrainedPolicy(mission_env_info(MISSIONS["cogs.tiny"])).load_policy_data(str(periodic))
     for path in (tmp_path / "a.parquet", tmp_path / "b.parquet"):
@@ -501,7 +501,7 @@ def test_two_ranks_gloo_stay_identical(tmp_path):
 
 
 def test_launch_commands(monkeypatch):
-    from daf import launch
+    from daf.training import launch
 
     assert launch.torchrun_command(2, 1, env={})[1:] == ["--standalone", "--nproc_per_node=2"]
     with pytest.raises(UserError, match="--nnodes 2 needs a SLURM allocation"):
@@ -519,9 +519,9 @@ def test_launch_commands(monkeypatch):
 def test_learning_curve_points_are_the_checkpoints_evaluated(tmp_path):
     """`daf curves` scores every periodic checkpoint on the evaluation's episodes: each point
     equals `daf evaluate` of that checkpoint's weights saved as a policy (the last one: model.pt)."""
-    from daf.checkpoint_curves import evaluate_checkpoints, periodic_checkpoints
     from daf.cli import main
-    from daf.stats import episode_scores
+    from daf.evaluation.checkpoints import evaluate_checkpoints, periodic_checkpoints
+    from daf.evaluation.table import episode_scores
 
     run = tiny_run(tmp_path, "curve", steps=96, checkpoint_interval=32, learning_rate=0.05)
     table = evaluate_checkpoints(run["out"], [MISSIONS["cogs.tiny"]], 3, 5, "p", 4, num_envs=2)
@@ -551,9 +551,9 @@ def test_learning_curve_points_are_the_checkpoints_evaluated(tmp_path):
 
 def test_loading_weights_into_an_acting_network_drops_its_cache():
     """The tokens network caches its token table while acting; new weights must not act with it."""
-    from daf.nn import ObsEncoder
-    from daf.ppo import build_net
-    from daf.rollout import mission_env_info
+    from daf.evaluation.episodes import mission_env_info
+    from daf.policies.networks import ObsEncoder
+    from daf.training.run import build_net
 
     info = mission_env_info(MISSIONS["cogs.tiny"])
     encoder = ObsEncoder(info)
@@ -731,9 +731,9 @@ def _workers_alive(out: Path) -> bool:
 def test_token_pooling_over_the_valid_tokens_equals_pooling_padded_rows():
     """The tokens network pools only the tokens on the map (a flat list with offsets); the result,
     and its gradient, must be what padded rows with a padding index give, empty bags included."""
-    from daf.nn import ObsEncoder
-    from daf.ppo import build_net
-    from daf.rollout import mission_env_info
+    from daf.evaluation.episodes import mission_env_info
+    from daf.policies.networks import ObsEncoder
+    from daf.training.run import build_net
 
     info = mission_env_info(MISSIONS["cogs.tiny"])
     encoder = ObsEncoder(info)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from daf.cli import main
 from daf.errors import UserError
-from daf.replay import load, write_gif, write_strip
+from daf.evaluation.replays import load, write_gif, write_strip
 
 
 @pytest.fixture(scope="module")

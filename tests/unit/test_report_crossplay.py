@@ -9,7 +9,7 @@ import pytest
 from daf.errors import UserError
 from daf.report import _environment, crossplay_heatmap
 from daf.report.context import crossplay_context
-from daf.report.figures import HEAT_SCALE, SKIPPED_STYLE, heat_color, text_color
+from daf.report.heatmaps import HEAT_SCALE, SKIPPED_STYLE, heat_color, text_color
 from daf.report.readers import read_crossplay
 
 NAN = float("nan")
@@ -211,7 +211,7 @@ def test_report_page_links_and_includes_the_section_after_vor():
 
 
 def test_read_crossplay_concatenates_and_reports_a_missing_file_in_one_line(tmp_path):
-    from daf.crossplay import CELL_COLUMNS
+    from daf.stats.crossplay import CELL_COLUMNS
 
     columns = ["mission", "num_agents", *CELL_COLUMNS]
     first, second = tmp_path / "cogs.energy.parquet", tmp_path / "cogs.tiny.parquet"

@@ -7,34 +7,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from daf.comparison import summary_table
 from daf.errors import UserError
-from daf.stats import (
-    benjamini_hochberg,
+from daf.evaluation.table import episode_scores
+from daf.stats.bootstrap import multinomial_counts, nested_counts, stratified_counts
+from daf.stats.comparison import summary_table
+from daf.stats.estimates import (
     bootstrap_ci,
     bootstrap_estimate,
     censored_quantiles,
-    check_runs,
-    counts_iqm,
-    counts_mean,
-    counts_median,
-    counts_optimality_gap,
-    episode_scores,
-    holm,
-    multinomial_counts,
-    nested_counts,
-    normalize_scores,
-    paired_tests,
     performance_profile,
     poi_estimate,
-    probability_of_improvement,
-    run_matrix,
-    run_tests,
     score_matrix_estimate,
-    stratified_counts,
-    unpaired_tests,
     wilson_interval,
 )
+from daf.stats.metrics import counts_iqm, counts_mean, counts_median, counts_optimality_gap, probability_of_improvement
+from daf.stats.scores import check_runs, normalize_scores, run_matrix
+from daf.stats.significance import benjamini_hochberg, holm, paired_tests, run_tests, unpaired_tests
 
 # --- statistics of counts equal the statistics of the expanded sample -----------------------
 
@@ -222,7 +210,7 @@ def test_degenerate_tests_are_defined():
 def test_two_equal_shifts_are_never_significant():
     """Two episodes whose differences are both exactly +1 are not evidence: no paired-t row of
     the comparison is significant after correction, whatever alpha."""
-    from daf.comparison import CompareSettings, compare
+    from daf.stats.comparison import CompareSettings, compare
 
     rows = []
     for policy, reward in (("a", 2.0), ("b", 1.0)):
@@ -539,8 +527,8 @@ def test_leaderboard_of_runs_is_two_level():
 
 def test_clear_winner_is_one_rule_of_non_overlapping_cis():
     from daf.report import best_per_mission
-    from daf.stats import clear_winner
-    from daf.sweep import select_best
+    from daf.stats.estimates import clear_winner
+    from daf.sweeps.selection import select_best
 
     assert clear_winner((2.0, 3.0), (1.0, 1.9)) and not clear_winner((2.0, 3.0), (1.0, 2.0))
     # the runner-up's point estimate (1.8) lies below the best's CI, but the CIs overlap: not clear

@@ -1,4 +1,4 @@
-"""Submission (daf/submit.py): against a local tournament server with injected failures, no
+"""Submission (daf/ops/submit.py): against a local tournament server with injected failures, no
 duplicates, clear errors, resumable with an idempotency key; https only; season names stay one
 path segment."""
 
@@ -13,9 +13,9 @@ import pytest
 from helpers import run_daf
 from tournament_server import TournamentServer
 
-from daf import auth, bundle
 from daf.errors import UserError
-from daf.submit import Submitter, require_https, submission_key
+from daf.ops import auth, bundle
+from daf.ops.submit import Submitter, require_https, submission_key
 
 
 def test_submit_survives_injected_failures_without_duplicates(bundle_zip, tmp_path):

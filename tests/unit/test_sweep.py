@@ -12,10 +12,15 @@ import torch
 from helpers import REPO
 from scipy import stats
 
-from daf import ppo, sweep
-from daf.config import PPOConfig, SweepConfig, TrainConfig, validate_study
+from daf.config.load import validate_study
+from daf.config.sweeps import SweepConfig
+from daf.config.training import PPOConfig, TrainConfig
 from daf.errors import UserError
-from daf.rollout import episode_seed
+from daf.evaluation.episodes import episode_seed
+from daf.sweeps import search, selection
+from daf.sweeps import space as sweep_space
+from daf.sweeps import trials as sweep_trials
+from daf.training import ppo
 
 BASE = {"policies": {"ppo": {"train": {"mission": "cogs.tiny", "steps": 128}}}, "missions": ["cogs.tiny"]}
 
@@ -33,19 +38,19 @@ def test_grid_expands_every_combination_with_stable_ids():
         "ent_coef": {"low": 0.0, "high": 0.03, "points": 4},
         "arch": {"values": ["cnn", "lstm"]},
     }
-    trials = sweep.planned_trials(make_sweep(strategy="grid", space=space))
+    trials = sweep_space.planned_trials(make_sweep(strategy="grid", space=space))
     assert len(trials) == 3 * 4 * 2
     assert len({t.id for t in trials}) == 24
     assert sorted({t.params["ent_coef"] for t in trials}) == pytest.approx([0.0, 0.01, 0.02, 0.03])
     # a new grid value adds trials; every existing trial keeps its id (and its results)
     space["learning_rate"]["values"].append(3e-2)
-    grown = sweep.planned_trials(make_sweep(strategy="grid", space=space))
+    grown = sweep_space.planned_trials(make_sweep(strategy="grid", space=space))
     assert len(grown) == 32 and {t.id for t in trials} < {t.id for t in grown}
 
 
 def test_grid_points_on_a_log_scale_and_integers():
     space = {"hidden_size": {"low": 16, "high": 256, "log": True, "points": 5}}
-    values = [t.params["hidden_size"] for t in sweep.planned_trials(make_sweep(strategy="grid", space=space))]
+    values = [t.params["hidden_size"] for t in sweep_space.planned_trials(make_sweep(strategy="grid", space=space))]
     assert values == [16, 32, 64, 128, 256] and all(type(v) is int for v in values)
 
 
@@ -55,21 +60,21 @@ def test_random_trials_are_seeded_in_range_and_a_larger_budget_appends():
         "num_envs": {"low": 2, "high": 8},
         "norm_adv": {"values": [True, False]},
     }
-    small = sweep.planned_trials(make_sweep(strategy="random", trials=6, space=space))
-    large = sweep.planned_trials(make_sweep(strategy="random", trials=40, space=space))
+    small = sweep_space.planned_trials(make_sweep(strategy="random", trials=6, space=space))
+    large = sweep_space.planned_trials(make_sweep(strategy="random", trials=40, space=space))
     assert [t.id for t in large[:6]] == [t.id for t in small]
     lrs = np.array([t.params["learning_rate"] for t in large])
     assert lrs.min() >= 1e-4 and lrs.max() <= 1e-1
     assert (np.log10(lrs) < -2.5).sum() >= 10  # log-uniform: half the mass below 10^-2.5
     envs = {t.params["num_envs"] for t in large}
     assert envs <= set(range(2, 9)) and len(envs) >= 5 and all(type(v) is int for v in envs)
-    other_seed = sweep.planned_trials(make_sweep(strategy="random", trials=6, space=space, sampler_seed=1))
+    other_seed = sweep_space.planned_trials(make_sweep(strategy="random", trials=6, space=space, sampler_seed=1))
     assert [t.id for t in other_seed] != [t.id for t in small]
 
 
 def test_trial_settings_apply_hyperparameters_and_arch():
     base = TrainConfig(mission="cogs.tiny", steps=100, hyperparameters=PPOConfig(num_envs=2))
-    settings = sweep.apply_params(base, {"learning_rate": 0.01, "arch": "lstm"})
+    settings = sweep_space.apply_params(base, {"learning_rate": 0.01, "arch": "lstm"})
     assert settings.arch == "lstm" and settings.hyperparameters.learning_rate == 0.01
     assert settings.hyperparameters.num_envs == 2  # the rest of the base stays
 
@@ -178,8 +183,8 @@ def test_sweep_best_spec_resolves_to_the_sweeps_checkpoint():
 
 def _run(tmp_path: Path, name: str, **params) -> dict:
     base = TrainConfig(mission="cogs.tiny", steps=128, hyperparameters=PPOConfig(num_envs=2, rollout_steps=16))
-    settings = sweep.apply_params(base, params)
-    return sweep.run_trial(settings, tmp_path / name, ["cogs.tiny"], 2, 5, "mean", [], label=name)
+    settings = sweep_space.apply_params(base, params)
+    return sweep_trials.run_trial(settings, tmp_path / name, ["cogs.tiny"], 2, 5, "mean", [], label=name)
 
 
 def test_hyperparameters_reach_the_trainer(tmp_path):
@@ -206,7 +211,7 @@ def test_a_failing_trial_is_recorded_not_scored(tmp_path):
     record = _run(tmp_path, "bad", num_minibatches=4096)  # more minibatches than samples
     assert record["status"] == "failed" and record["objective"] is None
     assert "num_minibatches (4096)" in record["error"] and "Traceback" in record["traceback"]
-    table = sweep.trial_table(
+    table = selection.trial_table(
         [
             {
                 "trial": "t1",
@@ -228,8 +233,8 @@ def test_a_failing_trial_is_recorded_not_scored(tmp_path):
     )
     assert list(table["status"]) == ["completed", "failed", "pruned"]
     assert table["objective"].isna().tolist() == [False, True, True]
-    assert sweep.top_trials(table, 3, "maximize") == ["t1"]  # never the failed one, even minimizing
-    assert sweep.top_trials(table, 3, "minimize") == ["t1"]
+    assert selection.top_trials(table, 3, "maximize") == ["t1"]  # never the failed one, even minimizing
+    assert selection.top_trials(table, 3, "minimize") == ["t1"]
 
 
 def test_machine_errors_propagate_so_the_job_is_retried(tmp_path, monkeypatch):
@@ -264,7 +269,7 @@ def _spaces():
 
 
 def _ask(journal, slot, index, spaces=None):
-    return sweep.ask(spaces or _spaces(), "maximize", 0, 2, "s", journal, slot, index)
+    return search.ask(spaces or _spaces(), "maximize", 0, 2, "s", journal, slot, index)
 
 
 def _completed(value):
@@ -276,7 +281,7 @@ def test_tpe_resumes_from_the_journal_without_repeating_a_trial(tmp_path):
     first = [_ask(journal, f"r000-00{i}", i) for i in range(2)]
     assert first[0]["params"] != first[1]["params"]
     for proposal, value in zip(first, [0.3, 0.7]):
-        told = sweep.tell("s", journal, "maximize", proposal, _completed(value))
+        told = search.tell("s", journal, "maximize", proposal, _completed(value))
         assert told["status"] == "completed"
     # a crash after the journal got round 1's trial but before its proposal file: re-asking
     # the slot (in a new process: a fresh study object) returns the same trial
@@ -284,18 +289,18 @@ def test_tpe_resumes_from_the_journal_without_repeating_a_trial(tmp_path):
     again = _ask(journal, "r001-000", 2)
     assert again == second
     # telling twice is a no-op; the journal keeps every finished trial
-    sweep.tell("s", journal, "maximize", first[0], _completed(0.9))
-    study = sweep.open_study(journal, "s", "maximize")
+    search.tell("s", journal, "maximize", first[0], _completed(0.9))
+    study = search.open_study(journal, "s", "maximize")
     trials = study.get_trials()
     assert [t.number for t in trials] == [0, 1, 2]
     assert [t.value for t in trials[:2]] == [0.3, 0.7]
     assert [t.user_attrs["slot"] for t in trials] == ["r000-000", "r000-001", "r001-000"]
     assert trials[2].params == second["params"]
-    failed = sweep.tell(
+    failed = search.tell(
         "s", journal, "maximize", second, [{"seed": 0, "status": "failed", "objective": None, "error": "boom"}]
     )
     assert failed["status"] == "failed"
-    frozen = sweep.open_study(journal, "s", "maximize").get_trials()[2]
+    frozen = search.open_study(journal, "s", "maximize").get_trials()[2]
     assert frozen.state.name == "FAIL" and frozen.value is None
     # the space changed under an asked slot: a clear error, not silently mixed trials
     other = make_sweep(strategy="tpe", trials=4, space={"learning_rate": {"low": 1e-3, "high": 1e-2}}).space
@@ -306,20 +311,20 @@ def test_tpe_resumes_from_the_journal_without_repeating_a_trial(tmp_path):
 def test_median_pruner_stops_a_trial_below_the_median(tmp_path):
     journal = tmp_path / "optuna.journal"
     pruner = {"kind": "median", "interval": 100, "startup_trials": 2, "warmup_reports": 0, "reduction_factor": 3}
-    study = sweep.open_study(journal, "s", "maximize", pruner)
+    study = search.open_study(journal, "s", "maximize", pruner)
     for good in (1.0, 2.0):  # two finished trials with intermediate values at steps 1..3
         proposal = _ask(journal, f"r000-00{int(good)}", int(good))
-        hook = sweep.Pruning(study, proposal["optuna_trial_id"], 100, reporter=True)
+        hook = search.Pruning(study, proposal["optuna_trial_id"], 100, reporter=True)
         for step in range(1, 4):
             assert hook({"agent_steps": 100 * step, "reward_per_step": good}) is False
-        sweep.tell("s", journal, "maximize", proposal, _completed(good))
+        search.tell("s", journal, "maximize", proposal, _completed(good))
     poor = _ask(journal, "r001-000", 3)
-    hook = sweep.Pruning(study, poor["optuna_trial_id"], 100, reporter=True)
+    hook = search.Pruning(study, poor["optuna_trial_id"], 100, reporter=True)
     assert hook({"agent_steps": 50, "reward_per_step": 0.0}) is False  # between reports: nothing reported
     assert hook({"agent_steps": 100, "reward_per_step": 0.1}) is True  # mean of 0.0 and 0.1 < median 1.5
     assert hook.reports == [{"step": 1, "agent_steps": 100, "value": pytest.approx(0.05)}]
     # another seed's run of the same trial stops at its next report too
-    follower = sweep.Pruning(study, poor["optuna_trial_id"], 100, reporter=False)
+    follower = search.Pruning(study, poor["optuna_trial_id"], 100, reporter=False)
     assert follower({"agent_steps": 100, "reward_per_step": 5.0}) is True
 
 
@@ -333,7 +338,7 @@ def test_pruned_run_writes_no_model(tmp_path):
 
     stop_after_two.pruned_at = None
     stop_after_two.reports = []
-    record = sweep.run_trial(base, tmp_path / "p", ["cogs.tiny"], 2, 0, "mean", [], "p", pruning=stop_after_two)
+    record = sweep_trials.run_trial(base, tmp_path / "p", ["cogs.tiny"], 2, 0, "mean", [], "p", pruning=stop_after_two)
     assert record["status"] == "pruned" and record["objective"] is None
     assert calls == [64, 128] and not (tmp_path / "p" / "model.pt").exists()
 
@@ -349,7 +354,7 @@ def test_importance_matches_scipy():
     table = pd.DataFrame({"trial": [f"t{i}" for i in range(12)], "status": "completed", "objective": y,
                           "param.learning_rate": lr, "param.arch": arch, "param.gamma": 0.99})  # fmt: skip
     table.loc[0, "status"] = "failed"  # excluded
-    result = sweep.importance(table).set_index("parameter")
+    result = selection.importance(table).set_index("parameter")
     done = table[table["status"] == "completed"]
     expected_rho = abs(stats.spearmanr(done["param.learning_rate"], done["objective"]).statistic)
     assert result.loc["learning_rate", "importance"] == pytest.approx(expected_rho)
@@ -373,21 +378,21 @@ def test_best_trial_is_chosen_on_reevaluation_with_uncertainty():
     strong = _frame("a", rng.normal(1.0, 0.1, 40))
     weak = _frame("b", rng.normal(0.5, 0.1, 40))
     close = _frame("c", rng.normal(0.98, 0.1, 40))
-    table, choice = sweep.select_best({"b": weak, "a": strong}, "mean", "maximize", 0.95, 2000, 0)
+    table, choice = selection.select_best({"b": weak, "a": strong}, "mean", "maximize", 0.95, 2000, 0)
     assert list(table["trial"]) == ["a", "b"] and choice["trial"] == "a"
     assert choice["separated"] and choice["poi_vs_runner_up"] > 0.95
     assert choice["ci_low"] < choice["objective"] < choice["ci_high"]
-    _, tight = sweep.select_best({"a": strong, "c": close}, "mean", "maximize", 0.95, 2000, 0)
+    _, tight = selection.select_best({"a": strong, "c": close}, "mean", "maximize", 0.95, 2000, 0)
     assert not tight["separated"] and 0.3 < tight["poi_vs_runner_up"] < 0.8
-    _, low = sweep.select_best({"a": strong, "b": weak}, "mean", "minimize", 0.95, 2000, 0)
+    _, low = selection.select_best({"a": strong, "b": weak}, "mean", "minimize", 0.95, 2000, 0)
     assert low["trial"] == "b" and low["poi_vs_runner_up"] > 0.95
 
 
 def test_objective_metrics():
     frame = pd.concat([_frame("x", [0.0, 1.0, 1.0, 0.0], missions=("m1",)), _frame("x", [2.0, 2.0], missions=("m2",))])
-    assert sweep.objective(frame, "mean", "x").point == pytest.approx((0.5 + 2.0) / 2)  # missions weigh equally
-    assert sweep.objective(frame, "success_rate", "x").point == pytest.approx((0.5 + 1.0) / 2)
-    assert sweep.objective(frame, "median", "x").point == pytest.approx(1.0)
+    assert sweep_trials.objective(frame, "mean", "x").point == pytest.approx((0.5 + 2.0) / 2)  # missions weigh equally
+    assert sweep_trials.objective(frame, "success_rate", "x").point == pytest.approx((0.5 + 1.0) / 2)
+    assert sweep_trials.objective(frame, "median", "x").point == pytest.approx(1.0)
 
 
 def test_sweep_cli_errors_are_one_line(daf):
@@ -412,7 +417,7 @@ def test_sweep_cli_errors_are_one_line(daf):
 
 def test_vor_objective_plays_every_scenario(tmp_path):
     base = TrainConfig(mission="cogs.tiny", steps=64, hyperparameters=PPOConfig(num_envs=2, rollout_steps=16))
-    record = sweep.run_trial(base, tmp_path / "v", ["cogs.tiny"], 2, 0, "vor", [("random", "random")], "cand")
+    record = sweep_trials.run_trial(base, tmp_path / "v", ["cogs.tiny"], 2, 0, "vor", [("random", "random")], "cand")
     assert record["status"] == "completed", record.get("traceback")
     frame = pd.read_parquet(tmp_path / "v" / "evals.parquet")
     assert sorted(frame["scenario"].unique()) == ["k0", "k1", "k2"]  # cogs.tiny has 2 agents
@@ -420,13 +425,13 @@ def test_vor_objective_plays_every_scenario(tmp_path):
     assert counts == {"k1": 2, "k2": 4}  # k candidate agents in each of 2 episodes
     expected = _vor_by_hand(frame, "cand")
     assert record["objective"] == pytest.approx(expected)
-    table, choice = sweep.select_best({"a": frame.assign(policy=frame["policy"].replace("cand", "a"))}, "vor",
+    table, choice = selection.select_best({"a": frame.assign(policy=frame["policy"].replace("cand", "a"))}, "vor",
                                       "maximize", 0.95, 200, 0)  # fmt: skip
     assert choice["objective"] == pytest.approx(expected) and "runner_up" not in choice
 
 
 def _vor_by_hand(frame, candidate):
-    """VOR straight from the rows (cogames metta_alo.scoring), without daf.vor: per mission,
+    """VOR straight from the rows (cogames metta_alo.scoring), without daf.stats.vor: per mission,
     the replacement mean is the mean over the k0 episodes of the all-agent mean reward; mean_k
     is the mean over scenario k's episodes of the mean reward of the candidate's k agents;
     VOR = sum_k(mean_k * k * episodes_k) / sum_k(k * episodes_k) - replacement mean. Missions
@@ -475,12 +480,12 @@ HAND_SCENARIOS = {
 def test_vor_objective_is_value_over_replacement_by_hand():
     frame = _scenario_frame("t", HAND_SCENARIOS)
     assert _vor_by_hand(frame, "t") == pytest.approx(29 / 12)  # the helper agrees with the hand count
-    estimate = sweep.objective(frame, "vor", "t", reps=500)
+    estimate = sweep_trials.objective(frame, "vor", "t", reps=500)
     assert estimate.point == pytest.approx(29 / 12)
     assert estimate.low <= estimate.point <= estimate.high
     # a trial whose agents all get 1 more: every mean_k rises by 1, so VOR is 29/12 + 1 = 41/12
     better = _scenario_frame("u", HAND_SCENARIOS, bonus=1.0)
-    table, choice = sweep.select_best({"t": frame, "u": better}, "vor", "maximize", 0.95, 500, 0)
+    table, choice = selection.select_best({"t": frame, "u": better}, "vor", "maximize", 0.95, 500, 0)
     assert table["trial"].tolist() == ["u", "t"]
     assert table["objective"].tolist() == pytest.approx([41 / 12, 29 / 12])
     assert choice["trial"] == "u" and choice["objective"] == pytest.approx(41 / 12) and choice["runner_up"] == "t"
@@ -489,7 +494,7 @@ def test_vor_objective_is_value_over_replacement_by_hand():
 def test_objective_ci_is_run_level_with_several_seeds():
     """A trial trained with seeds whose networks differ (mean 0, 10, 20) gets a CI over runs
     spanning most of that spread; the same episodes read as one network give a narrow one."""
-    from daf.sweep import objective
+    from daf.sweeps.trials import objective
 
     rng = np.random.default_rng(0)
     rows = []
@@ -579,7 +584,7 @@ def tiny_model(tmp_path_factory):
     """A barely trained cogs.tiny network (2 agents): a candidate for mixed episodes."""
     out = tmp_path_factory.mktemp("tiny") / "m"
     base = TrainConfig(mission="cogs.tiny", steps=64, hyperparameters=PPOConfig(num_envs=2, rollout_steps=16))
-    assert sweep.run_trial(base, out, ["cogs.tiny"], 1, 0, "mean", [], "m")["status"] == "completed"
+    assert sweep_trials.run_trial(base, out, ["cogs.tiny"], 1, 0, "mean", [], "m")["status"] == "completed"
     return out / "model.pt"
 
 
@@ -589,14 +594,14 @@ def test_vor_pool_weights_are_honoured(tiny_model):
     against `a` alone; equal shares split k0 one agent each."""
 
     def play(replacement, weights=None):
-        return sweep.evaluate_checkpoint(tiny_model, ["cogs.tiny"], 2, 0, "vor", replacement, "cand",
+        return sweep_trials.evaluate_checkpoint(tiny_model, ["cogs.tiny"], 2, 0, "vor", replacement, "cand",
                                          weights=weights, num_envs=2)  # fmt: skip
 
     pool = [("a", "random"), ("b", "noop")]
     weighted, alone, equal = play(pool, [1.0, 1e-9]), play(pool[:1]), play(pool)
     pd.testing.assert_frame_equal(weighted, alone)
-    assert sweep.objective(weighted, "vor", "cand").point == pytest.approx(_vor_by_hand(alone, "cand"))
-    assert sweep.objective(equal, "vor", "cand").point == pytest.approx(_vor_by_hand(equal, "cand"))
+    assert sweep_trials.objective(weighted, "vor", "cand").point == pytest.approx(_vor_by_hand(alone, "cand"))
+    assert sweep_trials.objective(equal, "vor", "cand").point == pytest.approx(_vor_by_hand(equal, "cand"))
     k0 = equal[equal["scenario"] == "k0"].groupby(["episode", "policy"]).size().to_dict()
     assert k0 == {(0, "a"): 1, (0, "b"): 1, (1, "a"): 1, (1, "b"): 1}
     with pytest.raises(ValueError, match="2 replacement policies but 1 weights"):
@@ -604,12 +609,12 @@ def test_vor_pool_weights_are_honoured(tiny_model):
 
 
 def test_evaluation_runs_num_envs_episodes_in_lockstep(tiny_model, monkeypatch):
-    from daf import rollout
+    from daf.evaluation import episodes as rollout
 
     seen, real = [], rollout.run_episodes
     monkeypatch.setattr(rollout, "run_episodes", lambda *a, **k: seen.append(k["num_envs"]) or real(*a, **k))
-    sweep.evaluate_checkpoint(tiny_model, ["cogs.tiny"], 3, 0, "mean", [], "cand", num_envs=3)
-    sweep.evaluate_checkpoint(tiny_model, ["cogs.tiny"], 2, 0, "vor", [("a", "random")], "cand", num_envs=5)
+    sweep_trials.evaluate_checkpoint(tiny_model, ["cogs.tiny"], 3, 0, "mean", [], "cand", num_envs=3)
+    sweep_trials.evaluate_checkpoint(tiny_model, ["cogs.tiny"], 2, 0, "vor", [("a", "random")], "cand", num_envs=5)
     assert seen == [3, 5, 5, 5]  # vor: one call per scenario k = 0, 1, 2
 
 
@@ -644,7 +649,7 @@ def test_summarize_sweep_counts_and_ranks_by_the_mean_over_seeds():
             run("b", 1, objective=2.5), run("c", 0, "failed", error="diverged"), run("c", 1, objective=9.0),
             run("d", 0, "pruned"), run("d", 1, objective=8.0)]  # fmt: skip
     spec = make_sweep(strategy="grid", space={"learning_rate": {"values": [0.001]}}, top_k=2)
-    table, summary = sweep.summarize_sweep(spec, runs)
+    table, summary = selection.summarize_sweep(spec, runs)
     objective = table.set_index("trial")["objective"]
     assert objective[["a", "b"]].tolist() == [2.0, 2.5] and objective[["c", "d"]].isna().all()
     assert table.set_index("trial")["status"].to_dict() == {
@@ -654,8 +659,8 @@ def test_summarize_sweep_counts_and_ranks_by_the_mean_over_seeds():
 
 def test_trial_settings_name_the_bad_key_of_the_train_settings():
     with pytest.raises(UserError, match=r"^invalid config --base: bogus: unknown key \(valid keys: mission, missions"):
-        sweep.trial_settings({"mission": "cogs.tiny", "steps": 10, "bogus": 1}, 0, {}, "t1")
+        sweep_space.trial_settings({"mission": "cogs.tiny", "steps": 10, "bogus": 1}, 0, {}, "t1")
     with pytest.raises(UserError, match=r"^--base must be a JSON mapping"):
-        sweep.trial_settings([1, 2], 0, {}, "t1")
-    settings = sweep.trial_settings({"mission": "cogs.tiny", "steps": 10}, 7, {"learning_rate": 0.01}, "t1")
+        sweep_space.trial_settings([1, 2], 0, {}, "t1")
+    settings = sweep_space.trial_settings({"mission": "cogs.tiny", "steps": 10}, 7, {"learning_rate": 0.01}, "t1")
     assert settings.seed == 7 and settings.hyperparameters.learning_rate == 0.01

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from daf.errors import UserError
-from daf.rollout import allocate_counts, seat_assignment
-from daf.vor import vor, weighted_scores
+from daf.evaluation.episodes import allocate_counts, seat_assignment
+from daf.stats.vor import vor, weighted_scores
 
 
 def table(scenario: str, episodes: list[list[tuple[str, float]]], mission: str = "m") -> pd.DataFrame:

@@ -32,8 +32,8 @@ def planned(workdir: Path, config: str = "study.yaml") -> set[tuple]:
 def weights(path: Path, value: float) -> None:
     from mettagrid.policy.stateless import StatelessPolicy
 
+    from daf.evaluation.episodes import mission_env_info
     from daf.missions import MISSIONS
-    from daf.rollout import mission_env_info
 
     torch.manual_seed(0)
     policy = StatelessPolicy(mission_env_info(MISSIONS["cogs.tiny"]))

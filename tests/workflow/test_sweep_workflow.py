@@ -121,7 +121,7 @@ def test_best_trial_is_a_policy_of_the_comparison(swept):
 
 
 def test_tpe_rounds_are_in_the_journal(swept):
-    from daf.sweep import open_study
+    from daf.sweeps.search import open_study
 
     study = open_study(swept / "results/sweeps/tpe/optuna.journal", "tpe", "maximize")
     trials = study.get_trials()
@@ -175,7 +175,7 @@ def test_larger_budgets_run_only_new_trials(swept, tmp_path):
     after = {p.parent.name: json.loads(p.read_text())["params"]
              for p in (workdir / "results/sweeps/tpe/trials").glob("*/proposal.json")}  # fmt: skip
     assert len(after) == 6 and {k: after[k] for k in before} == before
-    from daf.sweep import open_study
+    from daf.sweeps.search import open_study
 
     trials = open_study(workdir / "results/sweeps/tpe/optuna.journal", "tpe", "maximize").get_trials()
     assert len(trials) == 6  # resumed from the journal: nothing asked twice
@@ -210,8 +210,8 @@ def test_vor_sweep_against_a_weighted_replacement_pool(tmp_path):
     scenario k splits the other 4 - k agents by largest remainder of those weights (k0 3:1,
     k1 2:1, k2 2:0, k3 1:0; equal shares would give k0 2:2 and k2 1:1), in the trial's runs
     and in the best trial's re-evaluation, with the study's evaluation.num_envs."""
-    from daf.sweep import trial_id
-    from daf.vor import vor
+    from daf.stats.vor import vor
+    from daf.sweeps.space import trial_id
 
     mission = tmp_path / "quad.py"
     mission.write_text(QUAD_MISSION)

@@ -1,4 +1,4 @@
-# Hyperparameter sweeps (daf.sweep) and variant sweeps. A run = one trial x one training
+# Hyperparameter sweeps (daf.sweeps.space) and variant sweeps. A run = one trial x one training
 # seed: one job trains it and evaluates it (a failure of the trial itself is recorded in
 # run.json as failed, never scored). grid/random trials are known from the config; tpe
 # trials are asked from Optuna round by round (round r waits for every trial of round r-1).

@@ -11,7 +11,7 @@ rule train:
         sidecar=paths.MODEL_SIDECAR,
         log=paths.TRAIN_LOG,
     params:
-        missions=lambda w: train_mission_flags(train_settings(w.policy)),
+        missions=lambda w: PLAN.train_mission_flags(w.policy),
         mission_sha=lambda w: [MISSION_SHA[mission_id(m)] for m in train_settings(w.policy).mission_names()],  # rerun trigger
         steps=lambda w: train_settings(w.policy).steps,
         seed=lambda w: checked_seed(w),

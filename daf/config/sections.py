@@ -1,0 +1,191 @@
+"""The other sections of a study: policies, evaluation, curves, plan, tracking, report,
+compare, vor, crossplay and mission variants.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from daf.config.base import MissionName, Strict
+from daf.config.sweeps import SWEEP_SPEC
+from daf.config.training import TrainConfig
+from daf.errors import UserError
+
+
+class PolicyConfig(Strict):
+    spec: str | None = Field(
+        default=None,
+        description="Policy SPEC: shorthand (random, noop, lstm, stateless, baseline), class path, "
+        "class=...,data=PATH, a DAF checkpoint path, or sweep:NAME:best (a sweep's best "
+        "trial). Give either spec or train.",
+    )
+    train: TrainConfig | None = Field(default=None, description="Train this policy with PPO instead.")
+    missions: list[str] | None = Field(
+        default=None,
+        description="Evaluate only on these of the study's missions (default: all). A trained network "
+        "only plays missions with the observation features and actions it was trained on.",
+    )
+    description: str = Field(default="", description="Shown in the report.")
+
+    @field_validator("spec")
+    @classmethod
+    def _spec_parses(cls, spec: str | None) -> str | None:
+        from daf.policies import parse_spec
+
+        if spec is not None and not SWEEP_SPEC.match(spec.strip()):
+            try:
+                parse_spec(spec)
+            except UserError as exc:
+                raise ValueError(str(exc)) from None
+        return spec
+
+    @model_validator(mode="after")
+    def _spec_or_train(self) -> PolicyConfig:
+        if (self.spec is None) == (self.train is None):
+            raise ValueError("give exactly one of `spec` (an existing policy) or `train` (a policy DAF trains)")
+        return self
+
+
+class EvaluationConfig(Strict):
+    episodes: int = Field(default=32, ge=1, le=100_000, description="Episodes per policy x mission.")
+    seed: int = Field(default=0, ge=0, description="Base seed; episode k uses the same map for every policy.")
+    num_envs: int = Field(default=16, ge=1, le=1024, description="Episodes run in lockstep per batch.")
+    chunk: int = Field(
+        default=64,
+        ge=1,
+        le=100_000,
+        description="Episodes per evaluation job. Episode k's seed does not depend on `episodes`, so raising "
+        "`episodes` plays only the new chunks; the chunks are merged per policy x mission. Smaller chunks "
+        "spread one evaluation over more jobs; each job costs a process start and its share of the DAG.",
+    )
+
+
+class CurvesConfig(Strict):
+    """Learning curves: every periodic checkpoint of every training run, evaluated on the policy's missions."""
+
+    episodes: int = Field(default=16, ge=1, le=100_000, description="Episodes per checkpoint x mission.")
+
+
+class PlanConfig(Strict):
+    """Power analysis with this study's evaluations as the pilot (rule `plan`, `daf plan`):
+    the runs and episodes that reach a CI half-width, or detect a difference with a power."""
+
+    half_width: float | None = Field(
+        default=None,
+        gt=0,
+        description="Target CI half-width of a policy's mean (normalised units when compare.normalization is set).",
+    )
+    difference: float | None = Field(
+        default=None, gt=0, description="Difference to detect between two policies (default: the pilot's own)."
+    )
+    power: float = Field(default=0.8, gt=0, lt=1, description="Wanted power of the test at compare.alpha.")
+    max_runs: int = Field(default=20, ge=1, le=1000, description="Largest runs per policy considered.")
+    pairs: list[str] | None = Field(
+        default=None, description="Pairs 'A:B' to plan (default: every pair of policies sharing a mission)."
+    )
+    sims: int = Field(default=2000, ge=100, le=1_000_000, description="Simulated experiments per design.")
+
+
+class TrackingConfig(Strict):
+    tensorboard: bool = Field(
+        default=False,
+        description="Trained policies also write TensorBoard scalars to "
+        "results/checkpoints/{policy}/seed{seed}/tensorboard/ (needs the tensorboard extra).",
+    )
+
+
+class ReportConfig(Strict):
+    title: str = Field(default="DAF study", description="Report title.")
+    replays: bool = Field(default=True, description="Embed a replay GIF per policy x mission (episode 0).")
+
+
+class NormalizationConfig(Strict):
+    low: str = Field(description="Policy whose mean score is 0 on every mission (e.g. random).")
+    high: str = Field(description="Policy whose mean score is 1 on every mission (e.g. baseline).")
+
+
+class CompareConfig(Strict):
+    """Statistics of the comparison (rule `compare`, `daf compare`)."""
+
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Confidence level of every interval.")
+    bootstrap_reps: int = Field(default=10_000, ge=100, le=1_000_000, description="Bootstrap resamples.")
+    interval: Literal["percentile", "bca"] = Field(default="percentile", description="Bootstrap interval method.")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance level for the pairwise table.")
+    correction: Literal["holm", "bh"] = Field(
+        default="holm", description="Multiple-comparison correction: holm (FWER) or bh (Benjamini-Hochberg FDR)."
+    )
+    normalization: NormalizationConfig | None = Field(
+        default=None, description="Normalise scores per mission between two policies (used by ALL aggregates)."
+    )
+
+
+class VorConfig(Strict):
+    """Value over replacement (rule `vor`): candidates against a replacement policy or pool."""
+
+    candidates: list[str] = Field(min_length=1, description="Policy names to score.")
+    replacement: str | list[str] = Field(description="Replacement policy name, or several (a pool).")
+    replacement_weights: list[float] | None = Field(
+        default=None, description="Pool shares (default equal); agents are split by largest remainder."
+    )
+    episodes: int = Field(default=16, ge=1, le=100_000, description="Episodes per scenario (per k).")
+    missions: list[str] | None = Field(
+        default=None, description="Missions to score on (default: each candidate's missions)."
+    )
+
+    @field_validator("replacement", mode="after")
+    @classmethod
+    def _as_list(cls, value: str | list[str]) -> list[str]:
+        names = [value] if isinstance(value, str) else list(value)
+        if not names:
+            raise ValueError("name at least one replacement policy")
+        return names
+
+
+class CrossplayConfig(Strict):
+    """Cross-play (rules `crossplay_cell`, `crossplay`): every ordered pair of policies as teammates."""
+
+    policies: list[str] = Field(min_length=2, description="Policy names; every ordered pair (A, B) is a cell.")
+    missions: list[MissionName] | None = Field(
+        default=None, description="Missions to cross-play on, among the study's (default: all of them)."
+    )
+    episodes: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Episodes per cell (default: evaluation.episodes): the study's episodes 0..N-1, so the "
+        "diagonal (self-play) is the first N episodes of the ordinary evaluation; at most evaluation.episodes.",
+    )
+    splits: list[Literal["half", "one", "all_but_one"] | Annotated[int, Field(ge=1)]] = Field(
+        default=["half"],
+        min_length=1,
+        description="Agents of the row policy A: half (N // 2), one, all_but_one, or a count; "
+        "the column policy B plays the rest. Checked against each mission's agent count.",
+    )
+
+
+class VariantConfig(Strict):
+    """Policies evaluated across the variants of a mission family (rule `variants`)."""
+
+    policies: list[str] = Field(min_length=1, description="Policy names of this study.")
+    family: str | None = Field(default=None, description="A registry family (e.g. cogs): all its missions.")
+    missions: list[MissionName] | None = Field(default=None, description="Or an explicit list of mission variants.")
+
+    @model_validator(mode="after")
+    def _family_or_missions(self) -> VariantConfig:
+        from daf.missions import MISSIONS
+
+        if (self.family is None) == (self.missions is None):
+            raise ValueError("give either `family` or `missions`")
+        families = sorted({m.family for m in MISSIONS.values()})
+        if self.family is not None and self.family not in families:
+            raise ValueError(f"unknown family '{self.family}'; valid families: {', '.join(families)}")
+        return self
+
+    def mission_names(self) -> list[str]:
+        from daf.missions import MISSIONS
+
+        if self.missions is not None:
+            return list(self.missions)
+        return [name for name, m in MISSIONS.items() if m.family == self.family]

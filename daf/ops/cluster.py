@@ -19,7 +19,7 @@ from pathlib import Path
 
 from daf.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # daf/ops/ -> the repository
 
 
 def resource_value(raw: object) -> object:

@@ -16,7 +16,7 @@ RULE_VERSIONS = {
     "compare": 3,
     "analysis": 2,
     "render": 1,
-    "report": 3,
+    "report": 4,  # 4: findings first, power analysis as tables, long tables collapsed
     "sweep": 2,
     "sweep_best": 3,  # its own number: choosing the best trial again must not retrain the trials
     "curves": 2,

@@ -15,6 +15,7 @@ from daf.config.study import StudyConfig
 from daf.config.training import TrainConfig
 from daf.missions import get_mission, mission_id
 from daf.report import figures, heatmaps, sweep_figures, training_figures
+from daf.report.findings import LEVELS, findings
 from daf.report.readers import ReportInputs, train_run_label
 from daf.stats.estimates import clear_winner
 from daf.stats.scores import ALL
@@ -27,6 +28,7 @@ def build_context(inputs: ReportInputs) -> dict:
     trained_on = _trained_on(inputs)
     return {
         **comparison_context(inputs),
+        "plan": plan_context(inputs.plan),
         **vor_context(inputs),
         **crossplay_context(inputs),
         **training_context(inputs, trained_on),
@@ -85,6 +87,33 @@ def comparison_context(inputs: ReportInputs) -> dict:
         "poi_figure": figures.poi_figure(pairwise, sorted(board["policy"].unique())),
         "profile_figure": figures.profile_figure(inputs.profiles, normalized),
         "pairwise": pairwise.to_dict("records"),
+        "findings": findings(inputs.board, pairwise),
+        "levels": LEVELS,
+    }
+
+
+def plan_context(plan: dict | None) -> dict | None:
+    """`daf plan`'s JSON as the report's tables: per policy x mission (precision) and per pair x
+    mission x test (power) the smallest design that reaches the target, else the largest tried."""
+    if plan is None:
+        return None
+
+    def smallest(records: list[dict], keys: list[str]) -> list[dict]:
+        rows = []
+        for _, part in pd.DataFrame.from_records(records).groupby(keys, sort=True):
+            reached = part[part["reachable"].astype(bool)]
+            rows.append((reached.iloc[0] if len(reached) else part.iloc[-1]).to_dict())
+        return rows
+
+    settings = plan.get("settings", {})
+    precision, power = plan.get("precision") or [], plan.get("power") or []
+    return {
+        "precision": smallest(precision, ["policy", "mission"]) if precision else [],
+        "power": smallest(power, ["policy_a", "policy_b", "mission", "test"]) if power else [],
+        "lines": plan.get("summary", []),
+        "alpha": settings.get("alpha", 0.05),
+        "half_width": settings.get("half_width"),
+        "power_target": settings.get("power", 0.8),
     }
 
 
@@ -147,7 +176,6 @@ def training_context(inputs: ReportInputs, trained_on: dict[str, list[str]]) -> 
         "training_figure": training_figures.training_figure(inputs.logs),
         "mission_curves_figure": training_figures.mission_curves_figure(inputs.logs, trained_on),
         "curves_figure": training_figures.sample_efficiency_figure(inputs.curve_summary, confidence),
-        "plan": inputs.plan,
         "final_vs_best": inputs.final_vs_best.to_dict("records"),
         "final_vs_best_columns": list(inputs.final_vs_best.columns),
         "training": [_training_row(inputs, label, log, trained_on) for label, log in sorted(inputs.logs.items())],

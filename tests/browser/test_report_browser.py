@@ -3,9 +3,12 @@
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 from browser import Page, chromium_path
 from workflow_runs import build_study
+
+from daf.report.formatting import num
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +31,8 @@ def test_report_in_headless_chromium(report, tmp_path):
         )
         svgs = page.evaluate("document.querySelectorAll('svg').length")
         sections = page.evaluate("Array.from(document.querySelectorAll('h2')).map(h => h.id)")
+        overall = page.evaluate("document.getElementById('finding-overall').textContent")
+        closed = page.evaluate("Array.from(document.querySelectorAll('#pairwise ~ details')).map(d => d.open)")
         # sorting works: click the 'Mean' header of the overall table twice, rows reorder
         sorted_ok = page.evaluate("""(() => {
             const table = document.querySelector('#leaderboard ~ table.sortable');
@@ -50,9 +55,15 @@ def test_report_in_headless_chromium(report, tmp_path):
     assert external == [], external  # the report is self-contained
     assert images and all(ok and w > 0 and h > 0 for ok, w, h, _ in images), images  # every GIF decodes
     assert svgs >= 3
-    assert {"summary", "leaderboard", "pairwise", "vor", "training", "analysis", "replays", "provenance"} <= set(
-        sections
+    assert sections[0] == "findings"  # the story first
+    assert {"leaderboard", "pairwise", "plan", "vor", "training", "analysis", "replays", "provenance"} <= set(sections)
+    # the overall finding names the leaderboard's top ALL row with its numbers
+    board = pd.read_parquet(report.parents[1] / "comparison/leaderboard.parquet")
+    top = board[board["mission"] == "ALL"].sort_values(["mean", "policy"], ascending=[False, True]).iloc[0]
+    assert f"{top['policy']}, mean {num(top['mean'])} [{num(top['ci_low'])}, {num(top['ci_high'])}]" in " ".join(
+        overall.split()
     )
+    assert closed and not any(closed[:1])  # the pairwise table starts collapsed
     assert sorted_ok
     pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("L"), dtype=float)
     assert pixels.std() > 10 and (pixels < 128).mean() > 0.005  # not a blank page

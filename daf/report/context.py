@@ -87,7 +87,7 @@ def comparison_context(inputs: ReportInputs) -> dict:
         "poi_figure": figures.poi_figure(pairwise, sorted(board["policy"].unique())),
         "profile_figure": figures.profile_figure(inputs.profiles, normalized),
         "pairwise": pairwise.to_dict("records"),
-        "findings": findings(inputs.board, pairwise),
+        "findings": findings(inputs.board, pairwise, study.compare.alpha),
         "levels": LEVELS,
     }
 

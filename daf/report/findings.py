@@ -12,6 +12,8 @@ Mann-Whitney or their one-sample and across-missions forms), with its corrected 
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from daf.stats.estimates import clear_winner
@@ -39,7 +41,21 @@ def pair_row(pairwise: pd.DataFrame, a: str, b: str, mission: str) -> dict | Non
         "significant": bool(row["significant"]),
         "level": str(row["level"]),
         "runs": (int(row["runs_b"]), int(row["runs_a"])) if flip else (int(row["runs_a"]), int(row["runs_b"])),
+        "n": int(row["n_pairs"]),
+        "smallest_p": smallest_p(str(row["test"]), int(row["n_pairs"]), int(row["runs_a"]), int(row["runs_b"])),
     }
+
+
+def smallest_p(test: str, n: int, runs_a: int, runs_b: int) -> float | None:
+    """The smallest two-sided p-value a rank test can give at this size (before correction):
+    2 / 2^n for a signed-rank test over n pairs, 2 / C(m + k, m) for Mann-Whitney over m and k
+    training runs; None for other tests. At or above alpha, no data of this size can be
+    significant: more units, not a larger effect, would resolve it."""
+    if test.startswith("wilcoxon"):
+        return 2.0 / 2**n if n > 0 else 1.0
+    if test == "mannwhitney" and runs_a > 1 and runs_b > 1:
+        return 2.0 / math.comb(runs_a + runs_b, runs_a)
+    return None
 
 
 def leader(board: pd.DataFrame, pairwise: pd.DataFrame, mission: str) -> dict | None:
@@ -74,9 +90,10 @@ def leader(board: pd.DataFrame, pairwise: pd.DataFrame, mission: str) -> dict | 
     return finding
 
 
-def findings(board: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
+def findings(board: pd.DataFrame, pairwise: pd.DataFrame, alpha: float = 0.05) -> dict:
     """Overall and per-mission leaders, the missions whose leader the study could not separate
-    from the runner-up, and the policies trained once (their intervals hold evaluation noise only)."""
+    from the runner-up (and of those, the ones where the test cannot reach `alpha` at this
+    many units), and the policies trained once (their intervals hold evaluation noise only)."""
     missions = sorted(m for m in board["mission"].unique() if m != ALL)
     per_mission = [leader(board, pairwise, m) for m in missions]
     noted = board["note"].fillna("").astype(str).str.len() > 0  # e.g. "one training run"
@@ -85,5 +102,11 @@ def findings(board: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
         "overall": leader(board, pairwise, ALL) if (board["mission"] == ALL).any() else None,
         "missions": per_mission,
         "unresolved": [f["mission"] for f in per_mission if f["resolved"] is False],
+        "too_few_units": [f["mission"] for f in per_mission if f["resolved"] is False and _floored(f, alpha)],
         "trained_once": list(trained_once),
     }
+
+
+def _floored(finding: dict, alpha: float) -> bool:
+    c = finding["comparison"]
+    return c is not None and not c["significant"] and c["smallest_p"] is not None and c["smallest_p"] >= alpha

@@ -73,6 +73,7 @@ def test_what_the_study_resolved_and_what_it_did_not(tables):
     assert clear["comparison"]["level"] == "run"  # ppo has several training runs
     assert close["resolved"] is False and not close["separated"]
     assert result["unresolved"] == ["close"]
+    assert result["too_few_units"] == []  # 8 runs: the signed-rank test can reach 0.05
     assert result["trained_once"] == []
     assert result["overall"]["policy"] == "ppo"
 
@@ -83,6 +84,7 @@ def test_a_policy_trained_once_is_named_and_a_mission_played_by_one_policy_has_n
     board, pairwise, _ = compare(pd.concat(frames, ignore_index=True), CompareSettings(reps=500, trained=("ppo",)))
     result = findings(board, pairwise)
     assert result["trained_once"] == ["ppo"]
+    assert result["too_few_units"] == []
     solo = next(f for f in result["missions"] if f["mission"] == "solo")
     assert solo["runner_up"] is None and solo["resolved"] is None and "solo" not in result["unresolved"]
 
@@ -98,6 +100,29 @@ def test_the_findings_section_states_the_tables_numbers(tables):
     assert f"mean {num(overall['mean'])} [{num(overall['ci_low'])}, {num(overall['ci_high'])}]" in html
     assert "1 of 2 mission leaders are resolved" in html and "ppo on clear" in html
     assert "<strong>Not resolved</strong> on close" in html
+
+
+def test_three_training_runs_cannot_resolve_a_lead_however_large():
+    rng = np.random.default_rng(0)
+    frames = [evals("ppo", "m", 10 + rng.normal(0, 0.1, (3, 16)), runs=3), evals("random", "m", rng.normal(0, 0.1, 16))]
+    board, pairwise, _ = compare(pd.concat(frames, ignore_index=True), CompareSettings(reps=500, trained=("ppo",)))
+    result = findings(board, pairwise)
+    (m,) = result["missions"]
+    assert m["policy"] == "ppo" and m["separated"] and not m["comparison"]["significant"]
+    assert m["comparison"]["smallest_p"] == 0.25 and result["too_few_units"] == result["unresolved"] == ["m"]
+
+
+def test_the_smallest_p_a_rank_test_can_give_says_when_more_units_are_the_only_way():
+    from scipy import stats as sps
+
+    from daf.report.findings import smallest_p
+
+    # signed-rank over 3 pairs all of one sign: scipy's exact p is the floor 2 / 2^3
+    assert smallest_p("wilcoxon_missions", 3, 1, 1) == sps.wilcoxon([1.0, 2.0, 3.0]).pvalue == 0.25
+    assert smallest_p("wilcoxon_one_sample", 6, 6, 1) == 2 / 64 < 0.05
+    # Mann-Whitney over 3 vs 3 runs, completely separated: 2 / C(6, 3)
+    assert smallest_p("mannwhitney", 3, 3, 3) == sps.mannwhitneyu([4, 5, 6], [1, 2, 3]).pvalue == pytest.approx(0.1)
+    assert smallest_p("welch_t", 3, 3, 3) is None
 
 
 def test_plan_tables_keep_the_smallest_design_that_reaches_the_target():

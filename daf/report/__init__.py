@@ -21,7 +21,7 @@ from __future__ import annotations
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from daf.io import write_text
-from daf.report.context import best_per_mission, build_context
+from daf.report.context import build_context
 from daf.report.figures import (
     COLORS,
     leaderboard_figure,
@@ -44,7 +44,6 @@ from daf.report.training_figures import (
 
 __all__ = [
     "COLORS",
-    "best_per_mission",
     "build_report",
     "crossplay_heatmap",
     "leaderboard_figure",

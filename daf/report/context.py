@@ -17,7 +17,7 @@ from daf.missions import get_mission, mission_id
 from daf.report import figures, heatmaps, sweep_figures, training_figures
 from daf.report.findings import LEVELS, findings
 from daf.report.readers import ReportInputs, train_run_label
-from daf.stats.estimates import clear_winner
+from daf.stats.planning import smallest_designs
 from daf.stats.scores import ALL
 
 CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
@@ -45,24 +45,6 @@ def build_context(inputs: ReportInputs) -> dict:
 # --- summary, leaderboard, pairwise --------------------------------------------------------
 
 
-def best_per_mission(per_mission: pd.DataFrame) -> list[dict]:
-    """Per mission the best policy's row and `clear`: True when its CI lies above the
-    runner-up's, False when they overlap, None when no other policy played the mission.
-
-    per_mission: leaderboard rows of single missions (not ALL); columns mission, policy,
-    mean, ci_low, ci_high (the whole row is returned as "row"). Missions sorted by name;
-    ties in the mean go to the policy first by name.
-    """
-    best = []
-    for mission, part in per_mission.groupby("mission", sort=True):
-        ranked = part.sort_values(["mean", "policy"], ascending=[False, True])
-        top, runner = ranked.iloc[0], ranked.iloc[1:2]
-        runner_ci = (float(runner["ci_low"].iloc[0]), float(runner["ci_high"].iloc[0])) if len(runner) else None
-        clear = None if runner_ci is None else clear_winner((float(top["ci_low"]), float(top["ci_high"])), runner_ci)
-        best.append({"mission": mission, "row": top.to_dict(), "clear": clear})
-    return best
-
-
 def comparison_context(inputs: ReportInputs) -> dict:
     """The page header, Summary, Leaderboard and Pairwise sections."""
     study, board, pairwise = inputs.study, inputs.board, inputs.pairwise
@@ -79,7 +61,6 @@ def comparison_context(inputs: ReportInputs) -> dict:
         "interval": study.compare.interval,
         "normalization": study.compare.normalization,
         "normalized": normalized,
-        "best": best_per_mission(per_mission),
         "overall": overall.to_dict("records"),
         "board": per_mission.to_dict("records"),
         "missions": sorted(per_mission["mission"].unique()),
@@ -98,18 +79,13 @@ def plan_context(plan: dict | None) -> dict | None:
     if plan is None:
         return None
 
-    def smallest(records: list[dict], keys: list[str]) -> list[dict]:
-        rows = []
-        for _, part in pd.DataFrame.from_records(records).groupby(keys, sort=True):
-            reached = part[part["reachable"].astype(bool)]
-            rows.append((reached.iloc[0] if len(reached) else part.iloc[-1]).to_dict())
-        return rows
-
     settings = plan.get("settings", {})
     precision, power = plan.get("precision") or [], plan.get("power") or []
     return {
-        "precision": smallest(precision, ["policy", "mission"]) if precision else [],
-        "power": smallest(power, ["policy_a", "policy_b", "mission", "test"]) if power else [],
+        "precision": smallest_designs(pd.DataFrame.from_records(precision), ["policy", "mission"]) if precision else [],
+        "power": smallest_designs(pd.DataFrame.from_records(power), ["policy_a", "policy_b", "mission", "test"])
+        if power
+        else [],
         "lines": plan.get("summary", []),
         "alpha": settings.get("alpha", 0.05),
         "half_width": settings.get("half_width"),

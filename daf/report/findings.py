@@ -25,8 +25,8 @@ LEVELS = {"run": "training runs", "episode": "episodes"}
 def pair_row(pairwise: pd.DataFrame, a: str, b: str, mission: str) -> dict | None:
     """The first test of policies `a` and `b` on `mission`, oriented `a` - `b` (the table holds
     each unordered pair once): mean difference, POI of `a` over `b` with its CI, test, p."""
-    rows = pairwise[(pairwise["mission"] == mission) & (pairwise["policy_a"].isin([a, b]))
-                    & (pairwise["policy_b"].isin([a, b])) & (pairwise["policy_a"] != pairwise["policy_b"])]  # fmt: skip
+    pair = pairwise["policy_a"].isin([a, b]) & pairwise["policy_b"].isin([a, b])  # a pair is never (a, a)
+    rows = pairwise[(pairwise["mission"] == mission) & pair]
     if rows.empty:
         return None
     row = rows.iloc[0]

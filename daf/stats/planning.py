@@ -183,6 +183,17 @@ def summary_text(result: Plan, settings: PlanSettings) -> str:
     return "\n".join(lines)
 
 
+def smallest_designs(table: pd.DataFrame, keys: list[str]) -> list[dict]:
+    """Per group of a precision or power table (designs in ascending size), the smallest design
+    that reaches the target, else the largest tried (the report's tables; `summary_text` words
+    the same choice)."""
+    rows = []
+    for _, part in table.groupby(keys, sort=True):
+        reached = part[part["reachable"].astype(bool)]
+        rows.append((reached.iloc[0] if len(reached) else part.iloc[-1]).to_dict())
+    return rows
+
+
 def _precision_line(part: pd.DataFrame, s: PlanSettings) -> str:
     ok = part[part["reachable"]]
     one = part.iloc[0]

@@ -149,7 +149,7 @@ class StudyPlan:
 
     def file_sha(self, path: str) -> str:
         """sha256 of a weights file, read once per plan (every evaluation chunk asks for it)."""
-        from daf.policies.checkpoint import sha256_file  # hashlib only; kept off the import path of the DAG
+        from daf.policies.checkpoint import sha256_file  # imports torch: only when a study names a weights file
 
         if path not in self._file_sha:
             self._file_sha[path] = sha256_file(path) if Path(path).is_file() else "missing"

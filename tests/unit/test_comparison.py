@@ -326,9 +326,9 @@ def test_compare_cli_with_runs(tmp_path, daf):
 
 
 def test_best_policy_is_separated_only_from_a_runner_up():
-    """The report's summary: a mission only one policy played has no runner-up, so it is not
+    """The report's findings: a mission only one policy played has no runner-up, so it is not
     'separated' from one (None); otherwise the CIs decide."""
-    from daf.report import best_per_mission
+    from daf.report.findings import leader
 
     board = pd.DataFrame([
         {"policy": "a", "mission": "solo", "mean": 5.0, "ci_low": 4.0, "ci_high": 6.0},
@@ -336,6 +336,8 @@ def test_best_policy_is_separated_only_from_a_runner_up():
         {"policy": "b", "mission": "pair", "mean": 3.0, "ci_low": 2.0, "ci_high": 4.5},
         {"policy": "a", "mission": "apart", "mean": 5.0, "ci_low": 4.0, "ci_high": 6.0},
         {"policy": "b", "mission": "apart", "mean": 1.0, "ci_low": 0.5, "ci_high": 1.5},
-    ])  # fmt: skip
-    clear = {b["mission"]: (b["row"]["policy"], b["clear"]) for b in best_per_mission(board)}
+    ]).assign(runs=1)  # fmt: skip
+    no_tests = pd.DataFrame(columns=PAIRWISE)
+    found = {m: leader(board, no_tests, m) for m in ("solo", "pair", "apart")}
+    clear = {m: (f["policy"], f["separated"]) for m, f in found.items()}
     assert clear == {"solo": ("a", None), "pair": ("a", False), "apart": ("a", True)}

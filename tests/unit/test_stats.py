@@ -526,7 +526,8 @@ def test_leaderboard_of_runs_is_two_level():
 
 
 def test_clear_winner_is_one_rule_of_non_overlapping_cis():
-    from daf.report import best_per_mission
+    from daf.report.findings import leader
+    from daf.stats.comparison import PAIRWISE
     from daf.stats.estimates import clear_winner
     from daf.sweeps.selection import select_best
 
@@ -535,8 +536,8 @@ def test_clear_winner_is_one_rule_of_non_overlapping_cis():
     assert not clear_winner((1.9, 3.0), (1.0, 2.5))
     assert clear_winner((0.1, 0.4), (0.5, 0.9), maximize=False) and not clear_winner((0.1, 0.6), (0.5, 0.9), False)
     board = pd.DataFrame({"mission": "m", "policy": ["a", "b"], "mean": [2.5, 1.8], "ci_low": [1.9, 1.0],
-                          "ci_high": [3.0, 2.5]})  # fmt: skip
-    assert best_per_mission(board)[0]["clear"] is False
+                          "ci_high": [3.0, 2.5], "runs": 1})  # fmt: skip
+    assert leader(board, pd.DataFrame(columns=PAIRWISE), "m")["separated"] is False
     # a sweep whose best CI excludes the runner-up's estimate but overlaps its CI is not separated either
     frames = {t: _evals().query("policy == @p").assign(policy=t) for t, p in (("t1", "b"), ("t2", "a"))}
     table, choice = select_best(frames, "mean", "maximize", 0.95, 2000, 0)

@@ -18,9 +18,27 @@ tests/static/test_layers.py, enforces it):
     report       the HTML report
     ops          operations: doctor, bundles, tournament submission and login, inspection,
                  cluster profiles
-    cli          the `daf` command: argument parsing and thin handlers
+    api          the Python API (docs/api.md): evaluate, analyze, compare, gate, train,
+                 doctor, Study; its names are importable from `daf` itself
+    cli          the `daf` command: argument parsing and thin handlers calling the library
 """
 
 from daf.versions import RULE_VERSIONS, __version__
 
-__all__ = ["RULE_VERSIONS", "__version__"]
+API = ["Checkpoint", "Comparison", "DoctorResult", "GateResult", "MissionAnalysis", "Study", "analyze", "compare",
+       "doctor", "evaluate", "gate", "train"]  # fmt: skip
+__all__ = ["RULE_VERSIONS", "__version__", *API]
+
+
+def __getattr__(name: str):
+    """`daf.evaluate` etc. import daf.api (and torch, mettagrid) on first use, so that
+    `import daf` and the `daf` command stay fast."""
+    if name in API:
+        import daf.api
+
+        return getattr(daf.api, name)
+    raise AttributeError(f"module 'daf' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

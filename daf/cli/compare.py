@@ -1,5 +1,5 @@
-"""Statistics commands: `daf compare`, `daf leaderboard`, `daf plan`, `daf vor`, `daf crossplay`,
-`daf analyze`, `daf analysis-aggregate`."""
+"""Statistics commands: `daf compare`, `daf leaderboard`, `daf gate`, `daf plan`, `daf vor`,
+`daf crossplay`, `daf analyze`, `daf analysis-aggregate`."""
 
 from __future__ import annotations
 
@@ -47,6 +47,26 @@ def cmd_compare(args) -> dict:
         {"settings": settings.__dict__, "leaderboard": json_records(board), "pairwise": json_records(pairwise)},
     )
     return {"policies": int(board["policy"].nunique()), "leaderboard_rows": len(board), "pairwise_rows": len(pairwise)}
+
+
+def cmd_gate(args) -> dict:
+    from daf.api import gate
+    from daf.io import ensure_writable, write_json
+
+    if args.out:
+        ensure_writable(args.out)
+    result = gate(args.evals, args.candidate, args.incumbent, margin=args.margin, test=args.test,
+                  confidence=args.confidence, missions=args.missions)  # fmt: skip
+    print(result.verdict())
+    if len(result.missions) > 1:
+        for row in result.missions.itertuples():
+            print(f"  {row.mission}: A - B = {row.estimate:.4g} [{row.ci_low:.4g}, {row.ci_high:.4g}] "
+                  f"({row.level} level) {'pass' if row.passed else 'FAIL'}", file=sys.stderr)  # fmt: skip
+    if args.out:
+        write_json(args.out, result.to_dict())
+    if not result.passed:
+        raise SystemExit(1)  # 1: the criterion does not hold; 2 (UserError): bad input
+    return {"passed": True, "missions": len(result.missions)}
 
 
 def cmd_plan(args) -> dict:
@@ -178,6 +198,23 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--normalize", metavar="LOW,HIGH", help="normalise per mission: LOW's mean -> 0, HIGH's -> 1")
     p.add_argument("--trained", metavar="A,B", default="", help="policies trained by DAF (a single run is flagged)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("gate", help="promotion gate: exit 0 when the candidate beats (or is not worse than) the "
+                       "incumbent on every mission, 1 when not, 2 on bad input")  # fmt: skip
+    p.add_argument("--evals", nargs="+", required=True, help="`daf evaluate` parquets holding both policies")
+    p.add_argument("--candidate", required=True, help="policy A, the one to promote")
+    p.add_argument("--incumbent", required=True, help="policy B, the one in place")
+    p.add_argument(
+        "--test",
+        choices=["superiority", "non-inferiority"],
+        default="superiority",
+        help="superiority: CI of A - B above MARGIN; non-inferiority: above -MARGIN (default superiority)",
+    )
+    p.add_argument("--margin", type=float, default=0.0, help="score units (default 0; non-inferiority needs > 0)")
+    p.add_argument("--missions", nargs="+", help="missions that must all pass (default: every mission both played)")
+    p.add_argument("--confidence", type=float, default=0.95, help="two-sided CI level (default 0.95)")
+    p.add_argument("--out", help="also write the decision as JSON here")
+    p.set_defaults(func=cmd_gate)
 
     p = sub.add_parser("plan", help="power analysis from pilot evaluations: the runs and episodes a study needs")
     p.add_argument("--evals", nargs="+", required=True, help="pilot `daf evaluate` parquets (with the `run` column)")

@@ -10,16 +10,15 @@ from daf.errors import UserError
 
 
 def cmd_doctor(args) -> dict:
-    from daf.ops import doctor
+    from daf.api import doctor
+    from daf.ops.doctor import as_dicts
 
-    constraints = Path(args.constraints) if args.constraints else None
-    auth = Path(args.auth_config) if args.auth_config else None
-    checks = doctor.run_checks(Path(args.results), constraints, auth, args.server)
-    failures = doctor.failed(checks)
+    result = doctor(args.results, args.constraints, args.auth_config, args.server)
+    checks, failures = result.checks, result.problems
     if args.json:
-        print(json.dumps({"ok": not failures, "checks": doctor.as_dicts(checks)}, indent=2))
+        print(json.dumps({"ok": not failures, "checks": as_dicts(checks)}, indent=2))
     else:
-        print(doctor.table(checks))
+        print(result.table())
     if failures:
         names = ", ".join(c.name for c in failures)
         print(f"daf doctor: {len(failures)} required check(s) failed: {names}", file=sys.stderr)

@@ -17,29 +17,14 @@ from daf.errors import UserError
 def cmd_train(args) -> dict:
     import torch
 
-    from daf.cli.train import parse_overrides, parse_shaping
-    from daf.config.training import make_config
-    from daf.io import ensure_writable
-    from daf.missions import get_mission
+    from daf.api.training import prepare, run
     from daf.training.launch import default_workers
-    from daf.training.ppo import train
 
-    if args.steps <= 0:
-        raise UserError(f"--steps must be positive (got {args.steps})")
-    if args.seed < 0:
-        raise UserError(f"--seed must be non-negative (got {args.seed})")
-    if args.workers is not None and args.workers < 0:
-        raise UserError(f"--workers must be 0 or more (got {args.workers})")
-    out = Path(args.out)
-    ensure_writable(out / "model.pt")
-    missions = [get_mission(name) for name in args.mission]
-    weights = (
-        parse_weights(args.mission_weights, len(missions), "--mission-weights", "--mission")
-        if args.mission_weights
-        else None
-    )
-    shaping = parse_shaping(args.shape or [])
-    hp = make_config(parse_overrides(args.set or []))
+    weights = None
+    if args.mission_weights:
+        weights = parse_weights(args.mission_weights, len(args.mission), "--mission-weights", "--mission")
+    request = prepare(args.mission, args.steps, args.seed, args.out, weights, parse_shaping(args.shape or []),
+                      args.workers, parse_overrides(args.set or []))  # fmt: skip
     if (args.nproc_per_node > 1 or args.nnodes > 1) and "WORLD_SIZE" not in os.environ:
         from daf.training.launch import torchrun_command
 
@@ -49,25 +34,12 @@ def cmd_train(args) -> dict:
         os.execvp(command[0], command)  # each rank re-runs this command with WORLD_SIZE set
     torch.set_num_threads(args.threads)
     workers = args.workers if args.workers is not None else default_workers(args.nproc_per_node)
-    sidecar = train(
-        missions,
-        args.steps,
-        args.seed,
-        out,
-        arch=args.arch,
-        hp=hp,
-        device_name=args.device,
-        fresh=args.fresh,
-        progress=not args.no_progress,
-        mission_weights=weights,
-        shaping=shaping,
-        workers=workers,
-        tensorboard=args.tensorboard,
-        preset=args.preset,
-    )
+    checkpoint = run(request, arch=args.arch, preset=args.preset, device=args.device, workers=workers,
+                     fresh=args.fresh, progress=not args.no_progress, tensorboard=args.tensorboard)  # fmt: skip
+    sidecar = checkpoint.sidecar
     resumed = f", resumed from step {sidecar['resumed_from_step']:,}" if sidecar["resumed_from_step"] else ""
     print(
-        f"trained {sidecar['steps']:,} agent-steps in {sidecar['wall_seconds']:.1f} s{resumed}: {out}/model.pt",
+        f"trained {sidecar['steps']:,} agent-steps in {sidecar['wall_seconds']:.1f} s{resumed}: {checkpoint.path}",
         file=sys.stderr,
     )
     return {"agent_steps": sidecar["steps"], "wall_seconds": round(sidecar["wall_seconds"], 3),

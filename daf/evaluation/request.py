@@ -88,19 +88,29 @@ def build_seats(request: EvaluationRequest, mission):
     return candidate, spec, pool
 
 
-def evaluate_to_file(request: EvaluationRequest, out: Path, command: str, progress: bool = False) -> dict:
-    """Play the request's episodes and write `out` (.parquet) with its `.json` provenance
-    sidecar: command, policies and their specs, mission fingerprint, seeds, speed, versions,
-    git commit. Returns the run's metrics."""
-    from daf.evaluation.episodes import episode_seed, run_episodes, throughput
+@dataclass(frozen=True)
+class Played:
+    """An evaluation's table and what produced it (for the provenance sidecar)."""
+
+    frame: object  # pandas.DataFrame: one row per episode x agent
+    mission: object
+    candidate: object
+    spec: object
+    pool: list
+    seconds: float
+
+
+def play(request: EvaluationRequest, progress: bool = False, before_play=None) -> Played:
+    """Check the request, build its seats and play its episodes (`before_play()` runs after
+    the input checks and before the first episode: where a caller creates its output dir)."""
+    from daf.evaluation.episodes import run_episodes
     from daf.missions import get_mission
 
-    if out.suffix != ".parquet":
-        raise UserError(f"--out '{out}' must end in .parquet")
     request.check()
     mission = get_mission(request.mission)
     candidate, spec, pool = build_seats(request, mission)
-    ensure_writable(out)  # after the input checks: bad input leaves no directory
+    if before_play is not None:
+        before_play()
     start = time.perf_counter()
     frame = run_episodes(
         mission,
@@ -112,11 +122,29 @@ def evaluate_to_file(request: EvaluationRequest, out: Path, command: str, progre
         num_envs=request.num_envs,
         progress=progress,
         replays=request.replays,
-        replay_dir=request.replay_dir or out.with_suffix(".replays"),
+        replay_dir=request.replay_dir,
         first_episode=request.first_episode,
         run=request.run,
     )
-    seconds = time.perf_counter() - start
+    return Played(frame, mission, candidate, spec, pool, time.perf_counter() - start)
+
+
+def evaluate_to_file(request: EvaluationRequest, out: Path, command: str, progress: bool = False) -> dict:
+    """Play the request's episodes and write `out` (.parquet) with its `.json` provenance
+    sidecar: command, policies and their specs, mission fingerprint, seeds, speed, versions,
+    git commit. Returns the run's metrics."""
+    from dataclasses import replace
+
+    from daf.evaluation.episodes import episode_seed, throughput
+
+    if out.suffix != ".parquet":
+        raise UserError(f"--out '{out}' must end in .parquet")
+    request = replace(request, replay_dir=request.replay_dir or out.with_suffix(".replays"))
+    # the output directory only after the input checks: bad input leaves no directory
+    played = play(request, progress, before_play=lambda: ensure_writable(out))
+    frame, mission, candidate, spec, pool, seconds = (
+        played.frame, played.mission, played.candidate, played.spec, played.pool, played.seconds
+    )  # fmt: skip
     episode_range = range(request.first_episode, request.first_episode + request.episodes)
     write_parquet(out, frame)
     write_json(

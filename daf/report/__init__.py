@@ -33,7 +33,7 @@ from daf.report.figures import (
 )
 from daf.report.formatting import num, pct, pval
 from daf.report.heatmaps import crossplay_heatmap
-from daf.report.readers import read_benchmarks, read_inputs, train_run_label
+from daf.report.readers import ReportInputs, comparison_inputs, read_benchmarks, read_inputs, train_run_label
 from daf.report.sweep_figures import parallel_coordinates_figure, sweep_history_figure, sweep_objective_figure
 from daf.report.training_figures import (
     mission_curves_figure,
@@ -45,6 +45,7 @@ from daf.report.training_figures import (
 __all__ = [
     "COLORS",
     "build_report",
+    "comparison_inputs",
     "crossplay_heatmap",
     "leaderboard_figure",
     "mission_curves_figure",
@@ -53,6 +54,7 @@ __all__ = [
     "parallel_coordinates_figure",
     "poi_figure",
     "profile_figure",
+    "render_report",
     "read_benchmarks",
     "sample_efficiency_figure",
     "sweep_history_figure",
@@ -106,8 +108,12 @@ def build_report(
         crossplay_tables=crossplay_tables or [],
         crossplay_gap_tables=crossplay_gap_tables or [],
     )
-    html = _environment().get_template("report.html.j2").render(**build_context(inputs))
-    write_text(out, html)
+    write_text(out, render_report(inputs))
+
+
+def render_report(inputs: ReportInputs) -> str:
+    """The report's HTML from its inputs (deterministic: same inputs, same bytes)."""
+    return _environment().get_template("report.html.j2").render(**build_context(inputs))
 
 
 def _environment() -> Environment:

@@ -116,6 +116,29 @@ def read_inputs(
     )
 
 
+def comparison_inputs(
+    study: StudyConfig,
+    config_path: str,
+    command: str,
+    board: pd.DataFrame,
+    pairwise: pd.DataFrame,
+    profiles: pd.DataFrame,
+    evals: pd.DataFrame,
+) -> ReportInputs:
+    """The inputs of a report of a comparison alone (what `daf.compare(...).to_html` renders):
+    the comparison tables and evaluations in memory, every other section empty."""
+    analysis, difficulty = read_analysis(None)
+    curve_summary, final_vs_best = read_curves([])
+    return ReportInputs(
+        config_path=config_path, command=command, study=study, board=board, pairwise=pairwise, profiles=profiles,
+        analysis=analysis, difficulty=difficulty, logs={}, log_paths={}, sidecars={}, evals=evals,
+        curve_summary=curve_summary, final_vs_best=final_vs_best, plan=None, vor=[], replays=[], sweeps=[],
+        variants=[], crossplay=read_crossplay([], "cross-play table", TABLE_COLUMNS),
+        crossplay_gaps=read_crossplay([], "cross-play gap table", GAP_TABLE_COLUMNS), benchmarks=[],
+        git_commit=git_commit(Path(__file__).parent), versions=package_versions(),
+    )  # fmt: skip
+
+
 # --- comparison and analysis -----------------------------------------------------------------
 
 

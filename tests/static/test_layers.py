@@ -23,6 +23,7 @@ LAYERS = [
     {"workflow"},
     {"report"},
     {"ops"},
+    {"api"},
     {"cli"},
 ]
 LAYER = {unit: level for level, units in enumerate(LAYERS) for unit in units}

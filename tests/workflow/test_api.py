@@ -48,3 +48,23 @@ def test_study_errors_name_the_file_and_the_section(study, tmp_path):
         s.crossplay("nowhere")
     with pytest.raises(UserError, match="no evaluation of ghost; evaluated policies: baseline, ppo_a, ppo_b, random"):
         s.evals("ghost")
+
+
+def test_example_notebook_runs(study, monkeypatch, tmp_path):
+    """examples/study.ipynb executes top to bottom on the finished tiny study (outputs are not
+    committed: the test runs it in memory)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = REPO / "examples/study.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), "strip outputs"
+    monkeypatch.setenv("DAF_STUDY", str(study))
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend returns the figures
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    assert "leader baseline over random" in text and "gate PASS: baseline vs random" in text
+    images = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 2  # the leaderboard and the learning curve

@@ -1,18 +1,22 @@
-"""`daf evaluate` (seeded episodes -> a per episode x agent table) and `daf merge-evals` (chunks -> one table)."""
+"""`daf evaluate` (seeded episodes -> a per episode x agent table), `daf merge-evals` (chunks -> one
+table), `daf store ls|verify|gc` (the evaluation store) and `daf query` (SQL over stores and studies)."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
 
 from daf.cli.common import parse_weights
+from daf.errors import UserError
 
 
 def cmd_evaluate(args) -> dict:
     import torch
 
     from daf.evaluation.request import EvaluationRequest, evaluate_to_file
+    from daf.evaluation.store import Store
 
     torch.set_num_threads(args.threads)
     specs = args.replacement or []
@@ -25,9 +29,15 @@ def cmd_evaluate(args) -> dict:
         replay_dir=Path(args.replay_dir) if args.replay_dir else None,
     )  # fmt: skip
     out = Path(args.out)
-    metrics = evaluate_to_file(request, out, shlex.join(["daf", *sys.argv[1:]]), progress=not args.no_progress)
-    print(f"wrote {out} ({metrics['rows']} rows, {metrics['agent_steps_per_second']:,.0f} agent-steps/s)",
-          file=sys.stderr)  # fmt: skip
+    store = None if args.no_store else Store.from_env(args.store)
+    metrics = evaluate_to_file(request, out, shlex.join(["daf", *sys.argv[1:]]), progress=not args.no_progress,
+                               store=store)  # fmt: skip
+    if metrics["reused"]:
+        print(f"wrote {out}: reused from the store {store.root} (key {metrics['store_key'][:12]}), not played",
+              file=sys.stderr)  # fmt: skip
+    else:
+        print(f"wrote {out} ({metrics['rows']} rows, {metrics['agent_steps_per_second']:,.0f} agent-steps/s)",
+              file=sys.stderr)  # fmt: skip
     return metrics
 
 
@@ -40,6 +50,49 @@ def cmd_merge_evals(args) -> dict:
     print(f"wrote {out} ({len(metrics['runs'])} run(s) x {metrics['episodes']} episodes, {len(args.chunks)} chunks)",
           file=sys.stderr)  # fmt: skip
     return metrics
+
+
+def cmd_store(args) -> dict:
+    from daf.cli.common import table
+    from daf.evaluation.store import Store
+
+    store = Store.from_env(args.store)
+    if store is None:
+        raise UserError("no store: pass --store DIR or set DAF_STORE")
+    if args.action == "ls":
+        rows = store.listing()
+        columns = ["key", "label", "mission", "run", "first_episode", "episodes", "candidate_agents", "bytes"]
+        print(json.dumps(rows, indent=2) if args.json else table([r | {"key": r["key"][:12]} for r in rows], columns))
+        return {"entries": len(rows)}
+    if args.action == "verify":
+        rows = store.verify()
+        bad = [r for r in rows if not r["ok"]]
+        for r in bad:
+            print(f"CORRUPT {r['key']}: {'; '.join(r['problems'])} (never served; the next evaluation replays it)")
+        print(f"{len(rows) - len(bad)} of {len(rows)} entries verified", file=sys.stderr)
+        if bad:
+            raise SystemExit(1)
+        return {"entries": len(rows), "corrupt": 0}
+    if not args.study:
+        raise UserError("gc needs --study DIR (repeatable): it keeps the entries those studies use; "
+                        "to empty a store, delete its directory")  # fmt: skip
+    removed = store.gc([Path(s) for s in args.study], dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(removed)} entries no listed study uses", file=sys.stderr)
+    for key in removed:
+        print(key)
+    return {"removed": len(removed)}
+
+
+def cmd_query(args) -> dict:
+    from daf.evaluation.query import run_query
+
+    result = run_query(args.sql, store=args.store, studies=[Path(s) for s in args.study or []])
+    if args.csv:
+        print(result.to_csv(index=False), end="")
+    else:
+        print(result.to_string(index=False) if len(result) else "(no rows)")
+    return {"rows": len(result)}
 
 
 def add_parsers(sub, parser_class) -> None:
@@ -66,7 +119,26 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--first-episode", type=int, default=0,
                    help="play episodes FIRST..FIRST+EPISODES-1 (a chunk of an evaluation; default 0)")  # fmt: skip
     p.add_argument("--run", type=int, default=0, help="training run (seed) of the policy, for the `run` column")
+    p.add_argument("--store", help="evaluation store: copy a stored chunk instead of playing it, store a played one "
+                   "(default: $DAF_STORE; off when neither)")  # fmt: skip
+    p.add_argument("--no-store", action="store_true", help="ignore $DAF_STORE")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("store", help="the evaluation store: ls, verify (checksums), gc (entries no study uses)")
+    p.add_argument("action", choices=["ls", "verify", "gc"])
+    p.add_argument("--store", help="the store directory (default: $DAF_STORE)")
+    p.add_argument("--study", action="append", default=[], help="gc: a study directory whose entries are kept "
+                   "(repeat; entries no listed study uses are removed)")  # fmt: skip
+    p.add_argument("--dry-run", action="store_true", help="gc: list what would be removed")
+    p.add_argument("--json", action="store_true", help="ls: JSON")
+    p.set_defaults(func=cmd_store)
+
+    p = sub.add_parser("query", help="SQL (DuckDB) over a store's and studies' evaluation tables: view `evals`")
+    p.add_argument("sql", help='e.g. "select study, policy, avg(reward) from evals group by all"')
+    p.add_argument("--store", help="an evaluation store (default: $DAF_STORE)")
+    p.add_argument("--study", action="append", help="a study directory (repeatable)")
+    p.add_argument("--csv", action="store_true", help="print CSV")
+    p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("merge-evals", help="merge evaluation chunks (runs x episode ranges) into one table")
     p.add_argument("--chunks", nargs="+", required=True, help="`daf evaluate` parquets of one policy x mission")

@@ -1,4 +1,4 @@
-"""The other sections of a study: policies, evaluation, curves, plan, tracking, report,
+"""The other sections of a study: policies, evaluation, store, curves, plan, tracking, report,
 compare, vor, crossplay and mission variants.
 """
 
@@ -59,6 +59,17 @@ class EvaluationConfig(Strict):
         description="Episodes per evaluation job. Episode k's seed does not depend on `episodes`, so raising "
         "`episodes` plays only the new chunks; the chunks are merged per policy x mission. Smaller chunks "
         "spread one evaluation over more jobs; each job costs a process start and its share of the DAG.",
+    )
+
+
+class StoreConfig(Strict):
+    dir: str = Field(
+        min_length=1,
+        description="Evaluation store shared by studies (docs/store.md): an evaluation chunk already stored "
+        "under the same content key (policy code and weights, mission fingerprint, episode seeds, pool, "
+        "evaluation version) is copied, not played, and a played one is stored. A relative path is relative to "
+        "the directory Snakemake runs in; ~ expands. The DAF_STORE environment variable does the same for "
+        "a study without this section.",
     )
 
 

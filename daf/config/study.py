@@ -20,6 +20,7 @@ from daf.config.sections import (
     PlanConfig,
     PolicyConfig,
     ReportConfig,
+    StoreConfig,
     TrackingConfig,
     VariantConfig,
     VorConfig,
@@ -38,6 +39,9 @@ class StudyConfig(Strict):
         min_length=1, description="Mission names (see `daf missions`) or paths to cogames-style mission .py files."
     )
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    store: StoreConfig | None = Field(
+        default=None, description="Evaluation store shared by studies (optional; off by default)."
+    )
     compare: CompareConfig = Field(default_factory=CompareConfig)
     vor: VorConfig | None = Field(default=None, description="Value-over-replacement scoring (optional).")
     crossplay: CrossplayConfig | None = Field(

@@ -1,5 +1,6 @@
 """Evaluation: seeded episodes with seats (common random numbers), the evaluate and merge
-jobs, replays, and replaying a run's periodic checkpoints.
+jobs, replays, replaying a run's periodic checkpoints, the evaluation store shared by studies
+(store) and SQL over stores and studies (query).
 
 May import: the base modules, missions, policies, config.
 """

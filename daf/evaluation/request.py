@@ -129,17 +129,46 @@ def play(request: EvaluationRequest, progress: bool = False, before_play=None) -
     return Played(frame, mission, candidate, spec, pool, time.perf_counter() - start)
 
 
-def evaluate_to_file(request: EvaluationRequest, out: Path, command: str, progress: bool = False) -> dict:
+def store_key(request: EvaluationRequest, mission) -> tuple[str, dict]:
+    """The request's content key in an evaluation store and the description it hashes
+    (daf.evaluation.store): the seats' policies resolved as `build_seats` resolves them."""
+    from daf.evaluation.store import chunk_description, content_key
+
+    label, spec = resolve_policy(request.policy, request.config)
+    specs = [resolve_policy(text, request.config) for text in request.replacement]
+    weights = request.weights or [1.0] * len(specs)
+    names = request.labels or [name for name, _ in specs]
+    pool = [(r_spec, w, name) for (_, r_spec), w, name in zip(specs, weights, names)]
+    description = chunk_description(request, mission, spec, request.label or label, pool)
+    return content_key(description), description
+
+
+def evaluate_to_file(request: EvaluationRequest, out: Path, command: str, progress: bool = False, store=None) -> dict:
     """Play the request's episodes and write `out` (.parquet) with its `.json` provenance
     sidecar: command, policies and their specs, mission fingerprint, seeds, speed, versions,
-    git commit. Returns the run's metrics."""
+    git commit. Returns the run's metrics. With a `store` (daf.evaluation.store.Store) a chunk
+    stored under the same content key is copied instead of played (`reused` in the metrics),
+    and a played one is stored."""
     from dataclasses import replace
 
     from daf.evaluation.episodes import episode_seed, throughput
+    from daf.missions import get_mission
 
     if out.suffix != ".parquet":
         raise UserError(f"--out '{out}' must end in .parquet")
     request = replace(request, replay_dir=request.replay_dir or out.with_suffix(".replays"))
+    key = description = None
+    if store is not None:
+        request.check()
+        key, description = store_key(request, get_mission(request.mission))
+        entry = store.get(key)
+        if entry is not None:
+            ensure_writable(out)
+            sidecar = store.serve(entry, out, request.replay_dir)
+            sidecar["store"] = {"key": key, "reused": True, "command": command}
+            write_json(out.with_suffix(".json"), sidecar)
+            return {"rows": int(sidecar.get("rows", 0)), "episodes": request.episodes, "wall_seconds": 0.0,
+                    "agent_steps_per_second": 0.0, "reused": True, "store_key": key}  # fmt: skip
     # the output directory only after the input checks: bad input leaves no directory
     played = play(request, progress, before_play=lambda: ensure_writable(out))
     frame, mission, candidate, spec, pool, seconds = (
@@ -147,35 +176,39 @@ def evaluate_to_file(request: EvaluationRequest, out: Path, command: str, progre
     )  # fmt: skip
     episode_range = range(request.first_episode, request.first_episode + request.episodes)
     write_parquet(out, frame)
-    write_json(
-        out.with_suffix(".json"),
-        {
-            "command": command,
-            "policy": {
-                "label": candidate.label,
-                "spec": spec.text,
-                "class_path": spec.class_path,
-                "data": spec.data_path,
-            },  # fmt: skip
-            "replacement": [
-                {"label": seat.label, "spec": text, "weight": w} for (seat, w), text in zip(pool, request.replacement)
-            ],
-            "candidate_agents": request.candidate_agents,
-            "mission": {"name": mission.name, "source": mission.source, "sha256": mission.fingerprint()},
-            "episodes": request.episodes,
-            "first_episode": request.first_episode,
-            "run": request.run,
-            "base_seed": request.seed,
-            "episode_seeds": [episode_seed(request.seed, k) for k in episode_range],
-            "num_envs": request.num_envs,
-            "wall_seconds": round(seconds, 3),
-            "agent_steps_per_second": round(throughput(frame, seconds), 1),
-            "versions": package_versions(),
-            "git_commit": git_commit(Path(__file__).parent),
-        },
-    )
+    sidecar = {
+        "command": command,
+        "policy": {
+            "label": candidate.label,
+            "spec": spec.text,
+            "class_path": spec.class_path,
+            "data": spec.data_path,
+        },  # fmt: skip
+        "replacement": [
+            {"label": seat.label, "spec": text, "weight": w} for (seat, w), text in zip(pool, request.replacement)
+        ],
+        "candidate_agents": request.candidate_agents,
+        "mission": {"name": mission.name, "source": mission.source, "sha256": mission.fingerprint()},
+        "episodes": request.episodes,
+        "first_episode": request.first_episode,
+        "run": request.run,
+        "base_seed": request.seed,
+        "episode_seeds": [episode_seed(request.seed, k) for k in episode_range],
+        "num_envs": request.num_envs,
+        "rows": len(frame),
+        "wall_seconds": round(seconds, 3),
+        "agent_steps_per_second": round(throughput(frame, seconds), 1),
+        "versions": package_versions(),
+        "git_commit": git_commit(Path(__file__).parent),
+    }
+    if store is not None:
+        sidecar["store"] = {"key": key, "reused": False, "command": command}
+    write_json(out.with_suffix(".json"), sidecar)
+    if store is not None:
+        recorded = [request.replay_dir / f"episode_{k:04d}.npz" for k in range(request.replays)]
+        store.put(key, description, out, out.with_suffix(".json"), [r for r in recorded if r.is_file()])
     return {"rows": len(frame), "episodes": request.episodes, "wall_seconds": round(seconds, 3),
-            "agent_steps_per_second": round(throughput(frame, seconds), 1)}  # fmt: skip
+            "agent_steps_per_second": round(throughput(frame, seconds), 1), "reused": False}  # fmt: skip
 
 
 def merge_to_file(chunks: list[str], out: Path, outcomes: Path | None = None, mission: str | None = None) -> dict:

@@ -53,6 +53,15 @@ def report_flags(inputs: Mapping[str, list[str]], sweeps: list[str]) -> str:
     return " ".join(flags)
 
 
+def _copied(sidecar: Path) -> bool:
+    """Whether a chunk's provenance sidecar says it was copied from an evaluation store."""
+    try:
+        store = json.loads(sidecar.read_text()).get("store")
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(store, dict) and store.get("reused") is True
+
+
 class StudyPlan:
     """What the workflow needs to know of one validated study."""
 
@@ -90,6 +99,48 @@ class StudyPlan:
         return {mid: get_mission(name).config().game.num_agents for mid, name in self.missions.items()}
 
     # --- evaluation and training -------------------------------------------------------------
+    @cached_property
+    def store(self):
+        """The evaluation store (the config's `store.dir`, else $DAF_STORE), or None."""
+        from daf.evaluation.store import Store
+
+        configured = self.study.store.dir if self.study.store else None
+        store = Store.from_env(configured)
+        return None if store is None else Store(store.root.resolve())
+
+    def reusable_chunk(self, policy: str, mission: str, run: int, chunk: int) -> str | None:
+        """The store entry (its manifest) an evaluation chunk is copied from, when the DAG can
+        know it: a store is set, the chunk was not played here (not made yet, or copied from
+        the store: the producing rule stays the same, so a finished study has nothing to do),
+        and the policy is not made by this study (a trained or swept network's weights exist
+        only after its training: its `daf evaluate` job still copies a stored chunk with the
+        same weights, at run time)."""
+        from daf.evaluation.request import EvaluationRequest, store_key
+        from daf.evaluation.store import MANIFEST
+
+        store = self.store
+        if store is None or policy in self.trained or not store.root.is_dir():
+            return None
+        made = Path(paths.EVAL_CHUNK_SIDECAR.format(policy=policy, mission=mission, run=run, chunk=chunk))
+        if made.is_file() and not _copied(made):  # played here: `evaluate_chunk` stays its producer
+            return None
+        spec = self.study.policy_spec(policy, run)
+        data = parse_spec(spec, check_files=False).data_path
+        results = Path(paths.RESULTS).resolve()
+        if data and (not Path(data).is_file() or Path(data).resolve().is_relative_to(results)):
+            return None
+        evaluation = self.study.evaluation
+        request = EvaluationRequest(
+            policy=spec, mission=self.missions[mission], episodes=self.chunk_size(chunk), seed=evaluation.seed,
+            label=policy, num_envs=evaluation.num_envs, first_episode=self.chunk_first(chunk), run=run,
+            replays=1 if chunk == 0 else 0,  # chunk 0 records its episode 0 (`replay_flags`)
+        )  # fmt: skip
+        try:
+            key, _ = store_key(request, get_mission(self.missions[mission]))
+        except UserError:
+            return None
+        entry = store.get(key)
+        return str(entry.path / MANIFEST) if entry is not None else None
 
     def eval_tables(self) -> list[str]:
         """One table per policy x mission it plays (a trained network only plays missions like its own)."""

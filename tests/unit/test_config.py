@@ -247,6 +247,7 @@ RICH = {
     },
     "report": {"title": "t", "replays": False},
     "tracking": {"tensorboard": False},
+    "store": {"dir": "/tmp/daf-store"},
     "plan": {
         "half_width": 0.5,
         "difference": 0.2,

@@ -4,6 +4,7 @@
 # {input}/{output}.
 import json  # the rules share this namespace: sweep.smk and curves.smk use json and shlex
 import logging
+import os
 import re
 import shlex
 
@@ -12,6 +13,7 @@ _root_handlers, _root_level = list(logging.root.handlers), logging.root.level
 from daf import paths
 from daf.config.load import load_study, validate_study
 from daf.errors import UserError
+from daf.evaluation.store import STORE_ENV
 from daf.missions import mission_id
 from daf.versions import RULE_VERSIONS
 from daf.workflow.plan import StudyPlan, mission_files, report_flags as _report_flags
@@ -33,6 +35,8 @@ try:
 except UserError as exc:
     raise WorkflowError(str(exc)) from None
 
+if PLAN.store is not None:
+    os.environ[STORE_ENV] = str(PLAN.store.root)  # every `daf evaluate` job (here or on a cluster node) uses it
 POLICIES = PLAN.policies
 TRAINED = PLAN.trained
 MISSIONS = PLAN.missions  # result-path id -> name or mission file
@@ -120,6 +124,12 @@ def replay_flags(w):
 
 def chunk_index(w):
     return int(w.get("chunk", 0))  # evaluate_first_chunk's path has no chunk wildcard
+
+
+def reusable_chunk_input(w):
+    """A stored chunk's manifest, else a path no rule makes: then `evaluate_chunk` plays it."""
+    found = PLAN.reusable_chunk(w.policy, w.mission, int(w.run), chunk_index(w))
+    return found or str(PLAN.store.root / "not-stored" / f"{w.policy}-{w.mission}-run{w.run}-chunk{chunk_index(w)}")
 
 
 def evaluation_chunks(w):

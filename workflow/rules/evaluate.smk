@@ -40,6 +40,33 @@ use rule evaluate_chunk as evaluate_first_chunk with:
         paths.benchmark("evaluate/{policy}/{mission}/run{run}/chunk0")
 
 
+if PLAN.store is not None:
+    # With an evaluation store (config `store.dir` or $DAF_STORE; docs/store.md), a chunk whose
+    # table the store holds is a cheap local `reuse_*` job: the same `daf evaluate` command,
+    # which copies the stored chunk instead of playing it. The DAG sees it for policies this
+    # study does not train; `reusable_chunk` returns no input for the others, and the missing
+    # input hands the chunk to `evaluate_chunk` (ruleorder), whose job copies it at run time
+    # when the trained weights match a stored chunk's.
+    ruleorder: reuse_first_chunk > evaluate_first_chunk
+    ruleorder: reuse_chunk > evaluate_chunk
+
+    use rule evaluate_chunk as reuse_chunk with:
+        input:
+            reusable_chunk_input,
+        localrule: True
+        resources:
+            mem_mb=500,
+            runtime=5,
+
+    use rule evaluate_first_chunk as reuse_first_chunk with:
+        input:
+            reusable_chunk_input,
+        localrule: True
+        resources:
+            mem_mb=500,
+            runtime=5,
+
+
 rule evaluate:
     localrule: True  # cheap: runs where Snakemake runs, never on the cluster
     input:

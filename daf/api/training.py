@@ -109,14 +109,17 @@ def run(
     fresh: bool = False,
     progress: bool = False,
     tensorboard: bool = False,
+    tracking=None,
+    run_name: str | None = None,
 ) -> Checkpoint:
-    """Train a prepared request; resumes from `out`'s newest periodic checkpoint unless `fresh`."""
+    """Train a prepared request; resumes from `out`'s newest periodic checkpoint unless `fresh`.
+    `tracking` (daf.tracking.TrackingTargets) also logs every update to MLflow / W&B."""
     from daf.training.ppo import train as train_ppo
 
     sidecar = train_ppo(
         request.missions, request.steps, request.seed, request.out, arch=arch, hp=request.hp, device_name=device,
         fresh=fresh, progress=progress, mission_weights=request.weights, shaping=request.shaping, workers=workers,
-        tensorboard=tensorboard, preset=preset,
+        tensorboard=tensorboard, preset=preset, tracking=tracking, run_name=run_name,
     )  # fmt: skip
     return Checkpoint(request.out / "model.pt", sidecar)
 
@@ -136,11 +139,14 @@ def train(
     fresh: bool = False,
     progress: bool = False,
     tensorboard: bool = False,
+    tracking=None,
     **hyperparameters,
 ) -> Checkpoint:
     """Train one PPO network on `missions` (a name, a .py file, or several drawn per episode)
     for `steps` agent-steps from `seed`, writing `out`/model.pt, model.json and
     train_log.parquet. Keyword hyperparameters are PPOConfig fields (docs/training.md), e.g.
-    `learning_rate=3e-4, num_envs=8`. `workers` env processes change speed, never the result."""
+    `learning_rate=3e-4, num_envs=8`. `workers` env processes change speed, never the result.
+    `tracking=daf.tracking.TrackingTargets(mlflow_uri=..., wandb_project=...)` also logs every
+    update's scalars to MLflow / W&B."""
     request = prepare(missions, steps, seed, out, mission_weights, shaping, workers, hyperparameters)
-    return run(request, arch, preset, device, workers, fresh, progress, tensorboard)
+    return run(request, arch, preset, device, workers, fresh, progress, tensorboard, tracking)

@@ -47,3 +47,24 @@ def json_arg(text: str, flag: str) -> object:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"{flag} is not valid JSON: {exc}") from None
+
+
+def tracking_arguments(p) -> None:
+    """MLflow and W&B flags (daf.tracking), shared by `daf train` and `daf report`."""
+    p.add_argument("--mlflow-uri", help="also log to this MLflow tracking URI (server, databricks or a directory)")
+    p.add_argument("--mlflow-experiment", default="daf", help="MLflow experiment (default daf)")
+    p.add_argument("--wandb-project", help="also log to this W&B project")
+    p.add_argument("--wandb-entity", help="W&B entity (default: the login's)")
+    p.add_argument("--wandb-mode", choices=["offline", "online", "disabled"], default="offline",
+                   help="W&B mode (default offline: `wandb sync` uploads later)")  # fmt: skip
+
+
+def tracking_targets(args):
+    """The flags' targets; without MLflow / W&B flags, $DAF_TRACKING's (the workflow sets it from
+    the config, so that changing where curves are logged changes no job's command)."""
+    from daf.tracking import TrackingTargets
+
+    targets = TrackingTargets(mlflow_uri=args.mlflow_uri, mlflow_experiment=args.mlflow_experiment,
+                              wandb_project=args.wandb_project, wandb_entity=args.wandb_entity,
+                              wandb_mode=args.wandb_mode)  # fmt: skip
+    return targets if targets.any else TrackingTargets.from_env()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from daf.cli.common import tracking_arguments, tracking_targets
 from daf.errors import UserError
 
 
@@ -45,6 +46,14 @@ def cmd_report(args) -> dict:
         crossplay_tables=args.crossplay,
         crossplay_gap_tables=args.crossplay_gaps,
     )
+    targets = tracking_targets(args)
+    if targets is not None:
+        from dataclasses import replace
+
+        from daf.report.tracking import log_study
+
+        wandb_dir = Path(args.logs) / "wandb" if args.logs else Path(args.out).parent
+        log_study(replace(targets, wandb_dir=str(wandb_dir)), args.config, args.comparison, Path(args.out))
     return {"bytes": Path(args.out).stat().st_size}
 
 
@@ -80,4 +89,5 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--benchmarks", help="directory of Snakemake benchmark TSVs")
     p.add_argument("--logs", help="directory of the jobs' JSON-lines logs (daf --log-json), joined with the TSVs")
     p.add_argument("--regenerate-command", default="snakemake -c2 report", help="shown in the provenance section")
+    tracking_arguments(p)  # also log the leaderboard (metrics and a table) and the report (a file)
     p.set_defaults(func=cmd_report)

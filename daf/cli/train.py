@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from daf.cli.common import bootstrap_flags, parse_weights, policy_pair
+from daf.cli.common import bootstrap_flags, parse_weights, policy_pair, tracking_arguments, tracking_targets
 from daf.config.training import HYPERPARAMETERS, PPOConfig
 from daf.errors import UserError
 
@@ -35,7 +35,8 @@ def cmd_train(args) -> dict:
     torch.set_num_threads(args.threads)
     workers = args.workers if args.workers is not None else default_workers(args.nproc_per_node)
     checkpoint = run(request, arch=args.arch, preset=args.preset, device=args.device, workers=workers,
-                     fresh=args.fresh, progress=not args.no_progress, tensorboard=args.tensorboard)  # fmt: skip
+                     fresh=args.fresh, progress=not args.no_progress, tensorboard=args.tensorboard,
+                     tracking=tracking_targets(args), run_name=args.run_name)  # fmt: skip
     sidecar = checkpoint.sidecar
     resumed = f", resumed from step {sidecar['resumed_from_step']:,}" if sidecar["resumed_from_step"] else ""
     print(
@@ -111,6 +112,8 @@ def add_parsers(sub, parser_class) -> None:
                    help="env worker processes (default: one per usable core beyond the first; "
                    "speed only, the result does not depend on it)")  # fmt: skip
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars to OUT/tensorboard/")
+    tracking_arguments(p)
+    p.add_argument("--run-name", help="the run's name in MLflow / W&B (default: OUT's parent and name, e.g. ppo-seed0)")
     p.add_argument("--fresh", action="store_true", help="ignore periodic checkpoints and start over")
     p.add_argument("--nproc-per-node", type=int, default=1, help="data-parallel ranks per node (torchrun)")
     p.add_argument("--nnodes", type=int, default=1, help="nodes (inside a SLURM allocation: srun + torchrun)")

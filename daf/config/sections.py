@@ -99,12 +99,57 @@ class PlanConfig(Strict):
     sims: int = Field(default=2000, ge=100, le=1_000_000, description="Simulated experiments per design.")
 
 
+class MlflowConfig(Strict):
+    uri: str = Field(
+        min_length=1,
+        description="MLflow tracking URI: a server (http://host:5000), databricks, or a local directory / file:DIR "
+        "(MLflow's file store).",
+    )
+    experiment: str = Field(default="daf", min_length=1, description="MLflow experiment the runs go to.")
+
+
+class WandbConfig(Strict):
+    project: str = Field(min_length=1, description="W&B project.")
+    entity: str | None = Field(default=None, description="W&B entity (team or user); default: the login's.")
+    mode: Literal["offline", "online", "disabled"] = Field(
+        default="offline",
+        description="offline: runs stay in the job's directory (wandb/offline-run-*), `wandb sync` uploads them; "
+        "online: uploaded as they run (needs a login and network on the node).",
+    )
+
+
 class TrackingConfig(Strict):
     tensorboard: bool = Field(
         default=False,
         description="Trained policies also write TensorBoard scalars to "
         "results/checkpoints/{policy}/seed{seed}/tensorboard/ (needs the tensorboard extra).",
     )
+    mlflow: MlflowConfig | None = Field(
+        default=None,
+        description="Log every training update's scalars, and the report rule's leaderboard and report, to MLflow "
+        "(needs the mlflow extra). Changing it reruns no training or evaluation (the jobs read it from "
+        "$DAF_TRACKING); the report, which shows the config, is rebuilt.",
+    )
+    wandb: WandbConfig | None = Field(
+        default=None,
+        description="The same to Weights & Biases (needs the wandb extra); W&B files go to the run's checkpoint "
+        "directory (training) and results/logs/wandb/ (the report).",
+    )
+
+    def targets(self, wandb_dir: str | None = None):
+        """As daf.tracking.TrackingTargets (None when neither MLflow nor W&B is configured)."""
+        from daf.tracking import TrackingTargets
+
+        if self.mlflow is None and self.wandb is None:
+            return None
+        return TrackingTargets(
+            mlflow_uri=self.mlflow.uri if self.mlflow else None,
+            mlflow_experiment=self.mlflow.experiment if self.mlflow else "daf",
+            wandb_project=self.wandb.project if self.wandb else None,
+            wandb_entity=self.wandb.entity if self.wandb else None,
+            wandb_mode=self.wandb.mode if self.wandb else "offline",
+            wandb_dir=wandb_dir,
+        )
 
 
 class ReportConfig(Strict):

@@ -48,7 +48,11 @@ class StudyConfig(Strict):
         default=None, description="Cross-play: each policy with each other policy as teammates (optional)."
     )
     report: ReportConfig = Field(default_factory=ReportConfig)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Live training curves.")
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig,
+        description="Training curves (every update) and the study's leaderboard and report to TensorBoard, MLflow "
+        "or W&B.",
+    )
     plan: PlanConfig | None = Field(
         default=None, description="Power analysis from the study's evaluations (results/plan/); off when absent."
     )

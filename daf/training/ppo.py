@@ -38,6 +38,7 @@ from daf.missions import Mission
 from daf.missions.envs import EnvMission, VecEnv
 from daf.missions.sets import shaped_config
 from daf.policies.networks import ObsEncoder, PolicyNet
+from daf.tracking import Tracker, TrackingTargets, scalars
 from daf.training import distributed
 from daf.training.distributed import Dist
 from daf.training.experience import Rollout, RolloutCollector
@@ -66,6 +67,8 @@ def train(
     workers: int = 0,
     tensorboard: bool = False,
     preset: str | None = None,
+    tracking: TrackingTargets | None = None,
+    run_name: str | None = None,
 ) -> dict:
     """Train one network on `missions` (each env draws its mission per episode with
     `mission_weights`); returns the final sidecar (`stopped_early` when `on_update` stopped
@@ -92,13 +95,24 @@ def train(
     state = RunState() if fresh else resume(run)
     distributed.broadcast_parameters(run.net, dist_ctx)  # every rank starts from rank 0's parameters
     envs_seed = env_seed(seed, dist_ctx.rank, state.env_resets)
+    tracker = None
+    if tracking is not None and tracking.any and dist_ctx.rank == 0:
+        params = {"missions": [m.name for m in missions], "mission_weights": weights, "shaping": shaping,
+                  "preset": preset, "arch": arch, "seed": seed, "steps": steps, "resumed_from_step": state.global_step,
+                  "hyperparameters": hp.model_dump(mode="json")}  # fmt: skip
+        tracker = Tracker(tracking, run_name or f"{out.parent.name}-{out.name}", params, out)
     envs = VecEnv(env_missions, hp.num_envs, envs_seed, weights, workers=workers, groups=ENV_GROUPS)
+    ok = False
     try:
-        stopped_early = _train_loop(run, state, envs, progress=progress, on_update=on_update, writer=writer)
+        stopped_early = _train_loop(run, state, envs, progress=progress, on_update=on_update, writer=writer,
+                                    tracker=tracker)  # fmt: skip
+        ok = True
     finally:
         envs.close()
         if writer is not None:
             writer.close()
+        if tracker is not None:
+            tracker.close(ok)
     sidecar = run_sidecar(run, state, envs.workers, stopped_early)
     if dist_ctx.rank == 0 and state.global_step >= steps and not stopped_early:
         write_final(run, state, out, sidecar)
@@ -109,7 +123,7 @@ def train(
 # --- The training loop: rollout, GAE, update, log, checkpoint ----------------------------------
 
 
-def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_update, writer) -> bool:
+def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_update, writer, tracker) -> bool:
     """PPO updates until `run.steps` agent-steps (over all ranks); `state` advances in place.
     Returns True when `on_update` stopped the run early."""
     if on_update is not None and run.dist.enabled:
@@ -149,6 +163,8 @@ def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_u
         state.log_rows.append(row)
         if writer is not None and run.dist.rank == 0:
             write_scalars(writer, row, state.global_step)
+        if tracker is not None:  # rank 0 only: the others have none
+            tracker.log(scalars(row), state.global_step)
         bar.update(min(state.global_step, run.steps) - min(previous_step, run.steps))
         state.update += 1
 

@@ -226,6 +226,13 @@ class StudyPlan:
     def tracking_flags(self) -> str:
         return "--tensorboard" if self.study.tracking.tensorboard else ""
 
+    @cached_property
+    def tracking_targets(self):
+        """The config's MLflow / W&B targets (daf.tracking.TrackingTargets) or None: the jobs
+        read them from $DAF_TRACKING, so they are not in any command and changing them reruns
+        nothing (TensorBoard is a flag: its files are outputs of the run)."""
+        return self.study.tracking.targets()
+
     # --- curves, comparison, plan ---------------------------------------------------------------
 
     def curve_summary_tables(self) -> list[str]:

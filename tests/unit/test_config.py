@@ -246,7 +246,11 @@ RICH = {
         "missions": ["cogs.tiny"],
     },
     "report": {"title": "t", "replays": False},
-    "tracking": {"tensorboard": False},
+    "tracking": {
+        "tensorboard": False,
+        "mlflow": {"uri": "/tmp/mlruns", "experiment": "x"},
+        "wandb": {"project": "p", "entity": "e", "mode": "offline"},
+    },
     "store": {"dir": "/tmp/daf-store"},
     "plan": {
         "half_width": 0.5,

@@ -14,6 +14,7 @@ from daf import paths
 from daf.config.load import load_study, validate_study
 from daf.errors import UserError
 from daf.evaluation.store import STORE_ENV
+from daf.tracking import TRACKING_ENV
 from daf.missions import mission_id
 from daf.versions import RULE_VERSIONS
 from daf.workflow.plan import StudyPlan, mission_files, report_flags as _report_flags
@@ -37,6 +38,8 @@ except UserError as exc:
 
 if PLAN.store is not None:
     os.environ[STORE_ENV] = str(PLAN.store.root)  # every `daf evaluate` job (here or on a cluster node) uses it
+if PLAN.tracking_targets is not None:  # `daf train` and `daf report` log to MLflow / W&B; no command changes
+    os.environ[TRACKING_ENV] = PLAN.tracking_targets.to_env()
 POLICIES = PLAN.policies
 TRAINED = PLAN.trained
 MISSIONS = PLAN.missions  # result-path id -> name or mission file

@@ -58,3 +58,11 @@ def build_study(tmp_path_factory) -> Path:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         _STUDY = workdir
     return _STUDY
+
+
+def tiny_policies(steps: int, seed: int) -> dict:
+    """random, baseline and a PPO network trained `steps` agent-steps on cogs.tiny (seconds)."""
+    train = {"mission": "cogs.tiny", "steps": steps, "seed": seed,
+             "hyperparameters": {"num_envs": 2, "rollout_steps": 16, "update_epochs": 1}}  # fmt: skip
+    return {"random": {"spec": "random"}, "baseline": {"spec": "baseline"},
+            "ppo": {"train": train, "missions": ["cogs.tiny"]}}  # fmt: skip

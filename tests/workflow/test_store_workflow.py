@@ -9,26 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_runs import planned_jobs, run_snakemake, snakemake_command
+from workflow_runs import planned_jobs, run_snakemake, snakemake_command, tiny_policies
 
 from daf.evaluation.store import Store
 
 pytestmark = pytest.mark.slow
 
 STUDY = {
-    "policies": {
-        "random": {"spec": "random"},
-        "baseline": {"spec": "baseline"},
-        "ppo": {
-            "train": {
-                "mission": "cogs.tiny",
-                "steps": 256,
-                "seed": 2,
-                "hyperparameters": {"num_envs": 2, "rollout_steps": 16, "update_epochs": 1},
-            },
-            "missions": ["cogs.tiny"],
-        },
-    },  # fmt: skip
+    "policies": tiny_policies(steps=256, seed=2),
     "missions": ["cogs.tiny", "forage.open"],
     "evaluation": {"episodes": 3, "seed": 5, "num_envs": 4, "chunk": 2},
     "compare": {"bootstrap_reps": 200, "normalization": {"low": "random", "high": "baseline"}},

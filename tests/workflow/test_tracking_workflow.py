@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 from wandb_offline import history
-from workflow_runs import planned_jobs, run_snakemake
+from workflow_runs import planned_jobs, run_snakemake, tiny_policies
 
 pytestmark = pytest.mark.slow
 
@@ -15,19 +15,7 @@ def test_a_study_logs_training_and_results(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # to read the file store back here
     mlruns = tmp_path / "mlruns"
     config = {
-        "policies": {
-            "random": {"spec": "random"},
-            "baseline": {"spec": "baseline"},
-            "ppo": {
-                "train": {
-                    "mission": "cogs.tiny",
-                    "steps": 192,
-                    "seed": 3,
-                    "hyperparameters": {"num_envs": 2, "rollout_steps": 16, "update_epochs": 1},
-                },
-                "missions": ["cogs.tiny"],
-            },
-        },  # fmt: skip
+        "policies": tiny_policies(steps=192, seed=3),
         "missions": ["cogs.tiny"],
         "evaluation": {"episodes": 2, "seed": 1, "num_envs": 2, "chunk": 2},
         "compare": {"bootstrap_reps": 200, "normalization": {"low": "random", "high": "baseline"}},

@@ -19,14 +19,14 @@ tests/static/test_layers.py, enforces it):
     ops          operations: doctor, bundles, tournament submission and login, inspection,
                  cluster profiles
     api          the Python API (docs/api.md): evaluate, analyze, compare, gate, train,
-                 doctor, Study; its names are importable from `daf` itself
+                 sweep, doctor, Study; its names are importable from `daf` itself
     cli          the `daf` command: argument parsing and thin handlers calling the library
 """
 
 from daf.versions import RULE_VERSIONS, __version__
 
-API = ["Checkpoint", "Comparison", "DoctorResult", "GateResult", "MissionAnalysis", "Study", "analyze", "compare",
-       "doctor", "evaluate", "gate", "train"]  # fmt: skip
+API = ["Checkpoint", "Comparison", "DoctorResult", "GateResult", "MissionAnalysis", "Study", "SweepResult", "analyze",
+       "compare", "doctor", "evaluate", "gate", "sweep", "train"]  # fmt: skip
 __all__ = ["RULE_VERSIONS", "__version__", *API]
 
 

@@ -138,6 +138,17 @@ class Study:
                 (("components", paths.PLAN_COMPONENTS), ("precision", paths.PLAN_PRECISION),
                  ("power", paths.PLAN_POWER))}  # fmt: skip
 
+    def sweep(self, name: str):
+        """A sweep of this study (daf.SweepResult: trials, best, importance, checkpoint)."""
+        from daf.api.sweeps import SweepResult
+
+        result = SweepResult(name, self.root)
+        if not result.directory.is_dir():
+            base = self.results / "sweeps"
+            names = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+            raise UserError(f"this study has no sweep '{name}'; its sweeps: {', '.join(names) or 'none'}")
+        return result
+
     # --- report -----------------------------------------------------------------------------
     def report(self, path: str | Path, config: str | Path | None = None) -> Path:
         """Regenerate the study's HTML report into `path` from its results, with the inputs the

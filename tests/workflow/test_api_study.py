@@ -48,6 +48,16 @@ def test_study_errors_name_the_file_and_the_section(study, tmp_path):
         s.crossplay("nowhere")
     with pytest.raises(UserError, match="no evaluation of ghost; evaluated policies: baseline, ppo_a, ppo_b, random"):
         s.evals("ghost")
+    with pytest.raises(UserError, match="this study has no sweep 'lr'; its sweeps: none"):
+        s.sweep("lr")
+
+
+def test_sweep_errors_before_running(tmp_path):
+    config = {"policies": {"random": {"spec": "random"}}, "missions": ["cogs.tiny"]}
+    with pytest.raises(UserError, match="defines no sweeps"):
+        daf.sweep(config, directory=tmp_path)
+    with pytest.raises(UserError, match="invalid config the sweep config: "):
+        daf.sweep({"policies": {}, "missions": ["nowhere"]}, directory=tmp_path)
 
 
 def test_example_notebook_runs(study, monkeypatch, tmp_path):

@@ -1,0 +1,84 @@
+"""Population rankings with known answers: Nash averaging (hand-solved games, redundancy
+invariance on random matrices) and α-Rank (OpenSpiel's Han et al. 2013 case)."""
+
+import numpy as np
+import pytest
+
+from daf.errors import UserError
+from daf.stats.population import alpharank, max_entropy_nash, nash_average, zero_sum_equilibrium
+
+RPS = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
+
+
+def test_rock_paper_scissors_is_uniform_with_value_zero():
+    assert max_entropy_nash(RPS) == pytest.approx([1 / 3] * 3, abs=1e-9)
+    skills, weights, value = nash_average(RPS)
+    assert weights == pytest.approx([1 / 3] * 3, abs=1e-9) and skills == pytest.approx([0, 0, 0], abs=1e-9)
+    assert value == pytest.approx(0, abs=1e-12)
+
+
+def test_a_hand_solved_agent_vs_task_game():
+    """Rows 1-2 mixed 3:4 guarantee 0.6 on both missions; missions mixed 1:1 hold every policy
+    to at most 0.6; the third policy's 0.5 is below the value."""
+    scores = np.array([[1.0, 0.2], [0.3, 0.9], [0.5, 0.5]])
+    p, q, value = zero_sum_equilibrium(scores)
+    assert value == pytest.approx(0.6) and p == pytest.approx([3 / 7, 4 / 7, 0]) and q == pytest.approx([0.5, 0.5])
+    skills, weights, _ = nash_average(scores)
+    assert skills == pytest.approx([0.6, 0.6, 0.5]) and weights == pytest.approx([0.5, 0.5])
+    shifted = nash_average(scores + 3.0)  # a constant shift shifts every skill, nothing else
+    assert shifted[0] == pytest.approx(skills + 3.0) and shifted[1] == pytest.approx(weights)
+
+
+def test_an_easy_mission_gets_no_weight_and_copies_do_not_reweight():
+    """The mean favours the policy good at a mission copied three times; Nash averaging does not."""
+    scores = np.array([[1.0, 0.0], [0.0, 1.0]])
+    easy = np.column_stack([scores, [5.0, 5.0]])
+    assert nash_average(easy)[1] == pytest.approx([0.5, 0.5, 0.0], abs=1e-9)
+    copies = np.column_stack([scores, scores[:, [0, 0]]])  # mission 0 three times
+    assert copies.mean(axis=1) == pytest.approx([0.75, 0.25])  # the mean ranks policy 0 first
+    skills, weights, _ = nash_average(copies)
+    assert skills == pytest.approx([0.5, 0.5], abs=1e-9)  # Nash averaging: a tie, as without copies
+    assert weights == pytest.approx([1 / 6, 1 / 2, 1 / 6, 1 / 6], abs=1e-9)  # the copies split mission 0's half
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_redundancy_invariance_on_random_matrices(seed):
+    rng = np.random.default_rng(1000 + seed)
+    scores = rng.normal(size=(rng.integers(2, 7), rng.integers(2, 8)))
+    skills, weights, value = nash_average(scores)
+    dup_missions = nash_average(np.column_stack([scores, scores[:, [0, 0]]]))
+    assert dup_missions[0] == pytest.approx(skills, abs=1e-8)
+    split = dup_missions[1]
+    assert [split[0], split[-2], split[-1]] == pytest.approx([weights[0] / 3] * 3, abs=1e-7)
+    assert split[1:-2] == pytest.approx(weights[1:], abs=1e-7)
+    dup_policy = nash_average(np.vstack([scores, scores[[0]]]))
+    assert dup_policy[0][:-1] == pytest.approx(skills, abs=1e-8) and dup_policy[1] == pytest.approx(weights, abs=1e-7)
+    assert skills.max() == pytest.approx(value, abs=1e-8)  # the best policies reach the game's value
+
+
+def test_alpharank_matches_openspiels_known_answer():
+    """OpenSpiel's alpharank_test: Han et al. 2013 payoffs, m = 20, alpha = 0.1."""
+    r, t, p, s, delta, eps = 1.0, 2.0, 0.0, -1.0, 4.0, 0.25
+    payoffs = np.array([
+        [r - eps / 2, r - eps, 0, s + delta - eps, r - eps], [r, r, s, s, s], [0, t, p, p, p],
+        [t - delta, t, p, p, p], [r, t, p, p, p],
+    ])  # fmt: skip
+    expected = [0.40966787, 0.07959841, 0.20506998, 0.08505983, 0.2206039]
+    assert alpharank(payoffs, alpha=0.1, m=20) == pytest.approx(expected, abs=1e-8)
+
+
+def test_alpharank_symmetry_and_dominance():
+    assert alpharank(RPS, alpha=1.0, m=20) == pytest.approx([1 / 3] * 3)  # a cycle: uniform
+    dominant = np.array([[2.0, 2.0, 2.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    masses = [alpharank(dominant, alpha=a, m=20)[0] for a in (0.1, 1.0, 10.0)]
+    assert masses[0] < masses[1] < masses[2] and masses[2] > 0.999  # stronger selection: the best wins
+    assert alpharank(np.array([[3.0]]), alpha=1.0) == pytest.approx([1.0])
+
+
+def test_bad_input_is_one_line():
+    with pytest.raises(UserError, match="antisymmetric"):
+        max_entropy_nash(np.array([[0.0, 1.0], [1.0, 0.0]]))
+    with pytest.raises(UserError, match="finite policies x missions"):
+        nash_average(np.array([[np.nan]]))
+    with pytest.raises(UserError, match="m >= 2 and alpha > 0"):
+        alpharank(RPS, alpha=0.0)

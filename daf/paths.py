@@ -44,9 +44,9 @@ CURVE_POLICY = f"{CURVES_DIR}/{{policy}}.parquet"
 CURVES_SUMMARY = f"{CURVES_DIR}/summary.parquet"
 FINAL_VS_BEST = f"{CURVES_DIR}/final_vs_best.parquet"
 
-# value over replacement: scenario k of a candidate, the shared k = 0 scenario, the result
-VOR_SCENARIO = f"{RESULTS}/vor/{{candidate}}/{{mission}}/k{{k}}.parquet"
-VOR_SCENARIO_SIDECAR = f"{RESULTS}/vor/{{candidate}}/{{mission}}/k{{k}}.json"
+# value over replacement: scenario k of a candidate's training run, the shared k = 0 scenario, the result
+VOR_SCENARIO = f"{RESULTS}/vor/{{candidate}}/{{mission}}/run{{run}}/k{{k}}.parquet"
+VOR_SCENARIO_SIDECAR = f"{RESULTS}/vor/{{candidate}}/{{mission}}/run{{run}}/k{{k}}.json"
 VOR_REPLACEMENT = f"{RESULTS}/vor/replacement/{{mission}}.parquet"
 VOR_REPLACEMENT_SIDECAR = f"{RESULTS}/vor/replacement/{{mission}}.json"
 VOR = f"{RESULTS}/vor/{{candidate}}.json"

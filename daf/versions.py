@@ -12,11 +12,11 @@ __version__ = "0.1.0"
 RULE_VERSIONS = {
     "train": 2,
     "evaluate": 2,
-    "vor": 1,
-    "compare": 3,
+    "vor": 2,  # 2: scenarios per training run, VOR over every run (two-level CI)
+    "compare": 4,  # 4: two-level success intervals for multi-run policies
     "analysis": 2,
     "render": 1,
-    "report": 4,  # 4: findings first, power analysis as tables, long tables collapsed
+    "report": 5,  # 5: VOR over training runs (runs column, per-run VOR)
     "sweep": 2,
     "sweep_best": 3,  # its own number: choosing the best trial again must not retrain the trials
     "curves": 2,

@@ -4,7 +4,9 @@
 - a leaderboard: per policy x mission (and `ALL` missions) the mean, median and IQM of
   episode scores with stratified-bootstrap CIs, the optimality gap (on normalised rows
   only: NaN on raw rewards, where a threshold of 1 means nothing) and the success rate
-  with a Wilson interval; `runs` (training runs) and a `note` on what the CI covers;
+  with a Wilson interval over pooled episodes, plus (>= 2 training runs) a two-level
+  bootstrap interval over runs then episodes (`success_run_low/high`, NaN otherwise);
+  `runs` (training runs) and a `note` on what the CI covers;
 - a pairwise table: for every pair of policies and mission, tests, effect sizes, the
   probability of improvement (POI) with a bootstrap CI, and p-values corrected within each
   family (one family per level x test; Holm and Benjamini-Hochberg);
@@ -70,7 +72,8 @@ from daf.stats.significance import CORRECTIONS, benjamini_hochberg, holm, paired
 
 LEADERBOARD = [
     "policy", "mission", "runs", "n", "mean", "median", "iqm", "ci_low", "ci_high", "success_rate",
-    "success_low", "success_high", "iqm_low", "iqm_high", "optimality_gap", "n_missions", "normalized", "note",
+    "success_low", "success_high", "success_run_low", "success_run_high", "iqm_low", "iqm_high", "optimality_gap",
+    "n_missions", "normalized", "note",
 ]  # fmt: skip
 PAIRWISE = [
     "policy_a", "policy_b", "mission", "level", "runs_a", "runs_b", "n_pairs", "test", "statistic", "p_value",
@@ -142,10 +145,20 @@ def _row(mean: Estimate, iqm: Estimate, median: float, gap: float) -> dict:
             "iqm_low": iqm.low, "iqm_high": iqm.high, "optimality_gap": gap}  # fmt: skip
 
 
-def _success(part: pd.DataFrame, confidence: float) -> dict:
+def _success(part: pd.DataFrame, s: CompareSettings) -> dict:
+    """The success rate with a Wilson interval over the pooled episodes and, for a policy with
+    >= 2 training runs, a two-level bootstrap interval (runs, then episodes within each drawn
+    run, per mission): the Wilson interval treats episodes of different networks as one
+    sample and leaves out how much another training seed would differ."""
     wins, n = int(part["success"].sum()), len(part)
-    low, high = wilson_interval(wins, n, confidence)
-    return {"success_rate": wins / n, "success_low": low, "success_high": high}
+    low, high = wilson_interval(wins, n, s.confidence)
+    run_low = run_high = float("nan")
+    if part["run"].nunique() >= 2:
+        strata = [run_matrix(group, "success") for _, group in part.groupby("mission", sort=True)]
+        run_ci = bootstrap_estimate(strata, "mean", confidence=s.confidence, reps=s.reps, seed=s.seed)
+        run_low, run_high = run_ci.low, run_ci.high
+    return {"success_rate": wins / n, "success_low": low, "success_high": high, "success_run_low": run_low,
+            "success_run_high": run_high}  # fmt: skip
 
 
 def _runs_note(runs: int, episodes: int, trained: bool, aggregate: bool) -> str:
@@ -173,7 +186,7 @@ def leaderboard(
         runs, episodes = matrix.shape
         rows.append({
             "policy": policy, "mission": mission, "runs": runs, "n": len(part), "n_missions": 1, "normalized": False,
-            **_estimates([matrix], s, equal_weight=False, iqm_ci=iqm_ci), **_success(part, s.confidence),
+            **_estimates([matrix], s, equal_weight=False, iqm_ci=iqm_ci), **_success(part, s),
             "note": _runs_note(runs, episodes, policy in s.trained, aggregate=False),
         })  # fmt: skip
     for policy, part in (aggregate if aggregate is not None else scores.iloc[:0]).groupby("policy", sort=True):
@@ -183,7 +196,7 @@ def leaderboard(
         estimates = _matrix_estimates(strata, s) if multi else _estimates(strata, s, equal_weight=True)
         rows.append({
             "policy": policy, "mission": ALL, "runs": runs, "n": len(part), "n_missions": len(strata),
-            "normalized": s.normalize is not None, **estimates, **_success(part, s.confidence),
+            "normalized": s.normalize is not None, **estimates, **_success(part, s),
             "note": _runs_note(runs, max(m.shape[1] for m in strata), policy in s.trained, aggregate=True),
         })  # fmt: skip
     board = pd.DataFrame(rows, columns=LEADERBOARD)

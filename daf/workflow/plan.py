@@ -273,10 +273,12 @@ class StudyPlan:
         return pool_flags([self.study.policy_spec(p) for p in names], names, weights)
 
     def vor_scenario_tables(self, candidate: str) -> list[str]:
-        """A candidate's scenario tables k = 1..N on each VOR mission, and the mission's all-replacement one."""
+        """A candidate's scenario tables k = 1..N of every training run on each VOR mission, and
+        the mission's all-replacement one (shared by the runs)."""
         tables = []
         for mission in self.study.vor_missions(candidate):
-            tables += [paths.VOR_SCENARIO.format(candidate=candidate, mission=mission, k=k)
+            tables += [paths.VOR_SCENARIO.format(candidate=candidate, mission=mission, run=run, k=k)
+                       for run in self.study.policy_runs(candidate)
                        for k in range(1, self.mission_agents[mission] + 1)]  # fmt: skip
             tables.append(paths.VOR_REPLACEMENT.format(mission=mission))
         return tables

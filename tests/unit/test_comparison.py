@@ -63,7 +63,9 @@ def test_leaderboard_contract(study):
     assert low_m1["success_rate"] == 0.0 and low_m1["success_low"] == 0.0 and low_m1["success_high"] > 0
     # the optimality gap (mean shortfall below 1) means something on normalised scores only
     assert board[board["mission"] != ALL]["optimality_gap"].isna().all()
-    assert not board.drop(columns=["optimality_gap"]).isna().any().any()
+    # NaN only where defined so: the gap on raw rewards, run-level success CIs of single-run policies
+    assert not board.drop(columns=["optimality_gap", "success_run_low", "success_run_high"]).isna().any().any()
+    assert board[["success_run_low", "success_run_high"]].isna().all().all()  # every policy here has one run
 
 
 def test_optimality_gap_only_on_normalised_scores(study):
@@ -341,3 +343,25 @@ def test_best_policy_is_separated_only_from_a_runner_up():
     found = {m: leader(board, no_tests, m) for m in ("solo", "pair", "apart")}
     clear = {m: (f["policy"], f["separated"]) for m, f in found.items()}
     assert clear == {"solo": ("a", None), "pair": ("a", False), "apart": ("a", True)}
+
+
+def test_success_intervals_over_runs_widen_with_between_run_spread():
+    """Two runs that succeed at 10% and 90% vs two that both succeed at 50%: same pooled rate
+    and Wilson interval, but the run-level interval is wider when the runs disagree."""
+
+    def runs(rates):
+        frames = []
+        for run, rate in enumerate(rates):
+            wins = np.arange(40) < rate * 40
+            frames.append(evals("p", "m", wins.astype(float), success_at=1.0).assign(run=run))
+        return pd.concat(frames, ignore_index=True)
+
+    settings = CompareSettings(reps=3000)
+    agree = compare(runs([0.5, 0.5]), settings)[0].iloc[0]
+    disagree = compare(runs([0.1, 0.9]), settings)[0].iloc[0]
+    assert agree["success_rate"] == disagree["success_rate"] == 0.5
+    assert (agree["success_low"], agree["success_high"]) == (disagree["success_low"], disagree["success_high"])
+    width = lambda row: row["success_run_high"] - row["success_run_low"]  # noqa: E731
+    assert width(disagree) > width(agree) + 0.3
+    single = compare(runs([0.5]), settings)[0].iloc[0]
+    assert np.isnan(single["success_run_low"]) and np.isnan(single["success_run_high"])

@@ -147,3 +147,45 @@ def test_vor_cli_contract(tmp_path, daf):
     assert data["vor"] == pytest.approx(3.5) and len(data["per_k"]) == 2
     bad = daf("vor", "--scenarios", paths[0], "--candidate", "c", "--out", str(tmp_path / "x.json"))
     assert bad.returncode == 2 and "controls no agent" in bad.stderr and not (tmp_path / "x.json").exists()
+
+
+def two_run_scenarios(shift: float) -> pd.DataFrame:
+    """The known scenarios played by two runs of `c`; run 1's agents earn `shift` more."""
+    base = known_scenarios()
+    k0 = base[base["scenario"] == "k0"].assign(run=0)
+    runs = []
+    for run, extra in ((0, 0.0), (1, shift)):
+        part = base[base["scenario"] != "k0"].assign(run=run, scenario=lambda f, r=run: f["scenario"] + f"-run{r}")
+        part.loc[part["policy"] == "c", "reward"] += extra
+        runs.append(part)
+    return pd.concat([k0, *runs], ignore_index=True)
+
+
+def test_vor_over_two_runs_by_hand():
+    result = vor(two_run_scenarios(2.0), "c", reps=4000)
+    # run 0: 3.5 (as above); run 1: (8 * 1 * 2 + (16/3 + 2) * 2 * 3) / 8 - 2 = 5.5; the VOR is their mean
+    assert [r["vor"] for r in result["per_run"]] == pytest.approx([3.5, 5.5])
+    assert result["vor"] == pytest.approx(4.5) and result["runs"] == [0, 1] and result["level"] == "run"
+    assert result["missions"]["m"]["per_run"] == [
+        {"run": 0, "vor": pytest.approx(3.5)},
+        {"run": 1, "vor": pytest.approx(5.5)},
+    ]
+    per_k = {row["k"]: row for row in result["per_k"]}
+    assert per_k[1]["candidate_mean"] == pytest.approx(7.0) and per_k[1]["runs"] == 2
+    assert result["ci_low"] <= 4.5 <= result["ci_high"]
+    single = vor(known_scenarios(), "c", reps=4000)
+    assert single["level"] == "episode" and single["note"].startswith("one training run")
+    json.dumps(result)
+
+
+def test_vor_interval_widens_with_between_run_spread():
+    same, spread = vor(two_run_scenarios(0.0), "c", reps=4000), vor(two_run_scenarios(6.0), "c", reps=4000)
+    assert [r["vor"] for r in same["per_run"]] == pytest.approx([3.5, 3.5])
+    assert spread["ci_high"] - spread["ci_low"] > (same["ci_high"] - same["ci_low"]) + 3.0
+
+
+def test_vor_runs_must_play_the_same_scenarios():
+    scenarios = two_run_scenarios(1.0)
+    scenarios = scenarios[~((scenarios["run"] == 1) & (scenarios["episode"] == 2))]  # run 1 lacks an episode
+    with pytest.raises(UserError, match="every run of 'c' must play the same scenario episodes"):
+        vor(scenarios, "c", reps=100)

@@ -78,7 +78,10 @@ def test_crossplay_pairs_every_run_of_both_policies_once(smoke):
 def test_vor_plays_k_candidates_for_every_k_and_the_all_replacement_game(smoke):
     tables = smoke.vor_scenario_tables("ppo_a")
     scenarios = [t for t in tables if "/k" in t]
-    assert len(scenarios) == smoke.mission_agents["cogs.tiny"] * len(smoke.study.vor_missions("ppo_a"))
+    runs = smoke.study.policy_runs("ppo_a")
+    assert runs == [0, 1]  # every training run plays every scenario
+    assert len(scenarios) == smoke.mission_agents["cogs.tiny"] * len(smoke.study.vor_missions("ppo_a")) * len(runs)
+    assert {t.split("/")[-2] for t in scenarios} == {"run0", "run1"}
     assert sum("replacement" in t for t in tables) == len(smoke.study.vor_missions("ppo_a"))
     assert smoke.vor_outputs() == ["results/vor/ppo_a.json"]
     assert smoke.vor_replacement_flags() == (

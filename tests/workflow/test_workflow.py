@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from workflow_runs import REPO, build_study, planned_jobs, run_snakemake, snakemake_command
@@ -77,9 +78,12 @@ def test_study_produces_every_output(study):
             assert (study / f"results/benchmarks/evaluate/{policy}/{mission}/run0/chunk0.tsv").is_file()
     for name in ("leaderboard.parquet", "pairwise.parquet", "profiles.parquet", "comparison.json"):
         assert (study / "results/comparison" / name).is_file()
-    assert (study / "results/vor/ppo_a.json").is_file()
-    for k in (1, 2):
-        assert (study / f"results/vor/ppo_a/cogs.tiny/k{k}.parquet").is_file()
+    vor = json.loads((study / "results/vor/ppo_a.json").read_text())
+    assert vor["runs"] == [0, 1] and vor["level"] == "run" and len(vor["per_run"]) == 2  # both training runs
+    for run in (0, 1):
+        for k in (1, 2):
+            table = pd.read_parquet(study / f"results/vor/ppo_a/cogs.tiny/run{run}/k{k}.parquet")
+            assert set(table.loc[table["policy"] == "ppo_a", "run"]) == {run}
     assert (study / "results/vor/replacement/cogs.tiny.parquet").is_file()
     for name in ("summary.parquet", "difficulty.parquet", "summary.csv"):
         assert (study / "results/analysis" / name).is_file()

@@ -110,8 +110,13 @@ def vor(
             "per_k": per_k,
         }
         mission_boot.append(boot)
-    overall = np.mean(mission_boot, axis=0)
-    low, high = percentile_interval(overall, confidence)
+    return _result(scenarios, candidate, missions, mission_boot, confidence, reps, runs, "episode", ONE_RUN_NOTE)
+
+
+def _result(scenarios, candidate, missions, mission_boot, confidence, reps, runs, level, note, **extra) -> dict:
+    """The VOR JSON: overall (mean over missions, its interval from the missions' replicates)
+    and per mission, per k, weighted scores, runs and what the interval covers."""
+    low, high = percentile_interval(np.mean(mission_boot, axis=0), confidence)
     return {
         "candidate": candidate,
         "replacement": sorted(set(scenarios["policy"]) - {candidate}),
@@ -125,8 +130,9 @@ def vor(
         "per_k": [{"mission": m, **row} for m, res in missions.items() for row in res["per_k"]],
         "weighted_scores": weighted_scores(scenarios),
         "runs": runs,
-        "level": "episode",
-        "note": ONE_RUN_NOTE,
+        "level": level,
+        "note": note,
+        **extra,
     }
 
 
@@ -177,26 +183,11 @@ def _vor_over_runs(per, scenarios, candidate, runs, confidence, reps, seed) -> d
             "per_run": [{"run": r, "vor": per_run[r][mission]} for r in runs],
         }  # fmt: skip
         mission_boot.append(boot)
-    low, high = percentile_interval(np.mean(mission_boot, axis=0), confidence)
-    return {
-        "candidate": candidate,
-        "replacement": sorted(set(scenarios["policy"]) - {candidate}),
-        "vor": float(np.mean([m["vor"] for m in missions.values()])),
-        "ci_low": float(low),
-        "ci_high": float(high),
-        "replacement_mean": float(np.mean([m["replacement_mean"] for m in missions.values()])),
-        "confidence": confidence,
-        "bootstrap_reps": reps,
-        "missions": missions,
-        "per_k": [{"mission": m, **row} for m, res in missions.items() for row in res["per_k"]],
-        "weighted_scores": weighted_scores(scenarios),
-        "runs": runs,
-        "level": "run",
-        "note": f"{len(runs)} training runs: the CI resamples runs, then episodes",
-        "per_run": [
-            {"run": r, "vor": float(np.mean(list(per_run[r].values()))), "missions": per_run[r]} for r in runs
-        ],  # fmt: skip
-    }
+    per_run_overall = [{"run": r, "vor": float(np.mean(list(per_run[r].values()))), "missions": per_run[r]}
+                       for r in runs]  # fmt: skip
+    note = f"{len(runs)} training runs: the CI resamples runs, then episodes"
+    return _result(scenarios, candidate, missions, mission_boot, confidence, reps, runs, "run", note,
+                   per_run=per_run_overall)  # fmt: skip
 
 
 def weighted_scores(scenarios: pd.DataFrame) -> dict[str, float]:

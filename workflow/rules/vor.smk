@@ -1,5 +1,6 @@
-# Value over replacement: scenario k = 1..N per candidate x mission (the candidate on k agents,
-# the replacement on the rest), the k = 0 scenario shared by every candidate, then `daf vor`.
+# Value over replacement: scenario k = 1..N per candidate x training run x mission (the
+# candidate's run on k agents, the replacement on the rest), the k = 0 scenario shared by every
+# candidate and run, then `daf vor` (over every run: a two-level interval).
 rule vor_scenario:
     input:
         lambda w: evaluate_files(w.candidate, *VOR.replacement, mission=w.mission),
@@ -7,7 +8,7 @@ rule vor_scenario:
         table=paths.VOR_SCENARIO,
         provenance=paths.VOR_SCENARIO_SIDECAR,
     params:
-        spec=lambda w: STUDY.policy_spec(w.candidate),
+        spec=lambda w: STUDY.policy_spec(w.candidate, int(w.run)),
         replacement=replacement_flags,
         mission=lambda w: MISSIONS[w.mission],
         mission_sha=lambda w: MISSION_SHA[w.mission],  # rerun trigger
@@ -17,16 +18,16 @@ rule vor_scenario:
         version=RULE_VERSIONS["vor"],
         weights_sha=lambda w: weights_sha(w.candidate, *VOR.replacement),
     log:
-        **paths.logs("vor/{candidate}/{mission}/k{k}"),
+        **paths.logs("vor/{candidate}/{mission}/run{run}/k{k}"),
     benchmark:
-        paths.benchmark("vor/{candidate}/{mission}/k{k}")
+        paths.benchmark("vor/{candidate}/{mission}/run{run}/k{k}")
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
     shell:
         "daf --log-json {log.json} evaluate --policy {params.spec:q} --label {wildcards.candidate} {params.replacement}"
-        " --candidate-agents {wildcards.k} --mission {params.mission:q} --episodes {params.episodes}"
+        " --candidate-agents {wildcards.k} --run {wildcards.run} --mission {params.mission:q} --episodes {params.episodes}"
         " --seed {params.seed} --num-envs {params.num_envs} --out {output.table} --no-progress > {log.text} 2>&1"
 
 

@@ -126,7 +126,8 @@ class Tracker:
                 self._mlflow.log_param(self._mlflow_run, key, flat[key][:6000])
         if targets.wandb_project:
             wandb = _module("wandb", "wandb")
-            directory = Path(targets.wandb_dir) if targets.wandb_dir else workdir
+            # absolute: a W&B service another process started (WANDB_SERVICE) resolves paths in its own cwd
+            directory = (Path(targets.wandb_dir) if targets.wandb_dir else Path(workdir)).resolve()
             directory.mkdir(parents=True, exist_ok=True)
             self._wandb = wandb.init(
                 project=targets.wandb_project, entity=targets.wandb_entity, mode=targets.wandb_mode,

@@ -4,6 +4,8 @@ DAF's own files."""
 
 import json
 import math
+import os
+import sys
 
 import pandas as pd
 import pytest
@@ -31,6 +33,11 @@ def offline(monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     monkeypatch.delenv("DAF_TRACKING", raising=False)
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)
+    yield
+    if "wandb" in sys.modules and sys.modules["wandb"] is not None:
+        sys.modules["wandb"].teardown()  # stop the service this process started ...
+    os.environ.pop("WANDB_SERVICE", None)  # ... so that later subprocesses start their own
 
 
 def test_training_scalars_reach_mlflow_and_wandb(tmp_path):
@@ -104,8 +111,6 @@ def test_a_failed_run_is_marked_failed_and_a_missing_extra_is_one_line(tmp_path,
         raise RuntimeError("diverged")
     _, (run,) = mlflow_runs(uri)
     assert run.info.status == "FAILED"
-    import sys
-
     monkeypatch.setitem(sys.modules, "wandb", None)  # as if the extra were not installed
     with pytest.raises(UserError, match=r"tracking to wandb needs the wandb extra: pip install .*'\.\[wandb\]'"):
         Tracker(TrackingTargets(wandb_project="p"), "r", {}, tmp_path)

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.slow
 
 def test_a_study_logs_training_and_results(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # to read the file store back here
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)  # the jobs start their own W&B service
     mlruns = tmp_path / "mlruns"
     config = {
         "policies": tiny_policies(steps=192, seed=3),

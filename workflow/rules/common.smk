@@ -130,7 +130,7 @@ def chunk_index(w):
 
 
 def reusable_chunk_input(w):
-    """A stored chunk's manifest, else a path no rule makes: then `evaluate_chunk` plays it."""
+    """A stored chunk's manifest, else a path nothing makes (then `evaluate_chunk` plays it)."""
     found = PLAN.reusable_chunk(w.policy, w.mission, int(w.run), chunk_index(w))
     return found or str(PLAN.store.root / "not-stored" / f"{w.policy}-{w.mission}-run{w.run}-chunk{chunk_index(w)}")
 

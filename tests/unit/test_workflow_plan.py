@@ -137,3 +137,8 @@ def test_tpe_rounds_wait_for_the_previous_round():
     assert plan.tpe_previous_round("s", first[0]) == []
     assert plan.tpe_previous_round("s", second[1]) == [f"results/sweeps/s/trials/{t}/told.json" for t in first]
     assert plan.tpe_round_runs("s", second[0]) == [f"results/sweeps/s/trials/{t}/seed0/run.json" for t in second]
+
+
+def test_a_vor_scenario_of_a_run_reads_that_runs_checkpoint(smoke):
+    """Each training run's scenarios wait for that run's training (not run 0's)."""
+    assert smoke.run_inputs("ppo_a", "cogs.tiny", 1) == ["results/checkpoints/ppo_a/seed1/model.pt"]

@@ -3,7 +3,8 @@
 # candidate and run, then `daf vor` (over every run: a two-level interval).
 rule vor_scenario:
     input:
-        lambda w: evaluate_files(w.candidate, *VOR.replacement, mission=w.mission),
+        # the run's own checkpoint (a trained candidate's comes from its `train` job), the pool's weights
+        lambda w: PLAN.run_inputs(w.candidate, w.mission, int(w.run)) + evaluate_files(*VOR.replacement, mission=w.mission),
     output:
         table=paths.VOR_SCENARIO,
         provenance=paths.VOR_SCENARIO_SIDECAR,

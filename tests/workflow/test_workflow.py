@@ -267,3 +267,11 @@ def test_bad_config_fails_before_any_job(tmp_path):
     output = result.stdout + result.stderr
     assert "evaluation.episods: unknown key (valid keys: episodes, seed, num_envs, chunk)" in output
     assert not (tmp_path / "results").exists()
+
+
+def test_a_runs_vor_scenario_waits_for_that_runs_training(tmp_path):
+    """A dry run for one scenario of training run 1 trains seed 1 first (not only seed 0)."""
+    shutil.copyfile(REPO / ".test/config/config.yaml", tmp_path / "study.yaml")
+    jobs = planned_jobs(run_snakemake(tmp_path, "-n", "results/vor/ppo_a/cogs.tiny/run1/k1.parquet"))
+    assert ("train", "policy=ppo_a, seed=1") in jobs, sorted(jobs)
+    assert ("train", "policy=ppo_a, seed=0") not in jobs

@@ -66,8 +66,8 @@ def tiny_config() -> dict:
 
 def test_study_runs_on_slurm_with_gpu_placement(cluster, tmp_path):
     """Training on the GPU partition, one job per run; every short CPU job (evaluations, curves,
-    VOR scenarios, cross-play cells) in an allocation shared with another: 17 of them, so
-    ceil(17 / 2) = 9 submissions with DAF_SLURM_GROUP_SIZE=2 instead of 17."""
+    VOR scenarios, cross-play cells) in an allocation shared with another: 19 of them, so
+    ceil(19 / 2) = 10 submissions with DAF_SLURM_GROUP_SIZE=2 instead of 19."""
     before = {r["JobId"] for r in job_records()}
     workdir = study(tmp_path / "study", tiny_config())
     result = snakemake(workdir, env={"DAF_SLURM_GROUP_SIZE": "2"})
@@ -82,8 +82,9 @@ def test_study_runs_on_slurm_with_gpu_placement(cluster, tmp_path):
     for job in train:
         assert job["Partition"] == "gpu" and "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", ""), job
         assert job["JobState"] == "COMPLETED"
-    # 7 evaluations (runs x missions, one chunk each), 3 curves, 3 VOR scenarios (k = 0, 1, 2), 4 cross-play cells
-    assert len(groups) == 9, [job["Comment"] for job in groups]
+    # 7 evaluations (runs x missions, one chunk each), 3 curves, 5 VOR scenarios (k = 0 shared; k = 1, 2 for
+    # each of ppo_a's 2 runs), 4 cross-play cells
+    assert len(groups) == 10, [job["Comment"] for job in groups]
     for job in groups:
         assert job["Partition"] == "cpu" and "gpu" not in job.get("TresPerJob", ""), job
         assert int(job["NumCPUs"]) <= 2 and job["JobState"] == "COMPLETED", job  # 2 jobs side by side

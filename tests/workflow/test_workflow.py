@@ -152,7 +152,8 @@ def test_changing_one_trained_policy_reruns_only_its_jobs(study):
 
 def test_adding_a_seed_adds_only_its_runs_jobs(study):
     """A third seed of ppo_a: its train, evaluation chunks and curve, then the merge of ppo_a's
-    table and the aggregates; the two existing runs are not retrained or re-evaluated."""
+    table, its VOR scenarios and the aggregates; the two existing runs are not retrained or
+    re-evaluated."""
     config = yaml.safe_load((study / "study.yaml").read_text())
     config["policies"]["ppo_a"]["train"]["seeds"] = [0, 1, 2]
     (study / "seeds.yaml").write_text(yaml.safe_dump(config))
@@ -168,8 +169,11 @@ def test_adding_a_seed_adds_only_its_runs_jobs(study):
     for b in ("random", "baseline"):
         crossplay.add(("crossplay_cell", f"mission=cogs.tiny, policy=ppo_a, partner={b}, k=1, run=2, partner_run=0"))
         crossplay.add(("crossplay_cell", f"mission=cogs.tiny, policy={b}, partner=ppo_a, k=1, run=0, partner_run=2"))
+    # VOR: the new run plays its scenarios (k = 1, 2; the k = 0 one is shared), then ppo_a's VOR again
+    vor = {("vor_scenario", f"candidate=ppo_a, mission=cogs.tiny, run=2, k={k}") for k in (1, 2)}
+    vor.add(("vor", "candidate=ppo_a"))
     aggregates = {(rule, "") for rule in ("curves_summary", "compare", "plan", "analysis_summary", "report", "all")}
-    assert jobs == runs | merged | crossplay | aggregates
+    assert jobs == runs | merged | crossplay | vor | aggregates
 
 
 def test_crossplay_tables(study):

@@ -52,6 +52,16 @@ def unknown_choice(kind: str, name: str, choices: Iterable[str]) -> UserError:
     return UserError(f"unknown {kind} '{name}'{hint}; valid {kind}s: {', '.join(valid)}")
 
 
+def positive_weights(values: Iterable[float], count: int, what: str, per: str, shown: object = None) -> list[float]:
+    """`count` finite positive shares (a mission mix, a replacement pool), or the one-line error
+    naming `what` and what each share is `per` (`shown`: the input as the user wrote it)."""
+    weights = [float(w) for w in values]
+    if len(weights) != count or any(not w > 0 or w == float("inf") for w in weights):
+        got = shown if shown is not None else weights
+        raise UserError(f"{what} needs {count} positive numbers, one per {per} (got {got})")
+    return weights
+
+
 # Modules that moved when daf/ became domain packages (DAF 0.1, December 2026): a user's
 # mission file or policy class path that imports an old one gets the new path in its error.
 MOVED_MODULES = {

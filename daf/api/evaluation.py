@@ -54,12 +54,9 @@ def evaluate(
 
 
 def _weights(weights: Sequence[float] | None, count: int) -> list[float] | None:
-    if weights is None:
-        return None
-    values = [float(w) for w in weights]
-    if len(values) != count or any(not w > 0 or w == float("inf") for w in values):
-        raise UserError(f"replacement_weights needs {count} positive numbers, one per replacement (got {values})")
-    return values
+    from daf.errors import positive_weights
+
+    return None if weights is None else positive_weights(weights, count, "replacement_weights", "replacement")
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ import pandas as pd
 
 from daf import paths
 from daf.errors import RunFailed, UserError
-
-REPO = Path(__file__).resolve().parents[2]  # daf/api/ -> the repository (Snakefile, profiles/)
+from daf.ops.doctor import REPO  # the repository: Snakefile, profiles/
 
 
 @dataclass(frozen=True)

@@ -90,10 +90,9 @@ def prepare(
     found = [get_mission(name) for name in names]
     weights = None
     if mission_weights is not None:
-        weights = [float(w) for w in mission_weights]
-        if len(weights) != len(found) or any(not w > 0 or w == float("inf") for w in weights):
-            raise UserError(f"--mission-weights needs {len(found)} positive numbers, one per --mission "
-                            f"(got {mission_weights})")  # fmt: skip
+        from daf.errors import positive_weights
+
+        weights = positive_weights(mission_weights, len(found), "--mission-weights", "--mission")
     hp = make_config(dict(hyperparameters or {}))
     out = Path(out)
     ensure_writable(out / "model.pt")

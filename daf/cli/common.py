@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from daf.errors import UserError
+from daf.errors import UserError, positive_weights
 
 
 def bootstrap_flags(p, reps: int = 10_000) -> None:
@@ -30,9 +30,7 @@ def parse_weights(
         weights = [float(w) for w in text.split(",")]
     except ValueError:
         raise UserError(f"{flag} '{text}' is not a comma-separated list of numbers") from None
-    if len(weights) != count or any(not w > 0 or w == float("inf") for w in weights):
-        raise UserError(f"{flag} needs {count} positive numbers, one per {per} (got '{text}')")
-    return weights
+    return positive_weights(weights, count, flag, per, f"'{text}'")
 
 
 def policy_pair(text: str, sep: str = ",", flag: str = "--normalize", form: str = "LOW,HIGH") -> tuple[str, str]:

@@ -12,21 +12,22 @@ tests/static/test_layers.py, enforces it):
     training     PPO (loop, rollout buffers, torch.distributed, launching)
     evaluation   seeded episodes, seats, replays, evaluation and merge jobs, checkpoint replays
     stats        statistics of evaluation tables: scores, aggregates, bootstrap, tests,
-                 comparison, power analysis, curves, cross-play, VOR, mission analysis
+                 comparison, power analysis, curves, cross-play, VOR, population rankings,
+                 mission analysis
     sweeps       hyperparameter sweeps (trials train and evaluate; selection uses stats)
     workflow     the study as the Snakemake rules see it: paths, inputs, params, flags
     report       the HTML report
     ops          operations: doctor, bundles, tournament submission and login, inspection,
                  cluster profiles
-    api          the Python API (docs/api.md): evaluate, analyze, compare, gate, train,
-                 sweep, doctor, Study; its names are importable from `daf` itself
+    api          the Python API (docs/api.md): evaluate, analyze, compare, gate, nash,
+                 alpharank, train, sweep, doctor, Study; its names are importable from `daf` itself
     cli          the `daf` command: argument parsing and thin handlers calling the library
 """
 
 from daf.versions import RULE_VERSIONS, __version__
 
-API = ["Checkpoint", "Comparison", "DoctorResult", "GateResult", "MissionAnalysis", "Study", "SweepResult", "analyze",
-       "compare", "doctor", "evaluate", "gate", "sweep", "train"]  # fmt: skip
+API = ["Checkpoint", "Comparison", "DoctorResult", "GateResult", "MissionAnalysis", "Study", "SweepResult", "alpharank",
+       "analyze", "compare", "doctor", "evaluate", "gate", "nash", "sweep", "train"]  # fmt: skip
 __all__ = ["RULE_VERSIONS", "__version__", *API]
 
 

@@ -59,6 +59,11 @@ CROSSPLAY_CELL_SIDECAR = f"{CROSSPLAY_CELL_DIR}/run{{run}}-{{partner_run}}.json"
 CROSSPLAY = f"{RESULTS}/crossplay/{{mission}}.parquet"
 CROSSPLAY_GAPS = f"{RESULTS}/crossplay/gaps/{{mission}}.parquet"
 
+# population rankings: Nash averaging over policies x missions, α-Rank per cross-play mission
+POPULATION_DIR = f"{RESULTS}/population"
+NASH = f"{POPULATION_DIR}/nash.parquet"
+ALPHARANK = f"{POPULATION_DIR}/alpharank/{{mission}}.parquet"
+
 # mission analysis
 ANALYSIS_DIR = f"{RESULTS}/analysis"
 ANALYSIS = f"{ANALYSIS_DIR}/{{policy}}/{{mission}}.parquet"

@@ -16,10 +16,11 @@ RULE_VERSIONS = {
     "compare": 4,  # 4: two-level success intervals for multi-run policies
     "analysis": 2,
     "render": 1,
-    "report": 5,  # 5: VOR over training runs (runs column, per-run VOR)
+    "report": 6,  # 6: population rankings (Nash averaging, α-Rank)
     "sweep": 2,
     "sweep_best": 3,  # its own number: choosing the best trial again must not retrain the trials
     "curves": 2,
     "plan": 2,  # 2: plan.json without Infinity (strict JSON)
     "crossplay": 1,
+    "population": 1,
 }

@@ -5,8 +5,8 @@
     comparison = daf.compare(["random", "baseline"], ["cogs.tiny"], episodes=4)
     print(comparison.summary())
 
-`daf.evaluate`, `daf.analyze`, `daf.compare`, `daf.gate`, `daf.train`, `daf.sweep`,
-`daf.doctor` and `daf.Study` (a finished study's results as DataFrames) are importable from `daf` itself
+`daf.evaluate`, `daf.analyze`, `daf.compare`, `daf.gate`, `daf.nash`, `daf.alpharank`, `daf.train`,
+`daf.sweep`, `daf.doctor` and `daf.Study` (a finished study's results as DataFrames) are importable from `daf` itself
 (lazily: `import daf` stays cheap). docs/api.md documents them; its examples are doctests.
 
 Layer: above ops, below cli (the CLI handlers call these functions); imports anything below.
@@ -15,6 +15,7 @@ Layer: above ops, below cli (the CLI handlers call these functions); imports any
 from daf.api.comparison import Comparison, compare, gate
 from daf.api.evaluation import MissionAnalysis, analyze, evaluate
 from daf.api.health import DoctorResult, doctor
+from daf.api.population import alpharank, nash
 from daf.api.study import Study
 from daf.api.sweeps import SweepResult, sweep
 from daf.api.training import Checkpoint, train
@@ -28,11 +29,13 @@ __all__ = [
     "MissionAnalysis",
     "Study",
     "SweepResult",
+    "alpharank",
     "analyze",
     "compare",
     "doctor",
     "evaluate",
     "gate",
+    "nash",
     "sweep",
     "train",
 ]

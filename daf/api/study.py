@@ -16,10 +16,11 @@ REPORT_FLAGS = {  # `daf report` flag -> build_report argument (the flags the re
     "--analysis": "analysis_dir", "--train-logs": "train_logs", "--replays": "replays",
     "--benchmarks": "benchmarks_dir", "--regenerate-command": "command", "--sweeps": "sweep_dirs",
     "--variants": "variant_tables", "--logs": "logs_dir", "--curves": "curve_tables", "--plan": "plan_path",
-    "--crossplay": "crossplay_tables", "--crossplay-gaps": "crossplay_gap_tables",
+    "--crossplay": "crossplay_tables", "--crossplay-gaps": "crossplay_gap_tables", "--nash": "nash_tables",
+    "--alpharank": "alpharank_tables",
 }  # fmt: skip
 LISTS = {"eval_paths", "vor_paths", "train_logs", "replays", "sweep_dirs", "variant_tables", "curve_tables",
-         "crossplay_tables", "crossplay_gap_tables"}  # fmt: skip
+         "crossplay_tables", "crossplay_gap_tables", "nash_tables", "alpharank_tables"}  # fmt: skip
 
 
 class Study:
@@ -118,6 +119,16 @@ class Study:
 
     def crossplay(self, mission: str) -> pd.DataFrame:
         return pd.read_parquet(self._path(paths.CROSSPLAY, "the config's `crossplay` section makes it",
+                                          mission=mission))  # fmt: skip
+
+    @property
+    def nash(self) -> pd.DataFrame:
+        """Nash averaging: a row per policy (skill, CI, ranks) and per mission (weight, CI)."""
+        return pd.read_parquet(self._path(paths.NASH, "the config's `population` section makes it"))
+
+    def alpharank(self, mission: str) -> pd.DataFrame:
+        """α-Rank of one cross-play mission: a row per split x policy (mass, CI, rank)."""
+        return pd.read_parquet(self._path(paths.ALPHARANK, "the config's `population.alpharank` section makes it",
                                           mission=mission))  # fmt: skip
 
     @property

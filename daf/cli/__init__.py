@@ -23,7 +23,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from daf.cli import compare, evaluate, info, ops, report, sweep, train
+    from daf.cli import compare, evaluate, info, ops, population, report, sweep, train
 
     parser = Parser(prog="daf", description="DAF: train, evaluate, compare and report on CoGames missions.")
     parser.add_argument("--version", action="version", version=f"daf {_version()}")
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-json", metavar="FILE", help="append structured JSON-lines records of this command to FILE"
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (info, evaluate, train, compare, report, sweep, ops):
+    for module in (info, evaluate, train, compare, population, report, sweep, ops):
         module.add_parsers(sub, Parser)
     return parser
 

@@ -111,11 +111,14 @@ def cmd_vor(args) -> dict:
     return {"vor": result["vor"], "ci_low": result["ci_low"], "ci_high": result["ci_high"]}
 
 
-def cmd_crossplay(args) -> dict:
+def crossplay_inputs(args, outputs: list[str]) -> tuple:
+    """(policies, splits, unplayable, self_play, cells) of a command that reads cross-play jobs'
+    tables (`daf crossplay`, `daf alpharank`), every flag and file checked before `outputs` are
+    written."""
     from daf.evaluation.table import check_eval_table
-    from daf.io import ensure_writable, read_parquets, write_parquet
+    from daf.io import ensure_writable, read_parquets
     from daf.missions.teams import parse_split
-    from daf.stats.crossplay import crossplay_tables, split_cells
+    from daf.stats.crossplay import split_cells
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     splits = [parse_split(s.strip()) for s in args.splits.split(",") if s.strip()]
@@ -135,7 +138,7 @@ def cmd_crossplay(args) -> dict:
         if missing:
             rule = "evaluate" if flag == "--evals" else "crossplay_cell"
             raise UserError(f"{flag} table '{missing[0]}' does not exist (the `{rule}` rule makes it)")
-    for path in (args.out, args.gaps):
+    for path in outputs:
         ensure_writable(path)
     self_play = {}
     for path in args.evals:
@@ -147,6 +150,14 @@ def cmd_crossplay(args) -> dict:
                             f"it holds {names}")  # fmt: skip
         self_play[names[0]] = frame
     cells = split_cells([read_parquets([path]) for path in args.cells])
+    return policies, splits, unplayable, self_play, cells
+
+
+def cmd_crossplay(args) -> dict:
+    from daf.io import write_parquet
+    from daf.stats.crossplay import crossplay_tables
+
+    policies, splits, unplayable, self_play, cells = crossplay_inputs(args, [args.out, args.gaps])
     table, gaps = crossplay_tables(args.mission, policies, splits, self_play, cells, unplayable, args.episodes,
                                    args.confidence, args.reps, args.seed)  # fmt: skip
     write_parquet(args.out, table)
@@ -154,6 +165,19 @@ def cmd_crossplay(args) -> dict:
     played = int((table["note"] == "").sum())
     print(f"wrote {args.out} ({played} cells played, {len(table) - played} skipped) and {args.gaps}", file=sys.stderr)
     return {"cells": played, "skipped": len(table) - played}
+
+
+def crossplay_input_flags(p) -> None:
+    """The flags of `crossplay_inputs`."""
+    p.add_argument("--mission", required=True, help="the mission's id, written to the tables")
+    p.add_argument("--policies", required=True, help="comma-separated, in row/column order, e.g. random,baseline,ppo")
+    p.add_argument("--splits", default="half", help="comma-separated: half, one, all_but_one or agent counts")
+    p.add_argument("--episodes", type=int, help="cross-play episodes 0..N-1 (default: every episode of --evals)")
+    p.add_argument("--evals", nargs="+", required=True, help="each playing policy's ordinary evaluation (the diagonal)")
+    p.add_argument("--cells", nargs="*", default=[],
+                   help="`daf evaluate --candidate-agents K --replacement B` parquets, A's runs in `run`")  # fmt: skip
+    p.add_argument("--unplayable", action="append", metavar="POLICY=WHY",
+                   help="a policy that does not play the mission: its cells are skipped with this note")  # fmt: skip
 
 
 def cmd_analyze(args) -> dict:
@@ -240,15 +264,7 @@ def add_parsers(sub, parser_class) -> None:
     p.set_defaults(func=cmd_vor)
 
     p = sub.add_parser("crossplay", help="cross-play table and gaps of one mission (self-play + mixed-episode cells)")
-    p.add_argument("--mission", required=True, help="the mission's id, written to the tables")
-    p.add_argument("--policies", required=True, help="comma-separated, in row/column order, e.g. random,baseline,ppo")
-    p.add_argument("--splits", default="half", help="comma-separated: half, one, all_but_one or agent counts")
-    p.add_argument("--episodes", type=int, help="cross-play episodes 0..N-1 (default: every episode of --evals)")
-    p.add_argument("--evals", nargs="+", required=True, help="each playing policy's ordinary evaluation (the diagonal)")
-    p.add_argument("--cells", nargs="*", default=[],
-                   help="`daf evaluate --candidate-agents K --replacement B` parquets, A's runs in `run`")  # fmt: skip
-    p.add_argument("--unplayable", action="append", metavar="POLICY=WHY",
-                   help="a policy that does not play the mission: its cells are skipped with this note")  # fmt: skip
+    crossplay_input_flags(p)
     p.add_argument("--out", required=True, help="output .parquet: one row per ordered pair x split")
     p.add_argument("--gaps", required=True, help="output .parquet: each policy's cross-play gap per split")
     bootstrap_flags(p)

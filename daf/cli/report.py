@@ -45,6 +45,8 @@ def cmd_report(args) -> dict:
         plan_path=args.plan[0] if args.plan else None,
         crossplay_tables=args.crossplay,
         crossplay_gap_tables=args.crossplay_gaps,
+        nash_tables=args.nash,
+        alpharank_tables=args.alpharank,
     )
     targets = tracking_targets(args)
     if targets is not None:
@@ -85,6 +87,9 @@ def add_parsers(sub, parser_class) -> None:
     )
     p.add_argument("--crossplay-gaps", nargs="*", default=[],
                    help="cross-play gap tables (results/crossplay/gaps/MISSION.parquet)")  # fmt: skip
+    p.add_argument("--nash", nargs="*", default=[], help="`daf nash` table (results/population/nash.parquet)")
+    p.add_argument("--alpharank", nargs="*", default=[],
+                   help="`daf alpharank` tables (results/population/alpharank/MISSION.parquet)")  # fmt: skip
     p.add_argument("--out", required=True)
     p.add_argument("--benchmarks", help="directory of Snakemake benchmark TSVs")
     p.add_argument("--logs", help="directory of the jobs' JSON-lines logs (daf --log-json), joined with the TSVs")

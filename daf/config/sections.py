@@ -1,5 +1,5 @@
 """The other sections of a study: policies, evaluation, store, curves, plan, tracking, report,
-compare, vor, crossplay and mission variants.
+compare, vor, crossplay, population and mission variants.
 """
 
 from __future__ import annotations
@@ -218,6 +218,55 @@ class CrossplayConfig(Strict):
         min_length=1,
         description="Agents of the row policy A: half (N // 2), one, all_but_one, or a count; "
         "the column policy B plays the rest. Checked against each mission's agent count.",
+    )
+
+
+class AlpharankConfig(Strict):
+    """α-Rank over each cross-play mission's policy x policy game (rule `alpharank`)."""
+
+    alpha: float | None = Field(
+        default=None,
+        gt=0,
+        le=1e6,
+        description="Selection intensity α. Default (null): OpenSpiel's sweep, doubling α from 1e-4 until the "
+        "stationary distribution stops changing (the large-α limit the ranking is defined by).",
+    )
+    population_size: int = Field(default=50, ge=2, le=10_000, description="Population size m of the Moran process.")
+    selection: Literal["population", "local"] = Field(
+        default="population",
+        description="Fitness of an agent: against the whole population, self-play included (population, the "
+        "paper's model) or against the current opponent only (local, OpenSpiel's default; ignores self-play).",
+    )
+    payoff: Literal["team", "own"] = Field(
+        default="team",
+        description="What A earns with B as partners: team (the mean reward of all agents, the cross-play table's "
+        "cell) or own (the mean reward of A's own agents).",
+    )
+    missions: list[MissionName] | None = Field(
+        default=None, description="Missions to rank on, among crossplay.missions (default: all of those)."
+    )
+
+
+class PopulationConfig(Strict):
+    """Population rankings (rules `nash`, `alpharank`): Nash averaging over policies x missions and
+    α-Rank over the cross-play games, with bootstrap CIs over training runs and episodes."""
+
+    nash: bool = Field(default=True, description="Nash averaging of the policies x missions scores.")
+    policies: list[str] | None = Field(
+        default=None, description="Policies to Nash-average (default: every policy of the study)."
+    )
+    missions: list[MissionName] | None = Field(
+        default=None,
+        description="Missions of the Nash game (default: the study's missions every one of the policies plays).",
+    )
+    alpharank: AlpharankConfig | None = Field(
+        default=None, description="α-Rank of each cross-play mission (needs the crossplay section)."
+    )
+    bootstrap_reps: int = Field(
+        default=1000,
+        ge=100,
+        le=100_000,
+        description="Bootstrap replicates (each solves the game again: fewer than compare.bootstrap_reps).",
     )
 
 

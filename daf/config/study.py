@@ -19,6 +19,7 @@ from daf.config.sections import (
     EvaluationConfig,
     PlanConfig,
     PolicyConfig,
+    PopulationConfig,
     ReportConfig,
     StoreConfig,
     TrackingConfig,
@@ -46,6 +47,10 @@ class StudyConfig(Strict):
     vor: VorConfig | None = Field(default=None, description="Value-over-replacement scoring (optional).")
     crossplay: CrossplayConfig | None = Field(
         default=None, description="Cross-play: each policy with each other policy as teammates (optional)."
+    )
+    population: PopulationConfig | None = Field(
+        default=None,
+        description="Population rankings: Nash averaging over policies x missions, α-Rank over cross-play (optional).",
     )
     report: ReportConfig = Field(default_factory=ReportConfig)
     tracking: TrackingConfig = Field(
@@ -142,7 +147,70 @@ class StudyConfig(Strict):
         self._check_sweeps()
         self._check_variants()
         self._check_crossplay()
+        self._check_population()
         return self
+
+    def _check_population(self) -> None:
+        population = self.population
+        if population is None:
+            return
+        names = ", ".join(self.policies)
+        for ref in population.policies or []:
+            if ref not in self.policies:
+                raise ValueError(f"population.policies: unknown policy '{ref}'; valid policies: {names}")
+        if population.policies is not None and len(set(population.policies)) != len(population.policies):
+            raise ValueError("population.policies: a policy is listed twice")
+        for m in population.missions or []:
+            if m not in self.missions:
+                raise ValueError(f"population.missions: {m} not in the study's missions ({', '.join(self.missions)})")
+        if population.nash:
+            policies = self.nash_policies()
+            if len(policies) < 2:
+                raise ValueError("population.policies: Nash averaging ranks at least two policies")
+            for policy in policies:
+                missing = [m for m in self.nash_missions() if m not in self.policy_missions(policy)]
+                if missing:
+                    raise ValueError(f"population.missions: '{policy}' is not evaluated on {missing[0]}; Nash "
+                                     "averaging needs every policy on every mission")  # fmt: skip
+            if not self.nash_missions():
+                raise ValueError(f"population: no mission is played by every one of {', '.join(policies)}; "
+                                 "choose population.policies")  # fmt: skip
+        ranked = population.alpharank
+        if ranked is None:
+            return
+        if self.crossplay is None:
+            raise ValueError("population.alpharank: needs the crossplay section (α-Rank ranks its games)")
+        for m in ranked.missions or []:
+            if m not in (self.crossplay.missions or self.missions):
+                raise ValueError(f"population.alpharank.missions: {m} is not a cross-play mission "
+                                 f"({', '.join(self.crossplay.missions or self.missions)})")  # fmt: skip
+
+    def nash_policies(self) -> list[str]:
+        """Policies of the Nash-averaging game."""
+        population = self.population
+        return list(population.policies or self.policies) if population else []
+
+    def nash_missions(self) -> list[str]:
+        """Mission ids of the Nash-averaging game: the configured ones, else every study mission all
+        its policies play."""
+        from daf.missions import mission_id
+
+        population = self.population
+        if population is None or not population.nash:
+            return []
+        if population.missions:
+            return [mission_id(m) for m in population.missions]
+        return [mission_id(m) for m in self.missions
+                if all(mission_id(m) in self.policy_missions(p) for p in self.nash_policies())]  # fmt: skip
+
+    def alpharank_missions(self) -> list[str]:
+        """Mission ids α-Rank ranks (among the cross-play missions)."""
+        from daf.missions import mission_id
+
+        ranked = self.population.alpharank if self.population else None
+        if ranked is None:
+            return []
+        return [mission_id(m) for m in ranked.missions] if ranked.missions else self.crossplay_missions()
 
     def _check_crossplay(self) -> None:
         from daf.missions import get_mission, mission_id

@@ -84,6 +84,8 @@ def build_report(
     plan_path: str | None = None,
     crossplay_tables: list[str] | None = None,
     crossplay_gap_tables: list[str] | None = None,
+    nash_tables: list[str] | None = None,
+    alpharank_tables: list[str] | None = None,
 ) -> None:
     """Write the study's report to `out`: read the results, build the context, render.
 
@@ -107,6 +109,8 @@ def build_report(
         plan_path=plan_path,
         crossplay_tables=crossplay_tables or [],
         crossplay_gap_tables=crossplay_gap_tables or [],
+        nash_tables=nash_tables or [],
+        alpharank_tables=alpharank_tables or [],
     )
     write_text(out, render_report(inputs))
 

@@ -14,7 +14,7 @@ from daf.config.load import config_hash
 from daf.config.study import StudyConfig
 from daf.config.training import TrainConfig
 from daf.missions import get_mission, mission_id
-from daf.report import figures, heatmaps, sweep_figures, training_figures
+from daf.report import figures, heatmaps, population_figures, sweep_figures, training_figures
 from daf.report.findings import LEVELS, findings
 from daf.report.readers import ReportInputs, train_run_label
 from daf.stats.planning import smallest_designs
@@ -31,6 +31,7 @@ def build_context(inputs: ReportInputs) -> dict:
         "plan": plan_context(inputs.plan),
         **vor_context(inputs),
         **crossplay_context(inputs),
+        **population_context(inputs),
         **training_context(inputs, trained_on),
         **analysis_context(inputs),
         "replays": inputs.replays,
@@ -124,6 +125,45 @@ def crossplay_context(inputs: ReportInputs) -> dict:
             }
         )
     return {"crossplay": missions}
+
+
+def population_context(inputs: ReportInputs) -> dict:
+    """The Population section (hidden when there is neither a Nash nor an α-Rank table)."""
+    confidence = inputs.study.compare.confidence
+    nash, ranked = inputs.nash, inputs.alpharank
+    out = {"nash": None, "alpharank": []}
+    if not nash.empty:
+        policies = nash[nash["kind"] == "policy"].sort_values(["rank_nash", "name"])
+        missions = nash[nash["kind"] == "mission"].sort_values(["rank_nash", "name"])
+        out["nash"] = {
+            "policies": policies.to_dict("records"),
+            "missions": missions.to_dict("records"),
+            "value": float(nash["game_value"].iloc[0]),
+            "scale": str(nash["scale"].iloc[0]),
+            "figure": population_figures.nash_figure(nash, confidence),
+            "differs": ranking_difference(policies),
+        }
+    for (mission, split), part in ranked.groupby(["mission", "split"], sort=False) if not ranked.empty else ():
+        part = part.sort_values(["rank", "policy"])
+        out["alpharank"].append({
+            "mission": mission, "split": split, "agents_a": int(part["agents_a"].iloc[0]),
+            "alpha": float(part["alpha"].iloc[0]), "alpha_source": part["alpha_source"].iloc[0],
+            "population_size": int(part["population_size"].iloc[0]), "payoff": part["payoff"].iloc[0],
+            "selection": part["selection"].iloc[0],
+            "rows": part.to_dict("records"), "figure": population_figures.alpharank_figure(part, confidence),
+            "top_by_self_play": part.sort_values("self_play", ascending=False)["policy"].iloc[0],
+        })  # fmt: skip
+    return out
+
+
+def ranking_difference(policies: pd.DataFrame) -> list[str]:
+    """Where the Nash ranking and the mean-over-missions ranking disagree, one sentence per
+    policy whose rank moves (empty when they agree)."""
+    return [
+        f"{r.name}: rank {r.rank_nash} by Nash averaging, {r.rank_uniform} by the mean over missions"
+        for r in policies.itertuples()
+        if r.rank_nash != r.rank_uniform
+    ]
 
 
 # --- training --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from daf.io import git_commit, package_versions, read_parquets
 from daf.report.formatting import num
 from daf.stats.comparison import LEADERBOARD, PAIRWISE
 from daf.stats.crossplay import GAP_TABLE_COLUMNS, TABLE_COLUMNS
+from daf.stats.population_tables import ALPHARANK_COLUMNS, NASH_COLUMNS
 
 SWEEP_FILES = ("trials.parquet", "importance.parquet", "summary.json", "best.json", "top.parquet")
 
@@ -52,6 +53,8 @@ class ReportInputs:
     variants: list[tuple[str, pd.DataFrame]]  # (variant name, its table)
     crossplay: pd.DataFrame  # `daf crossplay` cells of every mission (empty without cross-play)
     crossplay_gaps: pd.DataFrame  # cross-play gaps of every mission (empty without cross-play)
+    nash: pd.DataFrame  # `daf nash` table (empty without population.nash)
+    alpharank: pd.DataFrame  # `daf alpharank` tables of every mission (empty without population.alpharank)
     benchmarks: list[dict]  # see read_benchmarks
     git_commit: str  # of the DAF code that made the report
     versions: dict[str, str]  # package -> version
@@ -74,6 +77,8 @@ def read_inputs(
     plan_path: str | None,
     crossplay_tables: list[str],
     crossplay_gap_tables: list[str],
+    nash_tables: list[str],
+    alpharank_tables: list[str],
 ) -> ReportInputs:
     """Read every input of `daf.report.build_report` (same arguments; lists, not None)."""
     study = load_study(config_path)
@@ -110,6 +115,8 @@ def read_inputs(
         variants=[read_variant(p) for p in variant_tables],
         crossplay=read_crossplay(crossplay_tables, "cross-play table", TABLE_COLUMNS),
         crossplay_gaps=read_crossplay(crossplay_gap_tables, "cross-play gap table", GAP_TABLE_COLUMNS),
+        nash=read_tables(nash_tables, "Nash-averaging table", NASH_COLUMNS, "nash"),
+        alpharank=read_tables(alpharank_tables, "α-Rank table", ALPHARANK_COLUMNS, "alpharank"),
         benchmarks=read_benchmarks(benchmarks_dir, logs_dir),
         git_commit=git_commit(Path(__file__).parent),  # the DAF code that made the report
         versions=package_versions(),
@@ -134,7 +141,8 @@ def comparison_inputs(
         analysis=analysis, difficulty=difficulty, logs={}, log_paths={}, sidecars={}, evals=evals,
         curve_summary=curve_summary, final_vs_best=final_vs_best, plan=None, vor=[], replays=[], sweeps=[],
         variants=[], crossplay=read_crossplay([], "cross-play table", TABLE_COLUMNS),
-        crossplay_gaps=read_crossplay([], "cross-play gap table", GAP_TABLE_COLUMNS), benchmarks=[],
+        crossplay_gaps=read_crossplay([], "cross-play gap table", GAP_TABLE_COLUMNS), nash=pd.DataFrame(),
+        alpharank=pd.DataFrame(), benchmarks=[],
         git_commit=git_commit(Path(__file__).parent), versions=package_versions(),
     )  # fmt: skip
 
@@ -269,10 +277,16 @@ def read_variant(path: str) -> tuple[str, pd.DataFrame]:
 def read_crossplay(paths: list[str], kind: str, columns: list[str]) -> pd.DataFrame:
     """The `crossplay` rule's tables (one per mission) as one table, in the order given,
     checked to have `columns` (and maybe more); empty without paths."""
+    return read_tables(paths, kind, columns, "crossplay")
+
+
+def read_tables(paths: list[str], kind: str, columns: list[str], rule: str) -> pd.DataFrame:
+    """Tables of one kind (e.g. one per mission) as one table, in the order given, checked to
+    have `columns` (and maybe more); empty without paths."""
     frames = []
     for path in paths:
         if not Path(path).is_file():
-            raise UserError(f"{kind} '{path}' does not exist (the `crossplay` rule makes it)")
+            raise UserError(f"{kind} '{path}' does not exist (the `{rule}` rule makes it)")
         table = pd.read_parquet(path)
         missing = [c for c in columns if c not in table.columns]
         if missing:

@@ -70,6 +70,11 @@ def _table(scores: pd.DataFrame, column: str, per_run: bool = False) -> pd.DataF
     return table
 
 
+def run_episode_table(scores: pd.DataFrame, column: str) -> np.ndarray:
+    """(A's runs, episodes) of one cell's `column`, the pairings of each run averaged."""
+    return _table(scores, column, per_run=True).to_numpy(dtype=np.float64)
+
+
 def _matrix(scores: pd.DataFrame, column: str) -> np.ndarray:
     return _table(scores, column).to_numpy(dtype=np.float64)
 

@@ -23,12 +23,15 @@ in one strategy; a mutant strategy r invades s and fixates with probability ρ(s
 Moran process with Fermi selection of intensity α; the Markov chain over monomorphic states
 (C[s, r] = ρ(s→r) / (n - 1)) has a unique stationary distribution π: each policy's mass,
 whose order is the ranking. Payoffs M[a, b] are what strategy a earns against (here: with) b.
+Two selection models: `population` (the paper's: fitness against the whole population, so
+self-play counts; DAF's default, since in a game of teammates the diagonal is the point) and
+`local` (fitness against the current opponent only; OpenSpiel's `compute` default).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg, optimize
+from scipy import linalg, optimize, special
 
 from daf.errors import UserError
 
@@ -39,8 +42,10 @@ def max_entropy_point(a_ub: np.ndarray, b_ub: np.ndarray) -> np.ndarray:
     """The maximum-entropy point of the polytope {p in the simplex: a_ub p <= b_ub}."""
     n = a_ub.shape[1]
     bounds = [(0.0, 1.0)] * n
-    solutions = []
-    for i in range(n):  # how much of strategy i some point of the polytope plays
+    solutions, played = [], np.zeros(n, dtype=bool)
+    for i in range(n):  # does some point of the polytope play strategy i? (maximise it)
+        if played[i]:  # an earlier point already does
+            continue
         objective = np.zeros(n)
         objective[i] = -1.0
         lp = optimize.linprog(objective, A_ub=a_ub, b_ub=b_ub, A_eq=np.ones((1, n)), b_eq=np.ones(1),
@@ -48,7 +53,8 @@ def max_entropy_point(a_ub: np.ndarray, b_ub: np.ndarray) -> np.ndarray:
         if lp.status != 0:
             raise UserError(f"the equilibrium linear program failed: {lp.message}")
         solutions.append(lp.x)
-    keep = np.flatnonzero([x[i] > TOLERANCE for i, x in enumerate(solutions)])
+        played |= lp.x > TOLERANCE
+    keep = np.flatnonzero(played)
     out = np.zeros(n)
     if keep.size == 1:
         out[keep] = 1.0
@@ -131,36 +137,104 @@ def nash_average(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return s @ weights, weights, value
 
 
-def fixation_probability(payoffs: np.ndarray, s: int, r: int, m: int, alpha: float) -> float:
-    """ρ(s→r): one mutant playing r fixates in a population of m playing s (Fermi selection,
-    fitness against the rest of the population; Omidshafiei et al. 2019, eq. 6)."""
-    total, product = 1.0, 1.0
-    for k in range(1, m):  # k mutants
-        fitness_r = ((k - 1) * payoffs[r, r] + (m - k) * payoffs[r, s]) / (m - 1)
-        fitness_s = (k * payoffs[s, r] + (m - k - 1) * payoffs[s, s]) / (m - 1)
-        product *= np.exp(-alpha * (fitness_r - fitness_s))
-        total += product
-    return 1.0 / total
+SELECTIONS = ("population", "local")
 
 
-def alpharank(payoffs: np.ndarray, alpha: float, m: int = 50) -> np.ndarray:
-    """The α-Rank stationary distribution of a single-population game (payoffs[a, b]: what a
-    earns against b), population size m."""
-    p = np.asarray(payoffs, dtype=np.float64)
-    n = p.shape[0]
-    if p.shape != (n, n) or not np.isfinite(p).all():
-        raise UserError("alpharank needs a finite square payoff matrix")
-    if n == 1:
-        return np.ones(1)
-    if m < 2 or alpha <= 0:
-        raise UserError(f"alpharank needs m >= 2 and alpha > 0 (got m={m}, alpha={alpha})")
+def fixation_probability(payoffs: np.ndarray, s: int, r: int, m: int, alpha: float,
+                         selection: str = "population") -> float:  # fmt: skip
+    """ρ(s→r): one mutant playing r fixates in a population of m playing s, under Fermi
+    selection of intensity α. `population` (Omidshafiei et al. 2019, eq. 6): an agent's fitness
+    is its mean payoff against the other m - 1 agents, self-play included. `local` (OpenSpiel's
+    default): fitness against the current opponent only, u = α (M[r, s] - M[s, r]), ρ =
+    (1 - e^-u) / (1 - e^-mu); it ignores the diagonal. Computed so that a large α underflows to
+    0 instead of overflowing."""
+    if selection == "local":
+        u = alpha * (payoffs[r, s] - payoffs[s, r])
+        if abs(u) < 1e-14:
+            return 1.0 / m
+        if u > 0:
+            return float(np.expm1(-u) / np.expm1(-m * u))
+        # u < 0: the same ratio times e^{mu} / e^{mu}, so nothing overflows
+        return float(np.exp((m - 1) * u) * np.expm1(u) / np.expm1(m * u))
+    k = np.arange(1, m)  # k mutants
+    fitness_r = ((k - 1) * payoffs[r, r] + (m - k) * payoffs[r, s]) / (m - 1)
+    fitness_s = (k * payoffs[s, r] + (m - k - 1) * payoffs[s, s]) / (m - 1)
+    exponents = np.concatenate([[0.0], np.cumsum(-alpha * (fitness_r - fitness_s))])
+    return float(np.exp(-special.logsumexp(exponents)))
+
+
+def transition_matrix(payoffs: np.ndarray, alpha: float, m: int, selection: str = "population") -> np.ndarray:
+    """The Markov chain over monomorphic populations: C[s, r] = ρ(s→r) / (n - 1) off the diagonal."""
+    n = payoffs.shape[0]
     chain = np.zeros((n, n))
     for s in range(n):
         for r in range(n):
             if r != s:
-                chain[s, r] = fixation_probability(p, s, r, m, alpha) / (n - 1)
+                chain[s, r] = fixation_probability(payoffs, s, r, m, alpha, selection) / (n - 1)
         chain[s, s] = 1.0 - chain[s].sum()
+    return chain
+
+
+def stationary_distribution(chain: np.ndarray) -> np.ndarray:
+    """The chain's unique stationary distribution; a UserError when it has several (a reducible
+    chain: some fixation probabilities underflowed to 0 because α is too large for the payoffs)."""
     values, vectors = linalg.eig(chain.T)
-    stationary = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
-    stationary = np.abs(stationary) / np.abs(stationary).sum()
-    return stationary
+    ones = np.flatnonzero(np.abs(values - 1.0) < 1e-10)  # OpenSpiel's test for a stationary eigenvalue
+    if ones.size != 1:
+        raise UserError(f"the α-Rank chain has {ones.size} stationary distributions, not one: α is too large "
+                        "for these payoffs (use a smaller alpha, or the α sweep)")  # fmt: skip
+    stationary = np.real(vectors[:, ones[0]])
+    return np.abs(stationary) / np.abs(stationary).sum()
+
+
+def check_payoffs(payoffs) -> np.ndarray:
+    p = np.asarray(payoffs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] != p.shape[1] or p.shape[0] < 1 or not np.isfinite(p).all():
+        raise UserError("alpharank needs a finite square payoff matrix")
+    return p
+
+
+def alpharank(payoffs: np.ndarray, alpha: float, m: int = 50, selection: str = "population") -> np.ndarray:
+    """The α-Rank stationary distribution of a single-population game (payoffs[a, b]: what a
+    earns against b), population size m, selection model `population` or `local`."""
+    p = check_payoffs(payoffs)
+    if m < 2 or not alpha > 0:
+        raise UserError(f"alpharank needs m >= 2 and alpha > 0 (got m={m}, alpha={alpha})")
+    if selection not in SELECTIONS:
+        raise UserError(f"unknown α-Rank selection model '{selection}'; valid models: {', '.join(SELECTIONS)}")
+    if p.shape[0] == 1:
+        return np.ones(1)
+    return stationary_distribution(transition_matrix(p, alpha, m, selection))
+
+
+def alpharank_sweep(
+    payoffs: np.ndarray, m: int = 50, selection: str = "population", start: float = 1e-4, rtol: float = 1e-5,
+    atol: float = 1e-8, max_steps: int = 200,
+) -> tuple[np.ndarray, float]:  # fmt: skip
+    """(π, α): OpenSpiel's sweep for a large α (`alpharank.sweep_pi_vs_alpha`). α starts at
+    `start` and doubles until π stops changing (np.allclose with rtol, atol); if the chain
+    stops being irreducible before that, the step backs off and shrinks (factor (f + 1) / 2).
+    The ranking at that α is the one α-Rank reports: selection strong enough that it no
+    longer moves."""
+    p = check_payoffs(payoffs)
+    if p.shape[0] == 1:
+        return np.ones(1), start
+    alpha, factor, history = start, 2.0, []
+    for _ in range(max_steps):
+        try:
+            pi = alpharank(p, alpha, m, selection)
+        except UserError:
+            if len(history) < 2:
+                raise UserError(f"the α-Rank sweep found no α from {start:g} at which the chain has one "
+                                "stationary distribution") from None  # fmt: skip
+            if np.allclose(history[-1][0], history[-2][0], rtol, atol):
+                return history[-1]
+            alpha = alpha / factor  # the step overshot: go back and take a smaller one
+            factor = (factor + 1.0) / 2.0
+            alpha *= factor
+            continue
+        history.append((pi, alpha))
+        if len(history) > 1 and np.allclose(pi, history[-2][0], rtol, atol):
+            return pi, alpha
+        alpha *= factor
+    raise UserError(f"the α-Rank sweep did not converge in {max_steps} steps (last α {alpha:g})")

@@ -26,7 +26,9 @@ from daf.policies import parse_spec
 from daf.sweeps.space import planned_trials, tpe_slots
 
 # report inputs passed as `--NAME FILE...` when the rule has any (a flag with no files is an error)
-REPORT_INPUTS = ("vor", "train_logs", "replays", "variants", "curves", "plan", "crossplay", "crossplay_gaps")
+REPORT_INPUTS = (
+    "vor", "train_logs", "replays", "variants", "curves", "plan", "crossplay", "crossplay_gaps", "nash", "alpharank",
+)  # fmt: skip
 
 
 def mission_files(*names: str) -> list[str]:
@@ -329,6 +331,35 @@ class StudyPlan:
     def crossplay_unplayable_flags(self, mission: str) -> str:
         return " ".join(f"--unplayable {shlex.quote(f'{p}={why}')}"
                         for p, why in self.study.crossplay_unplayable(mission).items())  # fmt: skip
+
+    # --- population rankings --------------------------------------------------------------------
+
+    def nash_tables(self) -> list[str]:
+        """The evaluation tables of the Nash game's policies and missions (and of the normalisation's
+        reference policies there)."""
+        study = self.study
+        norm = study.compare.normalization
+        refs = [norm.low, norm.high] if norm else []
+        policies = list(dict.fromkeys([*study.nash_policies(), *refs]))
+        return [paths.EVAL.format(policy=p, mission=m) for p in policies for m in study.nash_missions()]
+
+    def nash_flags(self) -> str:
+        study = self.study
+        return (f"--policies {','.join(study.nash_policies())} --missions {','.join(study.nash_missions())} "
+                + self.compare_normalize_flag()).strip()  # fmt: skip
+
+    def population_outputs(self) -> dict[str, list[str]]:
+        """The report's population inputs: the Nash table and each α-Rank table (empty when off)."""
+        study = self.study
+        return {
+            "nash": [paths.NASH] if study.nash_missions() else [],
+            "alpharank": [paths.ALPHARANK.format(mission=m) for m in study.alpharank_missions()],
+        }
+
+    def alpharank_flags(self) -> str:
+        ranked = self.study.population.alpharank
+        flags = f"--population-size {ranked.population_size} --selection {ranked.selection} --payoff {ranked.payoff}"
+        return flags + (f" --alpha {ranked.alpha!r}" if ranked.alpha is not None else "")
 
     # --- sweeps and variants -------------------------------------------------------------------------
 

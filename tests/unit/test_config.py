@@ -99,6 +99,52 @@ def test_default_config_is_valid():
             "crossplay: fewer than two of crossplay.policies play mission forage.open (only ['random'])",
             "nothing to cross-play",
         ),
+        (
+            lambda c: c.update(population={"policies": ["random", "rnd"]}),
+            "population.policies: unknown policy 'rnd'",
+            "valid policies: random, baseline",
+        ),
+        (lambda c: c.update(population={"policies": ["random"]}), "Nash averaging ranks at least two policies", ""),
+        (
+            lambda c: c.update(population={"missions": ["cogs.small"]}),
+            "population.missions: cogs.small not in the study's missions",
+            "cogs.tiny, forage.open",
+        ),
+        (
+            lambda c: (
+                c["policies"].update(p={"spec": "random", "missions": ["cogs.tiny"]}),
+                c.update(population={"missions": ["forage.open"]}),
+            ),
+            "population.missions: 'p' is not evaluated on forage.open",
+            "every policy on every mission",
+        ),
+        (
+            lambda c: (
+                c["policies"].update(p={"spec": "random", "missions": ["cogs.tiny"]}),
+                c["policies"].update(q={"spec": "random", "missions": ["forage.open"]}),
+                c.update(population={}),
+            ),
+            "population: no mission is played by every one of random, baseline, p, q",
+            "choose population.policies",
+        ),
+        (
+            lambda c: c.update(population={"alpharank": {}}),
+            "population.alpharank: needs the crossplay section",
+            "",
+        ),
+        (
+            lambda c: c.update(
+                crossplay={"policies": ["random", "baseline"], "missions": ["cogs.tiny"]},
+                population={"alpharank": {"missions": ["forage.open"]}},
+            ),  # fmt: skip
+            "population.alpharank.missions: forage.open is not a cross-play mission",
+            "(cogs.tiny)",
+        ),
+        (
+            lambda c: c.update(population={"alpharank": {"selection": "global"}}),
+            "population.alpharank.selection",
+            "'population' or 'local'",
+        ),
         (lambda c: c["policies"].update(x={"spec": "rand"}), "policies.x.spec: unknown policy 'rand'", "baseline"),
         (
             lambda c: c["policies"].update(x={"spec": "class=random,data=/no/such.pt"}),
@@ -303,6 +349,19 @@ RICH = {
         "w": {"policies": ["random"], "missions": ["cogs.tiny"]},
     },
     "crossplay": {"policies": ["random", "baseline"], "missions": ["forage.open"], "episodes": 2, "splits": [1]},
+    "population": {
+        "nash": True,
+        "policies": ["random", "baseline"],
+        "missions": ["cogs.tiny", "forage.open"],
+        "bootstrap_reps": 200,
+        "alpharank": {
+            "alpha": 2.0,
+            "population_size": 20,
+            "selection": "local",
+            "payoff": "own",
+            "missions": ["forage.open"],
+        },  # fmt: skip
+    },
 }
 
 

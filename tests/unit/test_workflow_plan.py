@@ -103,10 +103,13 @@ def test_flags_quote_and_name_every_setting(smoke):
 
 
 def test_report_flags_leave_out_inputs_without_files():
-    inputs = {name: [] for name in ("vor", "replays", "variants", "curves", "plan", "crossplay", "crossplay_gaps")}
+    inputs = {name: [] for name in ("vor", "replays", "variants", "curves", "plan", "crossplay", "crossplay_gaps",
+                                    "nash", "alpharank")}  # fmt: skip
     inputs["train_logs"] = ["a/train_log.parquet", "b/train_log.parquet"]
+    inputs["nash"] = ["results/population/nash.parquet"]
     assert report_flags(inputs, ["results/sweeps/s/best.json"]) == (
-        "--train-logs a/train_log.parquet b/train_log.parquet --sweeps results/sweeps/s"
+        "--train-logs a/train_log.parquet b/train_log.parquet --nash results/population/nash.parquet "
+        "--sweeps results/sweeps/s"
     )
 
 
@@ -142,3 +145,32 @@ def test_tpe_rounds_wait_for_the_previous_round():
 def test_a_vor_scenario_of_a_run_reads_that_runs_checkpoint(smoke):
     """Each training run's scenarios wait for that run's training (not run 0's)."""
     assert smoke.run_inputs("ppo_a", "cogs.tiny", 1) == ["results/checkpoints/ppo_a/seed1/model.pt"]
+
+
+def test_population_inputs_and_flags(smoke):
+    """The smoke study Nash-averages random and baseline on both missions and ranks each cross-play
+    mission by α-Rank; the normalisation's references are inputs of the Nash job."""
+    assert smoke.nash_tables() == [
+        "results/evals/random/cogs.tiny.parquet", "results/evals/random/forage.open.parquet",
+        "results/evals/baseline/cogs.tiny.parquet", "results/evals/baseline/forage.open.parquet",
+    ]  # fmt: skip
+    assert (
+        smoke.nash_flags() == "--policies random,baseline --missions cogs.tiny,forage.open --normalize random,baseline"
+    )
+    ranked_missions = ["cogs.tiny", "forage.open"]
+    assert smoke.population_outputs() == {
+        "nash": ["results/population/nash.parquet"],
+        "alpharank": [f"results/population/alpharank/{m}.parquet" for m in ranked_missions],
+    }
+    assert smoke.alpharank_flags() == "--population-size 50 --selection population --payoff team"
+    ranked = study(
+        policies={"random": {"spec": "random"}, "baseline": {"spec": "baseline"}, "noop": {"spec": "noop"}},
+        crossplay={"policies": ["random", "baseline"]},
+        population={"nash": False, "policies": ["noop", "baseline"], "alpharank": {"alpha": 0.5, "payoff": "own"}},
+    )
+    assert ranked.population_outputs() == {"nash": [], "alpharank": ["results/population/alpharank/cogs.tiny.parquet"]}
+    assert ranked.alpharank_flags() == "--population-size 50 --selection population --payoff own --alpha 0.5"
+    nash = study(population={"policies": ["baseline", "random"]})  # no normalisation: references are not inputs
+    assert nash.nash_tables() == ["results/evals/baseline/cogs.tiny.parquet", "results/evals/random/cogs.tiny.parquet"]
+    assert nash.nash_flags() == "--policies baseline,random --missions cogs.tiny"
+    assert study().population_outputs() == {"nash": [], "alpharank": []}

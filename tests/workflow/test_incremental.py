@@ -58,6 +58,7 @@ def study(tmp_path_factory):
         "compare": {"bootstrap_reps": 200},
         "vor": {"candidates": ["baseline"], "replacement": "random", "episodes": 2, "missions": ["cogs.tiny"]},
         "crossplay": {"policies": ["random", "baseline"], "episodes": 2},  # every mission, half split
+        "population": {"policies": ["random", "baseline"], "alpharank": {}, "bootstrap_reps": 100},
     }
     (root / "study.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(root, "study.yaml")
@@ -81,6 +82,11 @@ def crossplay(mission: str) -> set[tuple]:
     cells = {("crossplay_cell", f"mission={mission}, policy={a}, partner={b}, k=1, run=0, partner_run=0")
              for a, b in (("random", "baseline"), ("baseline", "random"))}  # fmt: skip
     return cells | {("crossplay", f"mission={mission}")}
+
+
+def population(*missions: str) -> set[tuple]:
+    """The Nash job (random and baseline on every mission) and the missions' α-Rank jobs."""
+    return {("nash", "")} | {("alpharank", f"mission={m}") for m in missions}
 
 
 def test_finished_study_plans_nothing(study):
@@ -111,7 +117,7 @@ def test_changed_mission_reruns_only_its_jobs(study):
     try:
         (root / "mine.py").write_text(MISSION.format(steps=50))
         expected = set().union(*(per_policy(p, ["mine"]) for p in ("random", "baseline", "ext"))) | AGGREGATES
-        assert planned(root) == expected | crossplay("mine")
+        assert planned(root) == expected | crossplay("mine") | population("mine")
     finally:
         (root / "mine.py").write_text(original)
 
@@ -124,7 +130,7 @@ def test_adding_a_policy_or_a_mission_adds_only_its_jobs(study):
     wider = {**config, "missions": [*config["missions"], "forage.open"]}
     (root / "wider.yaml").write_text(yaml.safe_dump(wider))
     expected = set().union(*(per_policy(p, ["forage.open"]) for p in ("random", "baseline", "ext"))) | AGGREGATES
-    assert planned(root, "wider.yaml") == expected | crossplay("forage.open")
+    assert planned(root, "wider.yaml") == expected | crossplay("forage.open") | population("forage.open")
 
 
 def test_config_sections_rerun_only_their_consumers(study):
@@ -137,6 +143,15 @@ def test_config_sections_rerun_only_their_consumers(study):
     (root / "vor.yaml").write_text(yaml.safe_dump(vor))
     jobs = planned(root, "vor.yaml")
     assert {rule for rule, _ in jobs} == {"vor_scenario", "vor_replacement", "vor", "report", "all"}
+    reps = {**config, "population": {**config["population"], "bootstrap_reps": 200}}
+    (root / "reps.yaml").write_text(yaml.safe_dump(reps))
+    assert planned(root, "reps.yaml") == population("cogs.tiny", "mine") | {("report", ""), ("all", "")}
+    ranked = {**config, "population": {**config["population"], "alpharank": {"selection": "local"}}}
+    (root / "ranked.yaml").write_text(yaml.safe_dump(ranked))
+    assert planned(root, "ranked.yaml") == population("cogs.tiny", "mine") - {("nash", "")} | {
+        ("report", ""),
+        ("all", ""),
+    }
 
 
 def test_more_episodes_play_only_the_new_ones(study, tmp_path):
@@ -155,7 +170,7 @@ def test_more_episodes_play_only_the_new_ones(study, tmp_path):
     new = {("evaluate_chunk", f"policy={p}, mission={m}, run=0, chunk=1") for p, m in pairs}
     merged = {("evaluate", f"policy={p}, mission={m}") for p, m in pairs}
     tables = {("crossplay", f"mission={m}") for m in ("cogs.tiny", "mine")}  # its cells keep their 2 episodes
-    assert planned(copy, "more.yaml") == new | merged | tables | AGGREGATES
+    assert planned(copy, "more.yaml") == new | merged | tables | population("cogs.tiny", "mine") | AGGREGATES
     before = pd.read_parquet(copy / "results/evals/baseline/cogs.tiny.parquet")
     old_chunk = (copy / "results/evals/baseline/cogs.tiny/run0/chunk0.parquet").read_bytes()
     result = snakemake(copy, "more.yaml")

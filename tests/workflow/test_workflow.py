@@ -165,7 +165,7 @@ def test_adding_a_seed_adds_only_its_runs_jobs(study):
             ("evaluate_chunk", "policy=ppo_a, mission=cogs.tiny, run=2, chunk=1")}  # fmt: skip
     merged = {("evaluate", "policy=ppo_a, mission=cogs.tiny")}  # the merge also writes the episodes' outcomes
     # cross-play: the new run with each partner, in its row and in its column (random's only run 0)
-    crossplay = {("crossplay", "mission=cogs.tiny")}
+    crossplay = {("crossplay", "mission=cogs.tiny"), ("alpharank", "mission=cogs.tiny")}  # ppo_a's cells changed
     for b in ("random", "baseline"):
         crossplay.add(("crossplay_cell", f"mission=cogs.tiny, policy=ppo_a, partner={b}, k=1, run=2, partner_run=0"))
         crossplay.add(("crossplay_cell", f"mission=cogs.tiny, policy={b}, partner=ppo_a, k=1, run=0, partner_run=2"))
@@ -210,6 +210,26 @@ def test_crossplay_tables(study):
     assert 'id="crossplay"' in html and "does not play my_mission" in html
 
 
+def test_population_tables(study):
+    """Nash averaging of random and baseline on both missions (normalised by them: 0 and 1 on every
+    mission, so the value is 1 and the weights are the uniform maximum-entropy choice), α-Rank of
+    each cross-play mission over the policies that play it, and the report's section."""
+    nash = pd.read_parquet(study / "results/population/nash.parquet").set_index("name")
+    assert nash.loc[["random", "baseline"], "nash"].to_list() == pytest.approx([0.0, 1.0], abs=1e-9)
+    assert nash.loc[["cogs.tiny", "my_mission"], "nash"].to_list() == pytest.approx([0.5, 0.5])
+    assert nash["game_value"].iloc[0] == pytest.approx(1.0) and nash.loc["baseline", "rank_nash"] == 1
+    tiny = pd.read_parquet(study / "results/population/alpharank/cogs.tiny.parquet").set_index("policy")
+    crossplay = pd.read_parquet(study / "results/crossplay/cogs.tiny.parquet")
+    diagonal = crossplay[crossplay["policy_a"] == crossplay["policy_b"]].set_index("policy_a")["team_mean"]
+    assert list(tiny.index) == ["random", "baseline", "ppo_a"] and tiny["mass"].sum() == pytest.approx(1.0)
+    assert tiny["self_play"].to_list() == pytest.approx(diagonal[list(tiny.index)].to_list())
+    assert tiny.loc["ppo_a", "runs"] == 2 and (tiny["alpha_source"] == "sweep").all()
+    other = pd.read_parquet(study / "results/population/alpharank/my_mission.parquet")
+    assert list(other["policy"]) == ["random", "baseline"]  # ppo_a does not play my_mission
+    html = (study / "results/report/index.html").read_text()
+    assert 'id="population"' in html and "Nash averaging over missions" in html and "α-Rank over cross-play" in html
+
+
 def test_adding_a_crossplay_policy_adds_only_its_row_and_column(study):
     """ppo_b joins the cross-play: its cells with each partner (both directions) on the mission
     it plays, the two mission tables (ppo_b is a skipped row on my_mission) and the report."""
@@ -226,7 +246,7 @@ def test_adding_a_crossplay_policy_adds_only_its_row_and_column(study):
             cells.add(
                 ("crossplay_cell", f"mission=cogs.tiny, policy={other}, partner=ppo_b, k=1, run={r}, partner_run=1")
             )
-    tables = {("crossplay", f"mission={m}") for m in ("cogs.tiny", "my_mission")}
+    tables = {(rule, f"mission={m}") for m in ("cogs.tiny", "my_mission") for rule in ("crossplay", "alpharank")}
     assert planned_jobs(result) == cells | tables | {("report", ""), ("all", "")}
 
 

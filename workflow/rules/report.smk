@@ -22,6 +22,8 @@ rule report:
         plan=[paths.PLAN] if STUDY.plan else [],
         crossplay=[paths.CROSSPLAY.format(mission=m) for m in CROSSPLAY_MISSIONS],
         crossplay_gaps=[paths.CROSSPLAY_GAPS.format(mission=m) for m in CROSSPLAY_MISSIONS],
+        nash=PLAN.population_outputs()["nash"],
+        alpharank=PLAN.population_outputs()["alpharank"],
     output:
         html=report(paths.REPORT, caption="../report/index.rst", category="Report"),
     params:

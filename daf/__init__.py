@@ -3,7 +3,7 @@
 The package is layered one way; a package imports only those listed before it (a test,
 tests/static/test_layers.py, enforces it):
 
-    errors, io, logs, paths, tracking, versions   base modules: no DAF imports
+    errors, io, limits, logs, paths, tracking, versions   base modules: no DAF imports
     missions     what is played: the mission registry and builders, mission sets and
                  shaping presets, the vectorised envs
     policies     what plays: policy specs, actors, the scripted baseline, trained networks

@@ -4,12 +4,14 @@ table), `daf store ls|verify|gc` (the evaluation store) and `daf query` (SQL ove
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 
 from daf.cli.common import parse_weights
 from daf.errors import UserError
+from daf.limits import LIMITS_ENV, TimeLimits
 
 
 def cmd_evaluate(args) -> dict:
@@ -18,6 +20,8 @@ def cmd_evaluate(args) -> dict:
     from daf.evaluation.request import EvaluationRequest, evaluate_to_file
     from daf.evaluation.store import Store
 
+    # the flags over DAF_TIME_LIMITS (the workflow's config), for this process's policy and mission code
+    os.environ[LIMITS_ENV] = TimeLimits.from_env(args.step_timeout, args.episode_timeout, args.setup_timeout).to_env()
     torch.set_num_threads(args.threads)
     specs = args.replacement or []
     labels = [n.strip() for n in args.replacement_labels.split(",")] if args.replacement_labels else None
@@ -111,6 +115,24 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--replacement-weights", help="pool shares, e.g. 1,1 (default equal; largest-remainder split)")
     p.add_argument("--replacement-labels", help="names written to the table for the --replacement policies, e.g. a,b")
     p.add_argument("--num-envs", type=int, default=16, help="episodes run in lockstep (default 16)")
+    p.add_argument(
+        "--step-timeout",
+        type=float,
+        metavar="S",
+        help="seconds one call of a policy's act may take (default: DAF_TIME_LIMITS, else 60; 0: none)",
+    )
+    p.add_argument(
+        "--episode-timeout",
+        type=float,
+        metavar="S",
+        help="seconds one episode may take (default: DAF_TIME_LIMITS, else 3600; 0: none)",
+    )
+    p.add_argument(
+        "--setup-timeout",
+        type=float,
+        metavar="S",
+        help="seconds building a policy or a mission's get_config() may take (default 300; 0: none)",
+    )
     p.add_argument("--device", default="cpu", help="torch device for neural policies (default cpu)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway without a TTY)")

@@ -60,6 +60,33 @@ class EvaluationConfig(Strict):
         "`episodes` plays only the new chunks; the chunks are merged per policy x mission. Smaller chunks "
         "spread one evaluation over more jobs; each job costs a process start and its share of the DAG.",
     )
+    step_timeout: float = Field(
+        default=60.0,
+        ge=0,
+        le=1e7,
+        description="Seconds one call of a policy's act (a batch of steps) may take; past it the job ends with one "
+        "line naming the policy, mission and episodes, exit 2, nothing written. 0: no limit. Changing a limit "
+        "reruns no job.",
+    )
+    episode_timeout: float = Field(
+        default=3600.0,
+        ge=0,
+        le=1e7,
+        description="Seconds one episode may take (a batch of num_envs lockstep episodes: this times its size). 0: "
+        "no limit.",
+    )
+    setup_timeout: float = Field(
+        default=300.0,
+        ge=0,
+        le=1e7,
+        description="Seconds building a policy or a mission file's get_config() may take. 0: no limit.",
+    )
+
+    def time_limits(self):
+        """These limits as daf.limits.TimeLimits (0: none)."""
+        from daf.limits import TimeLimits
+
+        return TimeLimits(self.step_timeout or None, self.episode_timeout or None, self.setup_timeout or None)
 
 
 class StoreConfig(Strict):

@@ -24,9 +24,10 @@ from mettagrid.simulator import Simulation
 from daf.errors import PolicyFailed, UserError, one_line
 from daf.evaluation.replays import Recorder
 from daf.io import progress_bar
+from daf.limits import TimeLimits, time_limit
 from daf.missions import Mission, mission_env_info  # noqa: F401 (re-exported)
 from daf.missions.envs import make_buffers, new_simulation, step
-from daf.policies.actors import Actor
+from daf.policies.actors import Actor, build_actor
 
 CANDIDATE, REPLACEMENT = "candidate", "replacement"
 STREAM_ASSIGN, STREAM_CANDIDATE, STREAM_REPLACEMENT = 1, 2, 3
@@ -99,12 +100,27 @@ class Seat:
     actor: Actor
     spec: str = ""  # what it was built from, named when its code fails
 
+    def name(self) -> str:
+        spec = f" ({self.spec})" if self.spec and self.spec != self.label else ""
+        return f"policy '{self.label}'{spec}"
+
     def failed(self, exc: Exception, mission: str, episodes: list[int]) -> PolicyFailed:
         """One line for an exception raised by the policy's own code: the policy, the mission,
         the episodes (the caller chains the traceback as its cause)."""
-        spec = f" ({self.spec})" if self.spec and self.spec != self.label else ""
-        span = f"episode {episodes[0]}" if len(episodes) == 1 else f"episodes {episodes[0]}-{episodes[-1]}"
-        return PolicyFailed(f"policy '{self.label}'{spec} failed on mission '{mission}' in {span}: {one_line(exc)}")
+        return PolicyFailed(f"{self.name()} failed on mission '{mission}' in {_span(episodes)}: {one_line(exc)}")
+
+    def culprit(self, mission: str, episodes: list[int]) -> str:
+        """The policy, mission and episodes, for a time limit's line."""
+        return f"{self.name()} on mission '{mission}' in {_span(episodes)}"
+
+
+def build_seat(label: str, spec, env_info, seed: int, device: str = "cpu", mission: str | None = None) -> Seat:
+    """A seat for `spec` (daf.policies.build_actor), its construction under the setup time
+    limit (a third-party constructor that hangs ends the job with one line naming it)."""
+    what = f"building policy '{label}'" + (f" ({spec.text})" if spec.text != label else "")
+    with time_limit(TimeLimits.from_env().setup, what, "setup"):
+        actor = build_actor(spec, env_info, seed, device, mission)
+    return Seat(label, actor, spec.text)
 
 
 def expected_stats(mission: Mission) -> list[str]:
@@ -127,6 +143,7 @@ def run_episodes(
     replay_dir: Path | None = None,
     first_episode: int = 0,
     run: int = 0,
+    limits: TimeLimits | None = None,
 ) -> pd.DataFrame:
     """Play episodes `first_episode`..`first_episode + episodes - 1`; one row per episode x agent.
 
@@ -138,8 +155,10 @@ def run_episodes(
     controls `candidate_agents` agents (0..N) and the replacement the rest; a replacement
     pool `[(seat, weight), ...]` splits the rest by largest-remainder apportionment.
     Episodes 0..replays-1 are recorded to `replay_dir/episode_NNNN.npz` (see daf.evaluation.replays);
-    recording does not change what is played.
+    recording does not change what is played. `limits` (default: DAF_TIME_LIMITS, else the
+    defaults) bound each policy call and each batch of episodes (daf.limits).
     """
+    limits = limits or TimeLimits.from_env()
     base_cfg = mission.config()
     num_agents = base_cfg.game.num_agents
     k = num_agents if candidate_agents is None else candidate_agents
@@ -164,11 +183,14 @@ def run_episodes(
         for first in range(first_episode, last, num_envs):
             group = list(range(first, min(first + num_envs, last)))
             assignments = [seat_assignment(num_agents, seat_counts, base_seed, ep) for ep in group]
-            for record, path in _play_group(mission, base_cfg, buffers, seats, purposes, group, assignments,
-                                            base_seed, replays, replay_dir):  # fmt: skip
-                results.append(record)
-                saved += [path] if path else []
-                bar.update(1)
+            budget = limits.episode * len(group) if limits.episode else None
+            span = _span(group)
+            with time_limit(budget, f"{span} of mission '{mission.name}' ({len(group)} in lockstep)", "episode"):
+                for record, path in _play_group(mission, base_cfg, buffers, seats, purposes, group, assignments,
+                                                base_seed, replays, replay_dir, limits.step):  # fmt: skip
+                    results.append(record)
+                    saved += [path] if path else []
+                    bar.update(1)
     except BaseException:
         for path in saved:
             path.unlink(missing_ok=True)
@@ -179,9 +201,15 @@ def run_episodes(
     return _to_frame(results, mission, [seat.label for seat in seats], k, run)
 
 
-def _play_group(mission, base_cfg, buffers, seats, purposes, group, assignments, base_seed, replays, replay_dir):
+def _span(episodes: list[int]) -> str:
+    return f"episode {episodes[0]}" if len(episodes) == 1 else f"episodes {episodes[0]}-{episodes[-1]}"
+
+
+def _play_group(mission, base_cfg, buffers, seats, purposes, group, assignments, base_seed, replays, replay_dir,
+                step_limit=None):  # fmt: skip
     """Play episodes `group` in lockstep, one env each; yields (episode record, replay path or
-    None) as each episode ends. An exception of a policy's own code becomes one line naming it."""
+    None) as each episode ends. An exception of a policy's own code becomes one line naming it;
+    so does a call of it that runs past `step_limit` seconds."""
     obs, actions, env_buffers = buffers
     seeds = [episode_seed(base_seed, ep) for ep in group]
     _seed_globals(seeds[0])
@@ -191,7 +219,8 @@ def _play_group(mission, base_cfg, buffers, seats, purposes, group, assignments,
     for index, (seat, purpose) in enumerate(zip(seats, purposes)):
         env_idx, agent_idx = _rows(assignments, index)
         try:
-            seat.actor.start(env_idx, agent_idx, [stream(base_seed, ep, purpose) for ep in group])
+            with time_limit(step_limit, seat.culprit(mission.name, group) + ": starting its episodes", "step"):
+                seat.actor.start(env_idx, agent_idx, [stream(base_seed, ep, purpose) for ep in group])
         except UserError:
             raise
         except Exception as exc:  # the policy's own code
@@ -202,7 +231,8 @@ def _play_group(mission, base_cfg, buffers, seats, purposes, group, assignments,
         for seat, env_idx, agent_idx in rows:
             if env_idx.size:
                 try:
-                    actions[env_idx, agent_idx] = seat.actor.act(obs[env_idx, agent_idx])
+                    with time_limit(step_limit, seat.culprit(mission.name, group) + ": a step", "step"):
+                        actions[env_idx, agent_idx] = seat.actor.act(obs[env_idx, agent_idx])
                 except UserError:
                     raise
                 except Exception as exc:  # the policy's own code

@@ -62,13 +62,12 @@ def resolve_policy(text: str, config: str | None):
 def build_seats(request: EvaluationRequest, mission):
     """The candidate's seat and the replacement pool [(seat, weight), ...] (built seeded, so an
     untrained network is the same for every mission of its shape); names must differ."""
-    from daf.evaluation.episodes import Seat, mission_env_info
-    from daf.policies.actors import build_actor
+    from daf.evaluation.episodes import build_seat, mission_env_info
 
     info = mission_env_info(mission)
     label, spec = resolve_policy(request.policy, request.config)
     label = request.label or label
-    candidate = Seat(label, build_actor(spec, info, request.seed, request.device, mission.name), spec.text)
+    candidate = build_seat(label, spec, info, request.seed, request.device, mission.name)
     specs = request.replacement
     weights = request.weights or [1.0] * len(specs)
     names = request.labels or [None] * len(specs)
@@ -77,7 +76,7 @@ def build_seats(request: EvaluationRequest, mission):
     pool = []
     for text, weight, name in zip(specs, weights, names):
         r_label, r_spec = resolve_policy(text, request.config)
-        seat = Seat(name or r_label, build_actor(r_spec, info, request.seed, request.device, mission.name), r_spec.text)
+        seat = build_seat(name or r_label, r_spec, info, request.seed, request.device, mission.name)
         pool.append((seat, weight))
     labels = [seat.label for seat, _ in pool]
     if len(set(labels)) != len(labels) or (label in labels and request.candidate_agents != 0):

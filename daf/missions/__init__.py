@@ -21,6 +21,7 @@ from mettagrid.config.mettagrid_config import MettaGridConfig
 from mettagrid.policy.policy_env_interface import PolicyEnvInterface
 
 from daf.errors import UserError, moved_module_hint, unknown_choice
+from daf.limits import TimeLimits, time_limit
 from daf.missions.builders import ELEMENTS, cogs_config, forage_config
 
 
@@ -57,9 +58,17 @@ class Mission:
     gathered: tuple[str, ...] = ()
 
     def config(self) -> MettaGridConfig:
-        """A fresh config (callers may mutate it, e.g. to set the map seed)."""
+        """A fresh config (callers may mutate it, e.g. to set the map seed). A mission file's
+        get_config() runs under the setup time limit (daf.limits)."""
         try:
-            cfg = self.build()
+            if self.source == "registry":
+                cfg = self.build()
+            else:
+                what = f"mission '{self.name}' ({self.source}): get_config()"
+                with time_limit(TimeLimits.from_env().setup, what, "setup"):
+                    cfg = self.build()
+        except UserError:
+            raise
         except Exception as exc:
             if self.source == "registry":
                 raise
@@ -282,7 +291,11 @@ def load_mission_file(path: Path) -> Mission:
     module = importlib.util.module_from_spec(spec)
     try:
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        with time_limit(TimeLimits.from_env().setup, f"mission file '{path}': importing it", "setup"):
+            spec.loader.exec_module(module)
+    except UserError:
+        sys.modules.pop(module_name, None)
+        raise
     except Exception as exc:  # a user's file: report its error on one line
         sys.modules.pop(module_name, None)
         hint = moved_module_hint(exc)

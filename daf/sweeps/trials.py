@@ -91,10 +91,9 @@ def evaluate_checkpoint(
     every scenario k = 0..N against the replacement pool [(label, spec), ...], which splits
     the other agents by `weights` (default equal) as in `daf evaluate --replacement-weights`
     (a `scenario` column tells the scenarios apart)."""
-    from daf.evaluation.episodes import Seat, mission_env_info, run_episodes
+    from daf.evaluation.episodes import build_seat, mission_env_info, run_episodes
     from daf.missions import get_mission
     from daf.policies import parse_spec
-    from daf.policies.actors import build_actor
 
     weights = [1.0] * len(replacement) if weights is None else list(weights)
     if len(weights) != len(replacement):
@@ -105,12 +104,12 @@ def evaluate_checkpoint(
         mission = get_mission(name)
         info = mission_env_info(mission)
         spec = parse_spec(f"class=trained,data={model}")
-        candidate = Seat(label, build_actor(spec, info, seed=seed))
+        candidate = build_seat(label, spec, info, seed)
         if metric != "vor":
             frames.append(run_episodes(mission, candidate, episodes, seed, num_envs=num_envs))
             continue
         pool = [
-            (Seat(r_label, build_actor(parse_spec(r_spec), info, seed=seed)), weight)
+            (build_seat(r_label, parse_spec(r_spec), info, seed), weight)
             for (r_label, r_spec), weight in zip(replacement, weights)
         ]
         for k in range(mission.config().game.num_agents + 1):

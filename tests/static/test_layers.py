@@ -13,7 +13,7 @@ DAF = Path(__file__).resolve().parents[2] / "daf"
 
 # Lowest first. Packages on one line are siblings: neither imports the other.
 LAYERS = [
-    {"errors", "io", "logs", "paths", "tracking", "versions"},
+    {"errors", "io", "limits", "logs", "paths", "tracking", "versions"},
     {"missions"},
     {"policies"},
     {"config"},

@@ -14,6 +14,7 @@ from daf import paths
 from daf.config.load import load_study, validate_study
 from daf.errors import UserError
 from daf.evaluation.store import STORE_ENV
+from daf.limits import LIMITS_ENV
 from daf.tracking import TRACKING_ENV
 from daf.missions import mission_id
 from daf.versions import RULE_VERSIONS
@@ -40,6 +41,9 @@ if PLAN.store is not None:
     os.environ[STORE_ENV] = str(PLAN.store.root)  # every `daf evaluate` job (here or on a cluster node) uses it
 if PLAN.tracking_targets is not None:  # `daf train` and `daf report` log to MLflow / W&B; no command changes
     os.environ[TRACKING_ENV] = PLAN.tracking_targets.to_env()
+# time limits for policy and mission code in every job (evaluation, VOR, cross-play, curves, sweeps);
+# from the environment, not the commands: a limit changes whether a job finishes, never its result
+os.environ[LIMITS_ENV] = STUDY.evaluation.time_limits().to_env()
 POLICIES = PLAN.policies
 TRAINED = PLAN.trained
 MISSIONS = PLAN.missions  # result-path id -> name or mission file

@@ -7,9 +7,27 @@ wildcards) and pass files on as `{input.x}` / `{output.x}`; Python code formats 
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 
 RESULTS = "results"
+
+# Names that become result-path segments and shell words (policies, missions, sweeps, variants,
+# trials, bundles): one rule, checked wherever a name enters (config, mission files, commands).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"  # no slashes, spaces, dot-only names; ASCII
+MAX_NAME_LENGTH = 128  # a path segment with its suffixes (.parquet, .json, _tmp...) stays under 255 bytes
+
+
+def is_path_name(name: str) -> bool:
+    """Whether `name` may be a path segment and a shell word of the workflow (the whole string:
+    `re.match` with `$` would let a trailing newline through)."""
+    return len(name) <= MAX_NAME_LENGTH and re.fullmatch(NAME_PATTERN, name) is not None
+
+
+def name_rule() -> str:
+    """The rule as error messages state it."""
+    return f"{NAME_PATTERN} and at most {MAX_NAME_LENGTH} characters"
+
 
 # training: one directory per policy x training seed (a run)
 CHECKPOINT_DIR = f"{RESULTS}/checkpoints/{{policy}}/seed{{seed}}"

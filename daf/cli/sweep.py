@@ -102,14 +102,14 @@ def cmd_sweep_ask(args) -> None:
 def cmd_sweep_run(args) -> dict:
     import torch
 
-    from daf.config.base import NAME_PATTERN, is_path_name
     from daf.io import ensure_writable, write_json
+    from daf.paths import is_path_name, name_rule
     from daf.sweeps.search import Pruning, open_study
     from daf.sweeps.space import trial_settings
     from daf.sweeps.trials import run_record, run_trial
 
     if not is_path_name(args.trial):  # the trial id names its directory and its rows
-        raise UserError(f"--trial {args.trial!r} must match {NAME_PATTERN} (it is used in result paths)")
+        raise UserError(f"--trial {args.trial!r} must match {name_rule()} (it is used in result paths)")
     out = Path(args.out)
     if (args.params is None) == (args.proposal is None):
         raise UserError("give the trial's hyperparameters with exactly one of --params JSON or --proposal FILE")

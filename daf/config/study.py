@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from daf import paths
-from daf.config.base import NAME_PATTERN, MissionName, Strict, is_path_name
+from daf.config.base import MissionName, Strict, is_path_name, name_rule
 from daf.config.sections import (
     CompareConfig,
     CrossplayConfig,
@@ -77,7 +77,7 @@ class StudyConfig(Strict):
         kind = {"policies": "policy", "sweeps": "sweep", "variants": "variant"}[info.field_name]
         for name in entries:
             if not is_path_name(name):
-                raise ValueError(f"{kind} name {name!r} must match {NAME_PATTERN} (it is used in file names)")
+                raise ValueError(f"{kind} name {name!r} must match {name_rule()} (it is used in file names)")
         return entries
 
     @field_validator("missions")

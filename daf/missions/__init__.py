@@ -23,6 +23,7 @@ from mettagrid.policy.policy_env_interface import PolicyEnvInterface
 from daf.errors import UserError, moved_module_hint, unknown_choice
 from daf.limits import TimeLimits, time_limit
 from daf.missions.builders import ELEMENTS, cogs_config, forage_config
+from daf.paths import is_path_name, name_rule
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,9 @@ def load_mission_file(path: Path) -> Mission:
     """
     if not path.is_file():
         raise UserError(f"mission file '{path}' does not exist")
+    if not is_path_name(path.stem):  # its id names result paths and report rows
+        raise UserError(f"mission file '{path}': its id (the file's stem) {path.stem!r} must match {name_rule()} "
+                        "(it is used in result paths); rename the file")  # fmt: skip
     module_name = f"daf_mission_file_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from daf.errors import UserError
 from daf.io import atomic_path, package_versions
+from daf.paths import is_path_name, name_rule
 
 SPEC_FILE = "policy_spec.json"
 META_FILE = "daf_bundle.json"
@@ -40,6 +41,8 @@ def package(spec_text: str, out: Path, name: str) -> dict:
     """Write a bundle for SPEC (a shorthand, class path, class=...,data=... or a checkpoint)."""
     from daf.policies import parse_spec
 
+    if not is_path_name(name):  # the policy's name on a server and in result paths
+        raise UserError(f"bundle name {name!r} must match {name_rule()}; pass --name")
     spec = parse_spec(spec_text)
     if out.suffix != ".zip":
         raise UserError(f"--out '{out}' must end in .zip")

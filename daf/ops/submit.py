@@ -31,6 +31,7 @@ import httpx
 
 from daf.errors import UserError
 from daf.ops.auth import normalize_server
+from daf.paths import is_path_name, name_rule
 
 RETRY_STATUSES = {500, 502, 503, 504}
 KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, no spaces: a safe header value
@@ -122,6 +123,8 @@ class Submitter:
         require_https(self.server, "server")
         if not season.strip("."):  # '', '.', '..' would be dot segments, which URL normalisation removes
             raise UserError(f"season name '{season}' is not a season (see the server's seasons)")
+        if not is_path_name(name):  # the policy's name on the server (and in its result paths)
+            raise UserError(f"policy name {name!r} must match {name_rule()}; pass --name")
         if not bundle.is_file():
             raise UserError(f"bundle '{bundle}' does not exist (make one with `daf package`)")
         data = bundle.read_bytes()

@@ -1,7 +1,9 @@
 """Atomic writes and provenance.
 
 Outputs are written to a temporary file in the target directory and renamed into
-place, so a crash or a user error never leaves a partial file under the final name.
+place, so a crash or a user error never leaves a partial file under the final name. A
+write into a study's `results/` never goes through a symlink inside it that leads out of it
+(`results/` itself may be a link, e.g. to a scratch disk).
 """
 
 from __future__ import annotations
@@ -21,14 +23,37 @@ import numpy as np
 import pandas as pd
 
 from daf.errors import UserError
+from daf.paths import RESULTS
 
 PACKAGES = ("daf", "mettagrid", "torch", "numpy", "pandas", "pyarrow", "scipy", "snakemake", "pufferlib-core")
+
+
+def check_inside_results(path: Path) -> None:
+    """Refuse to write `path` when it lies under a `results/` directory but a symlink inside that
+    directory leads the write out of it (a link planted in a shared results tree must not make
+    DAF overwrite files elsewhere)."""
+    parts = path.parts
+    if RESULTS not in parts[:-1]:
+        return
+    root = Path(*parts[: parts.index(RESULTS) + 1])
+    parent = path.parent
+    while not parent.exists() and parent != root:  # the nearest existing ancestor decides
+        parent = parent.parent
+    try:
+        inside = parent.resolve() == root.resolve() or root.resolve() in parent.resolve().parents
+    except OSError:
+        return  # unresolvable (a loop, permissions): the write itself reports it
+    if not inside:
+        raise UserError(f"cannot write output '{path}': a symlink inside {root}/ leads to {parent.resolve()}, "
+                        f"outside it; DAF does not write through it (link {root}/ itself to move results "
+                        "elsewhere)")  # fmt: skip
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it to `path` only on success."""
     path = Path(path)
+    check_inside_results(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -40,6 +65,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are shared
         os.replace(tmp_path, path)
+    except OSError as exc:  # a full disk, a quota, a read-only or failing file system: one line, no partial file
+        reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+        raise UserError(f"cannot write output '{path}': {reason}") from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -56,15 +84,26 @@ def warn(text: str) -> None:
     print(f"daf: warning: {text}", file=sys.stderr, flush=True)
 
 
+NAME_MAX = 255  # bytes in one path component on Linux file systems
+TEMP_ROOM = 24  # what atomic_path's temporary name adds around it (".NAME.xxxxxxxx.tmp")
+
+
 def ensure_writable(path: str | Path) -> None:
     """Fail before the work, not after it, when `path` cannot be written."""
     path = Path(path)
+    long = [part for part in path.parts if len(os.fsencode(part)) > NAME_MAX - TEMP_ROOM]
+    if long:
+        raise UserError(f"cannot write output '{path}': the name '{long[0][:40]}...' is {len(os.fsencode(long[0]))} "
+                        f"bytes; at most {NAME_MAX - TEMP_ROOM} fit (the file system's {NAME_MAX}, less room for the "
+                        "temporary file it is written to first)")  # fmt: skip
+    check_inside_results(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        writable, is_dir = os.access(path.parent, os.W_OK), path.is_dir()
     except OSError as exc:
         raise UserError(f"cannot write output '{path}': {exc.strerror or exc}") from None
-    if not os.access(path.parent, os.W_OK) or path.is_dir():
-        reason = "is a directory" if path.is_dir() else "directory is not writable"
+    if not writable or is_dir:
+        reason = "is a directory" if is_dir else "directory is not writable"
         raise UserError(f"cannot write output '{path}': {reason}")
 
 

@@ -23,9 +23,43 @@ def format_validation_error(exc: ValidationError, source: str, root: type[BaseMo
     return one_line(exc, source, root or StudyConfig)
 
 
+MAX_VALUES = 100_000  # a study config is hundreds of values; YAML aliases can make it 10**9
+
+
+def expanded_size(data: Any, limit: int = MAX_VALUES) -> int:
+    """How many values `data` holds once every shared (aliased) part is counted each time it is
+    used - what validating or dumping it would walk - counting each distinct container once
+    (memoised), so a 'billion laughs' document is measured in microseconds, not expanded.
+    Stops counting past `limit`."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list, tuple)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:  # a recursive alias (`&a [*a]`): unbounded
+            return limit + 1
+        active.add(key)
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else list(node)
+        total = 1
+        for child in children:
+            total = min(total + size(child), limit + 1)
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(data)
+
+
 def validate_study(data: Any, source: str = "(config)") -> StudyConfig:
     if not isinstance(data, dict):
         raise UserError(f"invalid config {source}: the top level must be a mapping, got {type(data).__name__}")
+    if expanded_size(data) > MAX_VALUES:
+        raise UserError(f"invalid config {source}: its YAML aliases expand it to more than {MAX_VALUES:,} values "
+                        "(a 'billion laughs' document?); write the values out or use fewer aliases")  # fmt: skip
     try:
         return StudyConfig.model_validate(data)
     except ValidationError as exc:

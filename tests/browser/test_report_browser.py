@@ -46,10 +46,12 @@ def test_report_in_headless_chromium(report, tmp_path):
             const desc = down.every((v, i) => i === 0 || down[i - 1] >= v);
             return asc && desc;
         })()""")
+        pwned = page.evaluate("typeof window.__daf_pwned")  # hostile user text ran?
         shot = page.screenshot(tmp_path / "report.png")
         errors, requests = page.errors(), page.requests()
     finally:
         page.close()
+    assert pwned == "undefined"  # no script from a description, title or config comment ran
     assert errors == [], errors
     external = [u for u in requests if not u.startswith(("file://", "data:"))]
     assert external == [], external  # the report is self-contained

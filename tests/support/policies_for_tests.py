@@ -114,3 +114,18 @@ class SlowPolicy(GlobalRandomPolicy):
 
     def reset(self):
         time.sleep(0.3)
+
+
+class GreedyAgent(AgentPolicy):
+    """Allocates without bound: 64 MB more at every step, kept."""
+
+    hoard: list = []
+
+    def step(self, obs):
+        while True:
+            self.hoard.append(bytearray(64 * 2**20))
+
+
+class GreedyPolicy(MultiAgentPolicy):
+    def agent_policy(self, agent_id):
+        return GreedyAgent(self.policy_env_info)

@@ -39,6 +39,9 @@ def planned_jobs(result: subprocess.CompletedProcess) -> set[tuple[str, str]]:
 
 
 _STUDY = None
+# hostile text in the places a study's report shows user text: each would set window.__daf_pwned if it ran
+HOSTILE_DESCRIPTION = '<img src=x onerror="window.__daf_pwned=1"> <script>window.__daf_pwned=2</script>'
+HOSTILE_COMMENT = "# <script>window.__daf_pwned=3</script> a comment"
 
 
 def build_study(tmp_path_factory) -> Path:
@@ -48,12 +51,12 @@ def build_study(tmp_path_factory) -> Path:
     if _STUDY is None:
         workdir = tmp_path_factory.mktemp("study")
         mission = workdir / "my_mission.py"
-        mission.write_text(MISSION_FILE)
+        mission.write_text(MISSION_FILE.replace('"a cogames-style mission file"', repr(HOSTILE_DESCRIPTION)))
         config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
         config["missions"] = ["cogs.tiny", str(mission)]
         config["policies"]["baseline"]["description"] = "<script>alert('x')</script> & friends"
         config["report"]["title"] = "Tiny <b>study</b>"
-        (workdir / "study.yaml").write_text(yaml.safe_dump(config))
+        (workdir / "study.yaml").write_text(yaml.safe_dump(config) + HOSTILE_COMMENT + "\n")
         result = run_snakemake(workdir, "-c2", timeout=600)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         _STUDY = workdir

@@ -91,6 +91,11 @@ def test_study_produces_every_output(study):
     html = (study / "results/report/index.html").read_text()
     assert "Tiny &lt;b&gt;study&lt;/b&gt;" in html  # user text is escaped
     assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; friends" in html
+    # a mission file's description and a config comment carrying HTML/JS: escaped, or not shown
+    assert "window.__daf_pwned" not in html.replace("&#34;window.__daf_pwned=1&#34;", "").replace(
+        "&gt;window.__daf_pwned=2&lt;", ""
+    )  # fmt: skip
+    assert "&lt;img src=x onerror=&#34;window.__daf_pwned=1&#34;&gt;" in html and "<img src=x" not in html
     assert "my_mission" in html and "cogs.tiny" in html and "<svg" in html
     # the training table: what ppo_a trained on and the shaping its sidecar recorded (the preset resolved)
     shaping = re.search(r"<tr><td>ppo_a seed1</td><td>cogs.tiny, cogs.small</td><td>(.*?)</td>", html).group(1)
@@ -289,7 +294,7 @@ def test_bad_config_fails_before_any_job(tmp_path):
     result = snakemake(tmp_path)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "evaluation.episods: unknown key (valid keys: episodes, seed, num_envs, chunk)" in output
+    assert "evaluation.episods: unknown key (valid keys: episodes, seed, num_envs, chunk, step_timeout" in output
     assert not (tmp_path / "results").exists()
 
 

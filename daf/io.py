@@ -9,6 +9,7 @@ write into a study's `results/` never goes through a symlink inside it that lead
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -125,11 +126,38 @@ def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
     write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd"))
 
 
+SHA_KEY = "table_sha256"  # a table's sha256 in its provenance sidecar (TABLE.json beside TABLE.parquet)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_sidecar(path: str | Path) -> None:
+    """When `path`'s provenance sidecar records the table's sha256, the table must match it: a
+    table and its sidecar are written one after the other, so an interrupted or concurrent run can
+    leave a table whose sidecar describes another one. Such a table is never read."""
+    sidecar = Path(path).with_suffix(".json")
+    try:
+        recorded = json.loads(sidecar.read_text()).get(SHA_KEY) if sidecar.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return  # not a DAF sidecar
+    if isinstance(recorded, str) and recorded != file_sha256(path):
+        raise UserError(f"'{path}' does not match the sha256 its sidecar '{sidecar}' records (an interrupted or "
+                        "concurrent run wrote one of them); rerun the job that makes it (snakemake "
+                        "--rerun-incomplete, or delete both files)")  # fmt: skip
+
+
 def read_parquets(paths: list[str | Path]) -> pd.DataFrame:
     frames = []
     for p in paths:
         if not Path(p).is_file():
             raise UserError(f"evaluation file '{p}' does not exist (the `evaluate` rule makes it)")
+        check_sidecar(p)
         try:
             frames.append(pd.read_parquet(p))
         except Exception as exc:  # corrupt or not parquet

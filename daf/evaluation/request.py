@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daf.errors import UserError
-from daf.io import ensure_writable, git_commit, package_versions, write_json, write_parquet
+from daf.io import SHA_KEY, ensure_writable, file_sha256, git_commit, package_versions, write_json, write_parquet
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,7 @@ def evaluate_to_file(request: EvaluationRequest, out: Path, command: str, progre
         "episode_seeds": [episode_seed(request.seed, k) for k in episode_range],
         "num_envs": request.num_envs,
         "rows": len(frame),
+        SHA_KEY: file_sha256(out),  # a reader checks the table against it (daf.io.check_sidecar)
         "wall_seconds": round(seconds, 3),
         "agent_steps_per_second": round(throughput(frame, seconds), 1),
         "versions": package_versions(),
@@ -240,7 +241,8 @@ def merge_to_file(chunks: list[str], out: Path, outcomes: Path | None = None, mi
         write_parquet(outcomes, outcome_table)
     runs = sorted(int(r) for r in frame["run"].unique())
     episodes = int(frame["episode"].nunique())
-    write_json(out.with_suffix(".json"), {"runs": runs, "episodes": episodes, "chunks": dict(zip(chunks, provenance))})
+    write_json(out.with_suffix(".json"), {"runs": runs, "episodes": episodes, SHA_KEY: file_sha256(out),
+                                          "chunks": dict(zip(chunks, provenance))})  # fmt: skip
     return {"rows": len(frame), "runs": runs, "episodes": episodes}
 
 

@@ -102,3 +102,24 @@ def test_a_symlink_inside_results_is_not_followed_for_writes(daf, tmp_path):
     result = daf(*args, "--out", "results/evals/random/cogs.tiny.parquet", cwd=linked)
     assert result.returncode == 0, result.stderr
     assert (scratch / "evals/random/cogs.tiny.parquet").is_file()
+
+
+def test_a_table_that_does_not_match_its_sidecar_is_not_read(daf, tmp_path):
+    """A chunk rewritten after its sidecar (an interrupted or concurrent run): the merge and every
+    other reader refuse it, naming both files; a table without a sidecar is read as before."""
+    common = ["--mission", "cogs.tiny", "--episodes", "2", "--seed", "0", "--no-progress"]
+    chunk, other = tmp_path / "chunk0.parquet", tmp_path / "other.parquet"
+    assert daf("evaluate", "--policy", "random", *common, "--out", str(chunk)).returncode == 0
+    other_args = ["--mission", "cogs.tiny", "--episodes", "3", "--seed", "1", "--no-progress", "--out", str(other)]
+    assert daf("evaluate", "--policy", "random", *other_args).returncode == 0
+    original = chunk.read_bytes()
+    chunk.write_bytes(other.read_bytes())  # the table another run wrote; the sidecar still describes the first
+    merged = tmp_path / "merged.parquet"
+    for args in (["merge-evals", "--chunks", str(chunk), "--out", str(merged)],
+                 ["compare", "--evals", str(chunk), "--out", str(tmp_path / "cmp"), "--reps", "100"]):  # fmt: skip
+        _one_line(daf(*args), f"'{chunk}' does not match the sha256 its sidecar '{chunk.with_suffix('.json')}' records")
+    assert not merged.exists() and not (tmp_path / "cmp" / "leaderboard.parquet").exists()
+    chunk.write_bytes(original)
+    assert daf("merge-evals", "--chunks", str(chunk), "--out", str(merged)).returncode == 0
+    chunk.with_suffix(".json").unlink()  # no sidecar, nothing to check against
+    assert daf("merge-evals", "--chunks", str(chunk), "--out", str(merged)).returncode == 0

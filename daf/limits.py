@@ -15,7 +15,9 @@ two ways:
   `os._exit(2)`. Outputs DAF writes are renamed into place whole, so none is half-written.
 
 Limits nest (an episode batch's limit around each step's limit): the earliest deadline is armed.
-Outside the main thread (where signals cannot be delivered) only the watchdog acts.
+A SIGALRM handler and timer set before (pytest-timeout, a notebook's own alarm) are restored when
+the last limit ends. Outside the main thread (where signals cannot be delivered) only the
+watchdog acts.
 
 `TimeLimits` holds the three limits of an evaluation; `TimeLimits.from_env()` reads the ones
 the workflow passes in `DAF_TIME_LIMITS` (so changing a limit reruns no job: limits change
@@ -88,36 +90,69 @@ def _seconds(value, name: str) -> float:
 
 class _Deadlines:
     """The armed limits of this process: a stack of (deadline, message), the earliest armed on
-    the interval timer, and one watchdog thread."""
+    the interval timer, and one watchdog thread. Whoever used SIGALRM before (pytest-timeout, a
+    notebook's own alarm) gets its handler and its timer back when the last limit ends, and its
+    alarm still fires in between if it falls due first."""
 
     def __init__(self):
         self.stack: list[tuple[float, str]] = []
         self.lock = threading.Lock()
         self.watchdog: threading.Thread | None = None
         self.grace = GRACE
+        self.previous = None  # (handler, deadline or None, interval) of SIGALRM before the first limit
 
     def earliest(self) -> tuple[float, str] | None:
         with self.lock:
             return min(self.stack) if self.stack else None
 
-    def arm(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
+    def push(self, entry: tuple[float, str]) -> None:
+        main = threading.current_thread() is threading.main_thread()
+        with self.lock:
+            if not self.stack and main:
+                delay, interval = signal.getitimer(signal.ITIMER_REAL)
+                deadline = time.monotonic() + delay if delay > 0 else None
+                self.previous = (signal.getsignal(signal.SIGALRM), deadline, interval)
+            self.stack.append(entry)
+        if main:
+            signal.signal(signal.SIGALRM, self._on_alarm)
+            self.arm()
+
+    def pop(self, entry: tuple[float, str]) -> None:
+        main = threading.current_thread() is threading.main_thread()
+        with self.lock:
+            self.stack.remove(entry)
+            empty = not self.stack
+        if not main:
             return
-        first = self.earliest()
-        if first is None:
+        if empty and self.previous is not None:
+            handler, deadline, interval = self.previous
+            self.previous = None
             signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, handler if handler is not None else signal.SIG_DFL)
+            if deadline is not None:
+                signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 1e-3), interval)
             return
-        signal.signal(signal.SIGALRM, self._on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, max(first[0] - time.monotonic(), 1e-3))
+        self.arm()
+
+    def arm(self) -> None:
+        """Set the interval timer to the earliest of our deadlines and the previous alarm's."""
+        first = self.earliest()
+        due = [first[0]] if first else []
+        if self.previous is not None and self.previous[1] is not None:
+            due.append(self.previous[1])
+        signal.setitimer(signal.ITIMER_REAL, max(min(due) - time.monotonic(), 1e-3) if due else 0)
 
     def _on_alarm(self, signum, frame) -> None:
+        now = time.monotonic()
+        previous = self.previous
+        if previous is not None and previous[1] is not None and previous[1] <= now:
+            self.previous = (previous[0], None, previous[2])  # it fired; fire it once
+            if callable(previous[0]):
+                previous[0](signum, frame)
         first = self.earliest()
-        if first is None:
-            return
-        if first[0] > time.monotonic():  # a later deadline: re-arm for it
-            self.arm()
-            return
-        raise TimeLimitExceeded(first[1])
+        if first is not None and first[0] <= now:
+            raise TimeLimitExceeded(first[1])
+        self.arm()
 
     def start_watchdog(self) -> None:
         if self.watchdog is None or not self.watchdog.is_alive():
@@ -171,13 +206,9 @@ def time_limit(seconds: float | None, what: str, kind: str):
         return
     message = f"{what} took longer than its limit of {seconds:g} s ({SETTINGS[kind]})"
     entry = (time.monotonic() + seconds, message)
-    with DEADLINES.lock:
-        DEADLINES.stack.append(entry)
     DEADLINES.start_watchdog()
+    DEADLINES.push(entry)
     try:
-        DEADLINES.arm()
         yield
     finally:
-        with DEADLINES.lock:
-            DEADLINES.stack.remove(entry)
-        DEADLINES.arm()
+        DEADLINES.pop(entry)

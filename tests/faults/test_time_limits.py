@@ -117,20 +117,38 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_limits_nest_and_leave_no_alarm_behind():
-    outer = r"^outer took longer than its limit of 0.2 s \(evaluation.episode"
-    with (
-        pytest.raises(TimeLimitExceeded, match=outer),
-        time_limit(0.2, "outer", "episode"),
-        time_limit(5, "in", "step"),
-    ):
-        time.sleep(3)
-    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
-    with time_limit(5, "fast", "step"):
-        time.sleep(0.01)
-    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
-    with time_limit(None, "none", "step"), time_limit(0, "zero", "step"):
-        time.sleep(0.01)
+def test_limits_nest_and_give_back_the_alarm_they_found():
+    """The earliest deadline fires; afterwards SIGALRM's handler and timer are what they were (here
+    an alarm of 50 s with its own handler, as pytest-timeout sets one), and a previous alarm that
+    falls due inside a limit still fires."""
+    fired = []
+
+    def mine(signum, frame):
+        fired.append(time.monotonic())
+
+    before = signal.signal(signal.SIGALRM, mine)
+    saved = signal.setitimer(signal.ITIMER_REAL, 50)
+    try:
+        outer = r"^outer took longer than its limit of 0.2 s \(evaluation.episode"
+        with (
+            pytest.raises(TimeLimitExceeded, match=outer),
+            time_limit(0.2, "outer", "episode"),
+            time_limit(5, "in", "step"),
+        ):
+            time.sleep(3)
+        assert signal.getsignal(signal.SIGALRM) is mine and 49 < signal.getitimer(signal.ITIMER_REAL)[0] <= 50
+        with time_limit(5, "fast", "step"):
+            time.sleep(0.01)
+        assert signal.getsignal(signal.SIGALRM) is mine and 48 < signal.getitimer(signal.ITIMER_REAL)[0] <= 50
+        with time_limit(None, "none", "step"), time_limit(0, "zero", "step"):
+            time.sleep(0.01)
+        signal.setitimer(signal.ITIMER_REAL, 0.2)  # the previous alarm falls due inside a 5 s limit
+        with time_limit(5, "long", "step"):
+            time.sleep(0.5)
+        assert len(fired) == 1 and fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, *saved)
+        signal.signal(signal.SIGALRM, before)
 
 
 def test_time_limits_from_the_environment(monkeypatch):

@@ -18,17 +18,12 @@ from typing import Any
 import torch
 
 from daf.errors import UserError
-from daf.io import warn, write_atomic, write_json
+from daf.io import file_sha256, warn, write_atomic, write_json
 
 FORMAT = "daf-policy/1"
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_file = file_sha256  # a file's sha256, read in 1 MB blocks (one implementation, in daf.io)
 
 
 def save(path: str | Path, payload: dict[str, Any], sidecar: dict[str, Any]) -> str:

@@ -16,6 +16,8 @@ from daf.errors import UserError
 
 pytestmark = pytest.mark.faults
 
+EVALUATE_RANDOM = ["evaluate", "--policy", "random", "--mission", "cogs.tiny", "--seed", "0", "--no-progress"]
+
 LAUGHS = "\n".join(
     [
         'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
@@ -79,18 +81,7 @@ def test_a_symlink_inside_results_is_not_followed_for_writes(daf, tmp_path):
     study = tmp_path / "study"
     (study / "results/evals").mkdir(parents=True)
     (study / "results/evals/random").symlink_to(outside)
-    args = [
-        "evaluate",
-        "--policy",
-        "random",
-        "--mission",
-        "cogs.tiny",
-        "--episodes",
-        "1",
-        "--seed",
-        "0",
-        "--no-progress",
-    ]
+    args = [*EVALUATE_RANDOM, "--episodes", "1"]
     result = daf(*args, "--out", "results/evals/random/cogs.tiny.parquet", cwd=study)
     _one_line(result, f"a symlink inside results/ leads to {outside}, outside it; DAF does not write through it")
     assert list(outside.iterdir()) == []

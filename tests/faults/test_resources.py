@@ -15,6 +15,8 @@ from helpers import DAF, SUPPORT
 
 pytestmark = pytest.mark.faults
 
+EVALUATE_RANDOM = ["evaluate", "--policy", "random", "--mission", "cogs.tiny", "--seed", "0", "--no-progress"]
+
 SIZE = 2**20  # the small disk
 
 
@@ -52,18 +54,7 @@ def _files(disk):
 
 
 def test_evaluate_on_a_full_disk(daf, small_disk, tmp_path):
-    args = [
-        "evaluate",
-        "--policy",
-        "random",
-        "--mission",
-        "cogs.tiny",
-        "--episodes",
-        "8",
-        "--seed",
-        "0",
-        "--no-progress",
-    ]
+    args = [*EVALUATE_RANDOM, "--episodes", "8"]
     out = small_disk / "results/evals/random/cogs.tiny.parquet"
     filler = fill(small_disk, 4096)
     _full(daf(*args, "--out", str(out)), out)

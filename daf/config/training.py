@@ -50,6 +50,12 @@ class PPOConfig(Strict):
         "Pardo et al. 2018): the observation does not show the time left, so a terminal target there is noise "
         "to the critic.",
     )
+    act_while_learning: bool = Field(
+        default=False,
+        description="Collect the next rollout while the learner trains on this one (a second thread): both cores "
+        "work, and each rollout is acted with the weights of one update earlier (PPO's ratio to the stored "
+        "behaviour log-probabilities corrects for it). False: strictly sequential, on-policy updates.",
+    )
     num_envs: int = Field(default=32, ge=1, le=4096, description="Parallel envs per rank.")
     rollout_steps: int = Field(default=32, ge=1, le=100_000, description="Env steps per env per update.")
     num_minibatches: int = Field(default=8, ge=1, description="Minibatches per epoch.")

@@ -90,11 +90,16 @@ class RolloutCollector:
     """Steps the envs with the current policy into a `Rollout`. Carries what continues from
     one rollout to the next: the envs' episodes, `next_done` and the LSTM state."""
 
-    def __init__(self, net: PolicyNet, encoder: ObsEncoder, envs: VecEnv, steps: int, device: torch.device):
+    def __init__(
+        self, net: PolicyNet, encoder: ObsEncoder, envs: VecEnv, steps: int, device: torch.device, buffers: int = 1
+    ):
         self.net, self.encoder, self.envs, self.device = net, encoder, envs, device
         self.agents = envs.num_agents
         rows = envs.num_envs * self.agents
-        self.rollout = Rollout.allocate(net, encoder, steps, rows, device)
+        # with 2 buffers a rollout can be collected while the learner still reads the previous one
+        self.buffers = [Rollout.allocate(net, encoder, steps, rows, device) for _ in range(buffers)]
+        self.rollout = self.buffers[0]
+        self.collected = 0
         self.next_done = torch.zeros(rows, device=device)  # 1: the next observation starts an episode
         self.next_trunc = torch.zeros(rows, device=device)  # 1: ... and the one before ended at its time limit
         self.state = net.initial_state(rows, device)
@@ -107,8 +112,9 @@ class RolloutCollector:
     def collect(self, sampler: torch.Generator) -> tuple[Rollout, list]:
         """One rollout (into the same buffer every time); returns it and the episodes that ended
         in it. The env groups are pipelined: group g's actions at step t are computed while the
-        other group steps."""
-        buf = self.rollout
+        other group steps. Buffers are used in turn."""
+        buf = self.rollout = self.buffers[self.collected % len(self.buffers)]
+        self.collected += 1
         state = self.state
         buf.initial_state = None if state is None else (state[0].clone(), state[1].clone())
         finished: list = []

@@ -21,7 +21,9 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import copy
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,34 +127,49 @@ def train(
 
 def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_update, writer, tracker) -> bool:
     """PPO updates until `run.steps` agent-steps (over all ranks); `state` advances in place.
-    Returns True when `on_update` stopped the run early."""
+    Returns True when `on_update` stopped the run early.
+
+    With `act_while_learning`, the next rollout is collected (by a copy of the network with
+    the weights before this update) while this update's SGD runs in a second thread, so the
+    two use both cores; every rollout is then one update old when it is learned from, which
+    PPO's ratio to the behaviour policy's stored log-probabilities accounts for. Both threads
+    use their own generators and the actor's weights change only between updates, so the
+    result does not depend on timing."""
     if on_update is not None and run.dist.enabled:
         raise UserError("on_update (pruning) runs on a single process, not under torchrun")
     hp, net, optimizer = run.hp, run.net, run.optimizer
-    collector = RolloutCollector(net, run.encoder, envs, hp.rollout_steps, run.device)
+    overlap = hp.act_while_learning
+    actor = copy.deepcopy(net) if overlap else net
+    collector = RolloutCollector(actor, run.encoder, envs, hp.rollout_steps, run.device, buffers=2 if overlap else 1)
     bar = progress_bar(run.steps, "train", progress and run.dist.rank == 0, initial=min(state.global_step, run.steps),
                        unit="step")  # fmt: skip
     started = time.perf_counter()
     wall_offset = state.log_rows[-1]["wall_seconds"] if state.log_rows else 0.0
     last_checkpoint = state.global_step
     stopped_early = False
+    pending = None  # a rollout collected during the previous update, not learned from yet
     while state.global_step < run.steps:
         update_start = time.perf_counter()
         optimizer.param_groups[0]["lr"] = learning_rate_at(hp, state.global_step, run.steps)
-
-        rollout, finished = collector.collect(run.sampler)
+        if pending is None:
+            pending = _collect(collector, hp, run.sampler)
+        rollout, finished = pending
         previous_step = state.global_step
+        # collective: summed here, before a learner thread can start all-reducing gradients
         state.global_step += distributed.sum_over_ranks(int(rollout.active.sum().item()), run.dist)
 
-        with torch.no_grad():
-            next_value = collector.next_value()
-            truncs = (rollout.truncs, collector.next_trunc) if hp.bootstrap_time_limits else (None, None)
-            rollout.advantages, rollout.returns = compute_gae(rollout.rewards, rollout.values, rollout.dones,
-                                                              next_value, collector.next_done, hp.gamma,
-                                                              hp.gae_lambda, *truncs)  # fmt: skip
-
-        stats = _learn(rollout, hp, net=net, optimizer=optimizer, encoder=run.encoder, shuffler=run.shuffler,
-                       dist_ctx=run.dist)  # fmt: skip
+        learn = dict(net=net, optimizer=optimizer, encoder=run.encoder, shuffler=run.shuffler, dist_ctx=run.dist)
+        if overlap and state.global_step < run.steps:
+            learner = _Learner(rollout, hp, learn)
+            try:
+                pending = _collect(collector, hp, run.sampler)  # with the weights before this update
+            finally:
+                stats = learner.join()
+            actor.load_state_dict(net.state_dict())
+        else:
+            stats, pending = _learn(rollout, hp, **learn), None
+            if overlap:
+                actor.load_state_dict(net.state_dict())
         _check_finite(stats, state, hp.learning_rate)
         checksum = distributed.check_in_sync(net, run.dist)
 
@@ -176,6 +193,49 @@ def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_u
             break
     bar.close()
     return stopped_early
+
+
+def _collect(collector: RolloutCollector, hp: PPOConfig, sampler: torch.Generator) -> tuple[Rollout, list]:
+    """One rollout with its advantages and returns (GAE with the acting network's values)."""
+    rollout, finished = collector.collect(sampler)
+    with torch.no_grad():
+        next_value = collector.next_value()
+        truncs = (rollout.truncs, collector.next_trunc) if hp.bootstrap_time_limits else (None, None)
+        rollout.advantages, rollout.returns = compute_gae(
+            rollout.rewards,
+            rollout.values,
+            rollout.dones,
+            next_value,
+            collector.next_done,
+            hp.gamma,
+            hp.gae_lambda,
+            *truncs,
+        )
+    return rollout, finished
+
+
+class _Learner(threading.Thread):
+    """`_learn` on one rollout in a thread (torch releases the GIL in its kernels); `join`
+    returns its statistics or raises what it raised."""
+
+    def __init__(self, rollout: Rollout, hp: PPOConfig, kwargs: dict):
+        super().__init__(name="daf-learner", daemon=True)
+        self._args, self._kwargs = (rollout, hp), kwargs
+        self._result: dict | None = None
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._result = _learn(*self._args, **self._kwargs)
+        except BaseException as exc:  # handed to the main thread by join
+            self._error = exc
+
+    def join(self, timeout: float | None = None) -> dict:
+        super().join(timeout)
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 def learning_rate_at(hp: PPOConfig, global_step: int, steps: int) -> float:

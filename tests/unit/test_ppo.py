@@ -60,6 +60,7 @@ CHANGES = {
     "hidden_size": 16,
     "token_size": 8,
     "conv_channels": 4,
+    "act_while_learning": True,
 }
 
 
@@ -658,6 +659,50 @@ def test_same_seed_and_workers_same_log_and_workers_change_speed_only(tmp_path):
     pd.testing.assert_frame_equal(logs[0], logs[2])  # and the worker count does not change the run
     assert all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
     assert {"episode_reward/cogs.tiny", "episode_reward/cogs.small", "episodes/cogs.tiny"} <= set(logs[0].columns)
+
+
+@pytest.mark.parametrize("missions", [["cogs.small"], ["cogs.tiny", "cogs.small"]])
+def test_acting_while_learning_same_log_whatever_the_workers(tmp_path, missions):
+    """The learner thread and the collector share nothing that depends on timing: reruns and
+    every worker count give the same log and weights; the first update (acted with the
+    initial weights either way) equals the sequential run's, the later ones do not."""
+    missions = [MISSIONS[m] for m in missions]
+    kwargs = {"steps": 1500, "hp": {"act_while_learning": True}}
+    if len(missions) > 1:
+        kwargs["mission_weights"] = [1, 1]
+    logs, nets = [], []
+    for name, workers in (("a", 1), ("b", 1), ("w0", 0), ("w2", 2)):
+        side, log = small_run(tmp_path, name, missions, workers=workers, **kwargs)
+        assert side["hyperparameters"]["act_while_learning"] is True
+        logs.append(log.drop(columns=VOLATILE))
+        nets.append(checkpoint.load(tmp_path / name / "model.pt")["model"])
+    for log, net in zip(logs[1:], nets[1:]):
+        pd.testing.assert_frame_equal(logs[0], log)
+        assert all(torch.equal(nets[0][k], net[k]) for k in net)
+    steps = logs[0]["agent_steps"]
+    assert steps.iloc[-1] >= 1500 > steps.iloc[-2]  # no rollout beyond the budget is learned from or counted
+    _, sequential = small_run(tmp_path, "seq", missions, **{**kwargs, "hp": {"act_while_learning": False}})
+    assert sequential["policy_loss"].iloc[0] == logs[0]["policy_loss"].iloc[0]
+    assert sequential["policy_loss"].iloc[1] != logs[0]["policy_loss"].iloc[1]
+    assert sequential["agent_steps"].tolist() == logs[0]["agent_steps"].tolist()  # the same samples per update
+
+
+def test_an_error_in_the_learner_thread_reaches_the_caller(tmp_path, monkeypatch):
+    from daf.training import ppo
+
+    learned = []
+
+    def failing_learn(rollout, hp, **kwargs):
+        learned.append(1)
+        if len(learned) == 2:
+            raise RuntimeError("learner failed")
+        return original(rollout, hp, **kwargs)
+
+    original = ppo._learn
+    monkeypatch.setattr(ppo, "_learn", failing_learn)
+    with pytest.raises(RuntimeError, match="learner failed"):
+        small_run(tmp_path, "fail", [MISSIONS["cogs.small"]], steps=1000, hp={"act_while_learning": True})
+    assert len(learned) == 2 and not (tmp_path / "fail" / "model.pt").exists()
 
 
 def test_tensorboard_scalars(tmp_path):

@@ -687,6 +687,20 @@ def test_acting_while_learning_same_log_whatever_the_workers(tmp_path, missions)
     assert sequential["agent_steps"].tolist() == logs[0]["agent_steps"].tolist()  # the same samples per update
 
 
+def test_acting_while_learning_resumes_from_its_periodic_checkpoints(tmp_path):
+    """A longer budget continues the run from its newest periodic checkpoint (as after a kill):
+    the rollout that was collected but not learned from when it was saved is collected again
+    with the saved weights, so no update is lost or repeated in the log."""
+    missions = [MISSIONS["cogs.small"]]
+    hp = {"act_while_learning": True, "checkpoint_interval": 256}
+    short, _ = small_run(tmp_path, "run", missions, steps=640, hp=hp)
+    out = tmp_path / "run"
+    longer = train(missions, 1280, 0, out, hp=PPOConfig(**{**SMALL, **hp}), device_name="cpu", progress=False)
+    assert longer["resumed_from_step"] == short["steps"] == 640 and longer["steps"] == 1280
+    log = pd.read_parquet(out / "train_log.parquet")
+    assert log["agent_steps"].tolist() == list(range(128, 1281, 128))
+
+
 def test_an_error_in_the_learner_thread_reaches_the_caller(tmp_path, monkeypatch):
     from daf.training import ppo
 

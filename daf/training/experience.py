@@ -110,9 +110,9 @@ class RolloutCollector:
         self.active_rows = torch.from_numpy(envs.active).view(rows)
 
     def collect(self, sampler: torch.Generator) -> tuple[Rollout, list]:
-        """One rollout (into the same buffer every time); returns it and the episodes that ended
-        in it. The env groups are pipelined: group g's actions at step t are computed while the
-        other group steps. Buffers are used in turn."""
+        """One rollout (into the collector's buffers in turn); returns it and the episodes that
+        ended in it. The env groups are pipelined: group g's actions at step t are computed while
+        the other group steps."""
         buf = self.rollout = self.buffers[self.collected % len(self.buffers)]
         self.collected += 1
         state = self.state

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import copy
 import math
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,16 +160,14 @@ def _train_loop(run: Run, state: RunState, envs: VecEnv, *, progress: bool, on_u
 
         learn = dict(net=net, optimizer=optimizer, encoder=run.encoder, shuffler=run.shuffler, dist_ctx=run.dist)
         if overlap and state.global_step < run.steps:
-            learner = _Learner(rollout, hp, learn)
-            try:
+            with ThreadPoolExecutor(1, thread_name_prefix="daf-learner") as pool:  # leaving waits for the learner
+                learning = pool.submit(_learn, rollout, hp, **learn)
                 pending = _collect(collector, hp, run.sampler)  # with the weights before this update
-            finally:
-                stats = learner.join()
-            actor.load_state_dict(net.state_dict())
+            stats = learning.result()  # raises what the learner raised
         else:
             stats, pending = _learn(rollout, hp, **learn), None
-            if overlap:
-                actor.load_state_dict(net.state_dict())
+        if overlap:
+            actor.load_state_dict(net.state_dict())
         _check_finite(stats, state, hp.learning_rate)
         checksum = distributed.check_in_sync(net, run.dist)
 
@@ -212,30 +210,6 @@ def _collect(collector: RolloutCollector, hp: PPOConfig, sampler: torch.Generato
             *truncs,
         )
     return rollout, finished
-
-
-class _Learner(threading.Thread):
-    """`_learn` on one rollout in a thread (torch releases the GIL in its kernels); `join`
-    returns its statistics or raises what it raised."""
-
-    def __init__(self, rollout: Rollout, hp: PPOConfig, kwargs: dict):
-        super().__init__(name="daf-learner", daemon=True)
-        self._args, self._kwargs = (rollout, hp), kwargs
-        self._result: dict | None = None
-        self._error: BaseException | None = None
-        self.start()
-
-    def run(self) -> None:
-        try:
-            self._result = _learn(*self._args, **self._kwargs)
-        except BaseException as exc:  # handed to the main thread by join
-            self._error = exc
-
-    def join(self, timeout: float | None = None) -> dict:
-        super().join(timeout)
-        if self._error is not None:
-            raise self._error
-        return self._result
 
 
 def learning_rate_at(hp: PPOConfig, global_step: int, steps: int) -> float:

@@ -100,7 +100,11 @@ def add_parsers(sub, parser_class) -> None:
         metavar="STAT=WEIGHT",
         help="training-only reward per unit of an agent stat, e.g. carbon.gained=0.1 (repeatable)",
     )
-    p.add_argument("--preset", help="named shaping terms: gather (0.5 per unit of each gathered resource)")
+    p.add_argument(
+        "--preset",
+        help="named shaping terms: gather (0.5 per unit of each gathered resource) or "
+        "explore (gather plus 0.01 per cell entered for the first time in an episode)",
+    )
     p.add_argument("--steps", type=int, required=True, help="total agent-steps (over all ranks)")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True, help="directory: model.pt, model.json, train_log.parquet, periodic/")

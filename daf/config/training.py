@@ -92,13 +92,14 @@ class TrainConfig(Strict):
     shaping: dict[str, float] = Field(
         default_factory=dict,
         description="Training-only reward terms: agent stat -> reward per unit, e.g. {carbon.gained: 0.1} "
-        "(resource .gained/.lost or action counters). Recorded in the checkpoint; evaluation always uses "
-        "the mission's own reward.",
+        "(resource .gained/.lost, action counters or cell.unique_visited). Recorded in the checkpoint; "
+        "evaluation always uses the mission's own reward.",
     )
-    preset: Literal["gather"] | None = Field(
+    preset: Literal["gather", "explore"] | None = Field(
         default=None,
         description="A named set of shaping terms (gather: 0.5 per unit of every resource the missions' agents "
-        "gather); `shaping` entries override its terms.",
+        "gather; explore: gather's terms plus 0.01 per cell an agent enters for the first time in an episode); "
+        "`shaping` entries override its terms.",
     )
     steps: int = Field(ge=1, le=10**12, description="Total agent-steps of training.")
     seed: int | None = Field(

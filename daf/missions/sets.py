@@ -25,9 +25,17 @@ from daf.missions import Mission
 PRESETS = {
     "gather": "0.5 reward per unit of every resource the missions' agents gather and must convert "
     "(a mission's `gathered` list, e.g. carbon.gained: 0.5 on cogs missions): half a heart per element",
+    "explore": "gather's terms (on missions that declare gathered resources) plus 0.01 per cell an agent enters "
+    "for the first time in an episode (cell.unique_visited): an exploration bonus",
 }
 PRESET_WEIGHT = 0.5  # chosen a priori (an element is half of a two-element heart), not tuned on results
+# each preset's terms beyond the gathered resources' (explore's weight chosen a priori: a new cell is worth
+# 1/50 of an element, so the ~140 new cells the scripted baseline enters per cogs.standard episode pay
+# less than one set of its four elements)
+PRESET_EXTRA_TERMS = {"gather": {}, "explore": {"cell.unique_visited": 0.01}}
 ACTION_COUNTERS = ("action.failed", "action.move.failed", "action.move.success", "action.noop.success")
+# cells an agent has entered for the first time this episode: an exploration bonus
+CELL_COUNTERS = ("cell.unique_visited",)
 SHAPING_PREFIX = "shaping:"  # reward entries DAF adds; never a mission's own
 
 
@@ -90,7 +98,7 @@ def check_weights(weights: list[float], missions: list[Mission]) -> None:
 def shaping_stats(missions: list[Mission]) -> list[str]:
     """The agent stats shaping may use on these missions."""
     resources = sorted({r for m in missions for r in m.config().game.resource_names})
-    return [f"{r}.{kind}" for r in resources for kind in ("gained", "lost")] + list(ACTION_COUNTERS)
+    return [f"{r}.{kind}" for r in resources for kind in ("gained", "lost")] + [*ACTION_COUNTERS, *CELL_COUNTERS]
 
 
 def check_shaping(shaping: dict[str, float], missions: list[Mission]) -> None:
@@ -127,10 +135,11 @@ def preset_shaping(preset: str | None, missions: list[Mission]) -> dict[str, flo
 
         raise unknown_choice("preset", preset, PRESETS)
     gathered = sorted({r for m in missions for r in m.gathered})
-    if not gathered:
+    terms = {f"{r}.gained": PRESET_WEIGHT for r in gathered} | PRESET_EXTRA_TERMS[preset]
+    if not terms:
         names = ", ".join(m.name for m in missions)
         raise UserError(f"preset '{preset}': {names} declare no gathered resources to shape (missions' `gathered`)")
-    return {f"{r}.gained": PRESET_WEIGHT for r in gathered}
+    return terms
 
 
 def resolve_shaping(preset: str | None, shaping: dict[str, float], missions: list[Mission]) -> dict[str, float]:

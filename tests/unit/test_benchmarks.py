@@ -69,7 +69,7 @@ def test_learning_benchmark_tables_agree_with_the_runs(tmp_path):
     ]
     bad = subprocess.run([*cmd, "--preset", "nope"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
-        "learning.py: --preset 'nope' is not one of none, gather"
+        "learning.py: --preset 'nope' is not one of none, gather, explore"
     ]
     off_grid = [*cmd[: cmd.index("--budgets") + 1], "2500,6000", *cmd[cmd.index("--budgets") + 2 :]]
     bad = subprocess.run(off_grid, cwd=REPO, capture_output=True, text=True, timeout=600)

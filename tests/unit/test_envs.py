@@ -53,9 +53,12 @@ def test_envs_give_the_same_episodes_with_any_number_of_workers():
             assert [(e.mission, e.reward, e.length) for e in a[4]] == [(e.mission, e.reward, e.length) for e in b[4]]
 
 
-def test_shaped_episode_score_is_exactly_the_missions_own_reward():
+@pytest.mark.parametrize(
+    "shaping",
+    [{"carbon.gained": 0.25, "oxygen.gained": 0.5, "action.move.failed": -0.01}, {"cell.unique_visited": 0.01}],
+)
+def test_shaped_episode_score_is_exactly_the_missions_own_reward(shaping):
     cfg = MISSIONS["cogs.tiny"].config()
-    shaping = {"carbon.gained": 0.25, "oxygen.gained": 0.5, "action.move.failed": -0.01}
     plain = VecEnv([EnvMission("cogs.tiny", cfg)], 4, np.random.SeedSequence(3))
     shaped = VecEnv([EnvMission("cogs.tiny", shaped_config(cfg, shaping), shaping)], 4, np.random.SeedSequence(3))
     try:
@@ -70,6 +73,9 @@ def test_shaped_episode_score_is_exactly_the_missions_own_reward():
         assert s.score == pytest.approx(p.reward, abs=1e-6) and p.score == p.reward
         assert s.reward != s.score  # the shaping terms were paid
     assert not np.array_equal(np.sum([x[0] for x in a], 0), np.sum([x[0] for x in b], 0))
+    if list(shaping) == ["cell.unique_visited"]:  # 0.01 per new cell, mean of 2 agents: a multiple of 0.005
+        bonus = [round((s.reward - s.score) / 0.005, 3) for s in ended_shaped]
+        assert all(b == int(b) and 2 <= b <= 2 * 77 for b in bonus)  # each agent enters >= 1 of the 11x7 cells
     assert "shaping:" not in json.dumps(cfg.model_dump(mode="json"))  # the mission's own config is untouched
 
 

@@ -1,12 +1,15 @@
 """Which missions can train one network, and training-only reward shaping (daf/missions/sets.py):
 checked in the config, on the command line and by hand."""
 
+import typing
+
 import pytest
 
 from daf.config.load import validate_study
+from daf.config.training import TrainConfig
 from daf.errors import UserError
 from daf.missions import MISSIONS
-from daf.missions.sets import check_compatible, preset_shaping, resolve_shaping
+from daf.missions.sets import PRESET_EXTRA_TERMS, PRESETS, check_compatible, preset_shaping, resolve_shaping
 
 # --- which missions can train together ---------------------------------------------------
 
@@ -73,3 +76,21 @@ def test_gather_preset_shapes_what_the_missions_gather():
     # explicit terms override the preset's
     resolved = resolve_shaping("gather", {"carbon.gained": 0.2}, [MISSIONS["cogs.small"]])
     assert resolved == {"carbon.gained": 0.2, "oxygen.gained": 0.5}
+
+
+def test_explore_preset_adds_a_bonus_per_new_cell_to_gather():
+    assert preset_shaping("explore", [MISSIONS["cogs.small"]]) == {
+        "carbon.gained": 0.5,
+        "oxygen.gained": 0.5,
+        "cell.unique_visited": 0.01,
+    }
+    # a mission that gathers nothing gets the exploration bonus alone (gather refuses it)
+    assert preset_shaping("explore", [MISSIONS["forage.open"]]) == {"cell.unique_visited": 0.01}
+    assert resolve_shaping("explore", {"cell.unique_visited": 0.0}, [MISSIONS["forage.open"]]) == {
+        "cell.unique_visited": 0.0
+    }
+
+
+def test_every_preset_has_terms_and_a_config_choice():
+    choices = typing.get_args(typing.get_args(TrainConfig.model_fields["preset"].annotation)[0])
+    assert set(PRESETS) == set(PRESET_EXTRA_TERMS) == set(choices)

@@ -47,7 +47,10 @@ import argparse
 import hashlib
 import json
 import multiprocessing
+import os
 import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -305,6 +308,19 @@ def plot_mission(mission: str, curves: dict[int, dict[int, pd.DataFrame]], refs:
     plt.close(fig)
 
 
+def exit_with_parent(parent: int) -> None:
+    """Pool initializer: a run ends when the benchmark does. A killed benchmark (SIGTERM, SIGKILL)
+    would otherwise leave its pool's runs training on, and a rerun would write the same run
+    directories beside them."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)  # the run resumes from its periodic checkpoints next time
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     frame.to_csv(tmp, index=False)
@@ -355,7 +371,8 @@ def main() -> None:
           f"{args.threads} torch thread(s) each", flush=True)  # fmt: skip
     all_seeds, summaries = [], []
     context = multiprocessing.get_context("spawn")  # a clean torch in every run
-    with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=exit_with_parent,
+                             initargs=(os.getpid(),)) as pool:  # fmt: skip
         for mission in args.missions:
             target = TARGETS[mission]
             preset = target.preset if shipped else None if args.preset == "none" else args.preset

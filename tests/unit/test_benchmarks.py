@@ -2,8 +2,10 @@
 each other and with the seeds' own logs and held-out scores."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +91,41 @@ def test_learning_benchmark_trains_each_budget_with_a_budget_relative_schedule(t
         assert sidecar["requested_steps"] == row.budget and sidecar["steps"] == row.agent_steps
         assert sidecar["hyperparameters"]["anneal_lr"] is True and sidecar["shaping"] == {}
     assert sorted(seeds["seed"].unique()) == [1000, 1001] and len(seeds) == 4
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+def test_a_killed_learning_benchmark_leaves_no_run_training(tmp_path):
+    """SIGTERM to the benchmark ends its runs too (else they train on, and a rerun writes beside them)."""
+    cmd = [sys.executable, "benchmarks/learning.py", "--missions", "cogs.tiny", "--seeds", "2", "--jobs", "2",
+           "--budgets", "10000000", "--episodes", "2", "--workers", "0", "--set", "num_envs=4",
+           "--set", "checkpoint_interval=1000", "--preset", "none", "--work", str(tmp_path / "runs"),
+           "--out", str(tmp_path / "out")]  # fmt: skip
+    bench = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    training, runs = set(), []
+    try:
+        deadline = time.monotonic() + 300
+        while training != {"seed1000", "seed1001"}:  # both runs have written a periodic checkpoint
+            assert bench.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+            training = {p.relative_to(tmp_path / "runs").parts[2] for p in (tmp_path / "runs").rglob("step_*.pt")}
+        children = [
+            int(pid) for f in Path(f"/proc/{bench.pid}/task").glob("*/children") for pid in f.read_text().split()
+        ]
+        runs = [pid for pid in children if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(runs) == 2 and all(_alive(pid) for pid in runs)
+    finally:
+        bench.send_signal(signal.SIGTERM)
+        bench.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in runs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in runs)
+    steps = len(list((tmp_path / "runs").rglob("step_*.pt")))
+    time.sleep(3)
+    assert len(list((tmp_path / "runs").rglob("step_*.pt"))) == steps  # nothing writes there any more

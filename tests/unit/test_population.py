@@ -127,7 +127,11 @@ def test_the_alpha_sweep_agrees_with_openspiel(seed, selection, monkeypatch):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         expected_pi, expected_alpha = openspiel.sweep_pi_vs_alpha([payoffs], return_alpha=True)
-    assert pi == pytest.approx(expected_pi, abs=1e-6)
+    # both sweeps stop once π moves less than rtol 1e-5 per step, so π is defined to that tolerance;
+    # where a sweep stops at the α beyond which the chain turns reducible, π is ill-conditioned there:
+    # seed 0 (population) ends at α 5.97840 in both, with 4.2e-6 left on one strategy in DAF and
+    # 8.4e-7 in OpenSpiel on one CPU (AMD EPYC, 2026-12-07) and within 1e-6 on another
+    assert pi == pytest.approx(expected_pi, abs=1e-5)
     if not any("overflow" in str(w.message) for w in caught):
         # (where OpenSpiel's products overflow - to NaN in its local model - at a smaller α than
         # DAF's log-space sums, its sweep backs off earlier and ends at another α of the same
